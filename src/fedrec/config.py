@@ -1,0 +1,165 @@
+"""The run configuration: one pydantic model per component, unknown keys rejected with the valid ones.
+
+A config comes from a YAML file (or the defaults) plus ``--set a.b=c`` overrides. A few flat keys are
+shortcuts other tools rely on whatever the nesting: ``rounds``, ``seed``, ``mode``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+
+from fedrec.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(Section):
+    name: Literal["ml-100k"] = "ml-100k"
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of each user's ratings held out as test")
+
+
+class ModelConfig(Section):
+    kind: Literal["biased_mf"] = "biased_mf"
+    dim: PositiveInt = 32
+    init_std: PositiveFloat = 0.1
+
+
+class TrainingConfig(Section):
+    optimizer: Literal["sgd", "adam"] = "adam"
+    lr: PositiveFloat = 0.02
+    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="SGD momentum")
+    weight_decay: float = Field(0.0, ge=0.0, description="the optimizer's decay of every parameter, each step")
+    l2: float = Field(0.08, ge=0.0, description="penalty on the biases and embeddings each example uses")
+    batch_size: PositiveInt = 32
+
+
+class LocalTrainConfig(TrainingConfig):
+    """How each client trains on its own data in a round."""
+
+    epochs: PositiveInt = 1
+
+
+class FederationConfig(Section):
+    rounds: PositiveInt = 100
+    clients_per_round: PositiveInt | None = None
+    client_fraction: float | None = Field(None, gt=0.0, le=1.0)
+    algorithm: Literal["fedavg"] = "fedavg"
+    server_lr: PositiveFloat = 1.0
+    eval_every: PositiveInt = 1
+    execution: Literal["cohort", "sequential"] = "cohort"
+
+    @model_validator(mode="after")
+    def _one_sampling_rule(self) -> FederationConfig:
+        if self.clients_per_round is not None and self.client_fraction is not None:
+            raise ValueError("set either clients_per_round or client_fraction, not both")
+        return self
+
+
+class CentralizedConfig(TrainingConfig):
+    """The baseline that pools all training ratings: same model, data and split."""
+
+    epochs: PositiveInt = 15
+    batch_size: PositiveInt = 256
+    lr: PositiveFloat = 0.002
+    l2: float = Field(0.1, ge=0.0, description="penalty on the biases and embeddings each example uses")
+
+
+class RunConfig(Section):
+    seed: int = 0
+    mode: Literal["federated", "centralized"] = "federated"
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: LocalTrainConfig = LocalTrainConfig()
+    federation: FederationConfig = FederationConfig()
+    centralized: CentralizedConfig = CentralizedConfig()
+
+
+SHORTCUTS = {"rounds": "federation.rounds", "epochs": "train.epochs", "lr": "train.lr"}
+
+
+def _shortcut(key: str, tree: dict[str, Any]) -> str:
+    if key == "rounds" and tree.get("mode") == "centralized":
+        return "centralized.epochs"
+    return SHORTCUTS.get(key, key)
+
+
+def valid_keys(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys += valid_keys(annotation, f"{prefix}{name}.")
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects key=value, got {text!r} (for example --set rounds=20)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def _assign(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: {part} is a value, not a section; valid keys: {', '.join(valid_keys())}")
+        node = child
+    node[leaf] = value
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    tree: dict[str, Any] = {}
+    if path is not None:
+        tree = _read_yaml(path)
+    for text in overrides or []:
+        key, value = parse_override(text)
+        _assign(tree, _shortcut(key, tree), value)
+    return build_config(tree)
+
+
+def build_config(tree: dict[str, Any]) -> RunConfig:
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"unknown config key {where!r}; valid keys: {', '.join(valid_keys())}"
+    return f"invalid value for {where or 'config'}: {error['msg']} (got {error.get('input')!r})"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; see examples/ for configs") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must be a mapping of sections, got {type(loaded).__name__}")
+    return loaded
+
+
+def dump_config(config: RunConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,116 @@
+"""Fetch dataset files into the cache, verify every sha256, and only then hand them out.
+
+Sources, in order: the cache itself (a verified file is never fetched again), the mirror folder named by
+``FEDREC_DATA_MIRROR`` (laid out like the cache), and the dataset's official archive. A file is written to
+the cache under a temporary name and renamed only once its checksum matches, so a failed fetch leaves
+nothing behind that could later pass for good data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from fedrec.data.registry import DataFile, DatasetSpec
+from fedrec.errors import DataError
+
+MIRROR_ENV = "FEDREC_DATA_MIRROR"
+CACHE_ENV = "FEDREC_DATA_DIR"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "fedrec" / "data")
+
+
+def mirror_root() -> Path | None:
+    value = os.environ.get(MIRROR_ENV)
+    return Path(value) if value else None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ensure_dataset(spec: DatasetSpec) -> Path:
+    """Return the verified folder of ``spec``, fetching whatever is missing."""
+    root = cache_root()
+    missing = [f for f in spec.files if not _is_verified(root / f.path, f)]
+    if missing:
+        mirror = mirror_root()
+        if mirror is not None:
+            for f in missing:
+                _copy_from_mirror(mirror, root, f)
+        else:
+            _download_archive(spec, root, missing)
+    return root / spec.folder
+
+
+def _is_verified(path: Path, f: DataFile) -> bool:
+    if not path.is_file():
+        return False
+    stamp = path.with_name(path.name + ".sha256")
+    mtime = str(path.stat().st_mtime_ns)
+    if stamp.is_file() and stamp.read_text() == f"{f.sha256} {mtime}":
+        return True
+    if sha256_of(path) != f.sha256:
+        path.unlink()  # corrupt cache entry: fetch it again from the source
+        return False
+    stamp.write_text(f"{f.sha256} {mtime}")
+    return True
+
+
+def _copy_from_mirror(mirror: Path, root: Path, f: DataFile) -> None:
+    source = mirror / f.path
+    if not source.is_file():
+        raise DataError(
+            f"{source} is missing from the mirror {MIRROR_ENV}={mirror}; "
+            f"put the file there (same layout as the cache) or unset {MIRROR_ENV} to download it"
+        )
+    with source.open("rb") as handle:
+        _store(root, f, handle.read(), origin=str(source))
+
+
+def _download_archive(spec: DatasetSpec, root: Path, wanted: list[DataFile]) -> None:
+    try:
+        with urllib.request.urlopen(spec.url, timeout=60) as response:
+            archive = response.read()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DataError(
+            f"cannot download {spec.url} ({reason}); without network, copy the files to a folder laid out as "
+            f"<folder>/{spec.folder}/<file> and set {MIRROR_ENV}=<folder>"
+        ) from None
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
+            for f in wanted:
+                _store(root, f, zipped.read(f.member), origin=f"{spec.url}!{f.member}")
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise DataError(f"the archive downloaded from {spec.url} is not what was expected ({exc})") from None
+
+
+def _store(root: Path, f: DataFile, content: bytes, origin: str) -> None:
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != f.sha256:
+        raise DataError(
+            f"checksum mismatch for {origin}: expected sha256 {f.sha256}, got {actual}; "
+            "the file is corrupt or a different version: replace it with the official file"
+        )
+    target = root / f.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(content)
+    os.replace(partial, target)
+
+
+def remove_cached(spec: DatasetSpec) -> None:
+    shutil.rmtree(cache_root() / spec.folder, ignore_errors=True)

@@ -1,0 +1,36 @@
+"""A live view of a run: round, test metric and elapsed time (rich), or nothing when quiet."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class ProgressView:
+    def __init__(self, total_rounds: int, label: str, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[metric]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=not enabled,
+        )
+        self._task = self._progress.add_task(label, total=total_rounds, metric="")
+
+    def __enter__(self) -> ProgressView:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._progress.stop()
+
+    def update(self, round_index: int, metrics: dict[str, float]) -> None:
+        text = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("test_"))
+        self._progress.update(self._task, completed=round_index, metric=text)

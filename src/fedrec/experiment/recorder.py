@@ -1,0 +1,49 @@
+"""Turns the server's round reports into history lines, checkpoints and the live view."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fedrec.experiment.progress import ProgressView
+from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
+from fedrec.payloads import GlobalModel
+from fedrec.runtime.parts import RoundRecord
+
+
+class RunRecorder:
+    def __init__(
+        self, folder: RunFolder | None, view: ProgressView, traffic: Callable[[], tuple[int, int]] = lambda: (0, 0)
+    ) -> None:
+        self.folder = folder
+        self.view = view
+        self.traffic = traffic
+        self.started = time.perf_counter()
+        self.history: list[dict[str, Any]] = []
+
+    def on_round(self, record: RoundRecord) -> None:
+        up, down = self.traffic()
+        line: dict[str, Any] = {"round": record.round, **record.metrics}
+        line |= {
+            "participants": record.num_participants,
+            "virtual_time_s": round(record.virtual_time_s, 6),
+            "wall_time_s": round(time.perf_counter() - self.started, 4),
+            "bytes_up": up,
+            "bytes_down": down,
+        }
+        self.history.append(line)
+        if self.folder is not None:
+            self.folder.append_history(line)
+        self.view.update(record.round, record.metrics)
+
+
+class ServerCheckpointer:
+    """Saves the global model after every evaluated round (atomically: a crash leaves the previous one)."""
+
+    def __init__(self, folder: RunFolder | None) -> None:
+        self.folder = folder
+
+    def save(self, round_index: int, model: GlobalModel) -> None:
+        if self.folder is not None:
+            self.folder.save_tensors(SERVER_CHECKPOINT, {"round": round_index, **model.params})

@@ -1,0 +1,72 @@
+"""The folder a run leaves: config.yaml, history.jsonl, checkpoint/, and summary.json written last.
+
+``summary.json`` appears only when a run completed, so a folder without it is never taken for a result.
+Checkpoints hold tensors only and are loaded with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from fedrec.config import RunConfig, dump_config
+from fedrec.errors import RunFolderError
+
+SERVER_CHECKPOINT = "checkpoint/server.pt"
+CLIENTS_CHECKPOINT = "checkpoint/clients.pt"
+
+
+def default_run_dir(config: RunConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{stamp}-{config.data.name}-{config.mode}"
+
+
+class RunFolder:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def create(self, config: RunConfig) -> None:
+        if (self.path / "summary.json").exists() or (self.path / "history.jsonl").exists():
+            raise RunFolderError(f"{self.path} already holds a run; pass another --out or remove that folder")
+        (self.path / "checkpoint").mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.path / "config.yaml", dump_config(config))
+        (self.path / "history.jsonl").write_text("")
+
+    def append_history(self, record: dict[str, Any]) -> None:
+        with (self.path / "history.jsonl").open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def save_tensors(self, relative: str, tensors: dict[str, Tensor | int | float | str]) -> None:
+        target = self.path / relative
+        partial = target.with_name(target.name + ".partial")
+        torch.save(tensors, partial)
+        os.replace(partial, target)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        _write_atomic(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
+
+    def load_tensors(self, relative: str) -> dict[str, Any]:
+        target = self.path / relative
+        if not target.is_file():
+            raise RunFolderError(f"{target} is missing; is {self.path} the folder of a completed fedrec run?")
+        loaded: dict[str, Any] = torch.load(target, weights_only=True)
+        return loaded
+
+    def load_summary(self) -> dict[str, Any]:
+        target = self.path / "summary.json"
+        if not target.is_file():
+            raise RunFolderError(f"{target} is missing: the run in {self.path} did not complete")
+        summary: dict[str, Any] = json.loads(target.read_text())
+        return summary
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)

@@ -1,0 +1,101 @@
+"""Typed payloads that carry tensors between workers: the global model, client updates, metric sums.
+
+Each payload reports ``nbytes``, what it occupies on the wire, so traffic can be counted the same way in
+simulation and over a network. Payloads that speak for several clients carry one entry per client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def _tensor_bytes(tensors: dict[str, Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+@dataclass(frozen=True)
+class GlobalModel:
+    """The federated parameters. Tables named in ``row_sparse`` are updated by rows."""
+
+    params: dict[str, Tensor]
+    row_sparse: frozenset[str] = frozenset()
+
+    @property
+    def nbytes(self) -> int:
+        return _tensor_bytes(self.params)
+
+    def replace(self, params: dict[str, Tensor]) -> GlobalModel:
+        return GlobalModel(params, self.row_sparse)
+
+
+@dataclass(frozen=True)
+class RowDeltas:
+    """Changes to rows of row-sparse tables: entry j changes row ``index[j]`` for client ``owner[j]``.
+
+    ``weight[j]`` is how many of the owner's examples touched that row (its FedAvg weight for the row).
+    """
+
+    owner: Tensor  # int64 [L], position in ClientUpdates.client_ids
+    index: Tensor  # int64 [L]
+    weight: Tensor  # float32 [L]
+    values: dict[str, Tensor]  # name -> [L, *row_shape]
+
+    @property
+    def nbytes(self) -> int:
+        # owner is implied by the sender on the wire; index, weight and values are sent
+        return int(self.index.numel() * 4 + self.weight.numel() * 4 + _tensor_bytes(self.values))
+
+
+def _empty_rows() -> RowDeltas:
+    return RowDeltas(torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.int64), torch.empty(0), {})
+
+
+@dataclass(frozen=True)
+class ClientUpdates:
+    """Updates of one or more clients: dense deltas ``[n, *shape]`` and row deltas for sparse tables."""
+
+    client_ids: np.ndarray  # int64 [n]
+    num_examples: Tensor  # float32 [n]
+    dense: dict[str, Tensor]
+    rows: RowDeltas = field(default_factory=_empty_rows)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.num_examples.numel() * 4 + _tensor_bytes(self.dense) + self.rows.nbytes)
+
+    @staticmethod
+    def concat(parts: list[ClientUpdates]) -> ClientUpdates:
+        if len(parts) == 1:
+            return parts[0]
+        offsets = np.cumsum([0] + [len(p.client_ids) for p in parts[:-1]])
+        rows = RowDeltas(
+            owner=torch.cat([p.rows.owner + int(o) for p, o in zip(parts, offsets, strict=True)]),
+            index=torch.cat([p.rows.index for p in parts]),
+            weight=torch.cat([p.rows.weight for p in parts]),
+            values={k: torch.cat([p.rows.values[k] for p in parts]) for k in parts[0].rows.values},
+        )
+        return ClientUpdates(
+            client_ids=np.concatenate([p.client_ids for p in parts]),
+            num_examples=torch.cat([p.num_examples for p in parts]),
+            dense={k: torch.cat([p.dense[k] for p in parts]) for k in parts[0].dense},
+            rows=rows,
+        )
+
+
+@dataclass(frozen=True)
+class MetricSums:
+    """Per-client sums of evaluation quantities (e.g. squared error, count); only sums leave a client."""
+
+    client_ids: np.ndarray
+    sums: dict[str, Tensor]  # name -> float64 [n]
+
+    @property
+    def nbytes(self) -> int:
+        return _tensor_bytes(self.sums)
+
+    def total(self, name: str) -> float:
+        return float(self.sums[name].sum())

@@ -1,0 +1,60 @@
+"""Messages: the only thing workers exchange.
+
+A message names its kind with an Enum (never a string), who sent it, who receives it, the round it belongs
+to and a typed payload. ``(time, seq)`` orders messages in virtual time; the transport stamps ``seq`` so that
+messages sent at the same instant are delivered in the order they were sent.
+
+``sender``/``receiver`` are worker addresses: ``SERVER`` (0) or client ids (>= 1). A broadcast names a tuple
+of client ids; a client host answering for several of its clients names them as the sender tuple.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+SERVER = 0
+
+Address = int | tuple[int, ...]
+
+
+class MessageKind(enum.Enum):
+    JOIN = "join"  # client -> server: I exist, with my number of training examples
+    TRAIN = "train"  # server -> clients: here is the global model, train on it
+    UPDATE = "update"  # clients -> server: my update to the global model
+    EVALUATE = "evaluate"  # server -> clients: evaluate this global model on your test data
+    METRICS = "metrics"  # clients -> server: sums of your evaluation metrics
+    FINISH = "finish"  # server -> clients: the run is over
+
+
+@dataclass(frozen=True, eq=False)
+class Message:
+    kind: MessageKind
+    sender: Address
+    receiver: Address
+    round: int
+    payload: Any = None
+    time: float = 0.0
+    seq: int = field(default=0)
+
+    @property
+    def order_key(self) -> tuple[float, int]:
+        return (self.time, self.seq)
+
+    def __lt__(self, other: Message) -> bool:
+        return self.order_key < other.order_key
+
+    def stamped(self, time: float, seq: int) -> Message:
+        return replace(self, time=time, seq=seq)
+
+    def receivers(self) -> tuple[int, ...]:
+        return self.receiver if isinstance(self.receiver, tuple) else (self.receiver,)
+
+    def senders(self) -> tuple[int, ...]:
+        return self.sender if isinstance(self.sender, tuple) else (self.sender,)
+
+
+def payload_nbytes(payload: Any) -> int:
+    """Bytes a payload would occupy on the wire (payloads report ``nbytes``; others count as empty)."""
+    return int(getattr(payload, "nbytes", 0))

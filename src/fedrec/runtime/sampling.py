@@ -1,0 +1,35 @@
+"""Seeded client sampling: which clients take part in a round."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ClientSampler:
+    """Draws ``count`` clients (or ``fraction`` of them) uniformly without replacement, per round.
+
+    The draw for round r depends only on (seed, r) and the candidate set, so a resumed run samples the same
+    clients as an uninterrupted one.
+    """
+
+    def __init__(self, seed: int, count: int | None = None, fraction: float | None = None) -> None:
+        if count is not None and fraction is not None:
+            raise ValueError("give either count or fraction, not both")
+        self.seed = seed
+        self.count = count
+        self.fraction = fraction
+
+    def size(self, num_candidates: int) -> int:
+        if self.count is not None:
+            return min(self.count, num_candidates)
+        if self.fraction is not None:
+            return max(1, min(num_candidates, round(self.fraction * num_candidates)))
+        return num_candidates
+
+    def sample(self, round_index: int, candidates: np.ndarray) -> np.ndarray:
+        candidates = np.sort(np.asarray(candidates, dtype=np.int64))
+        k = self.size(len(candidates))
+        if k == len(candidates):
+            return candidates
+        rng = np.random.default_rng([self.seed, round_index, 0x5A3])
+        return np.sort(rng.choice(candidates, size=k, replace=False))

@@ -1,0 +1,85 @@
+"""The per-client reference for ``mf_cohort``: one client at a time, with autograd and ``torch.optim``.
+
+This is what a device runs when it hosts a single client, and the yardstick the cohort path is tested
+against: the same seeded round run both ways must give the same updates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from fedrec.models.mf import BiasedMF
+from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas
+from fedrec.tasks.mf_cohort import ITEM_TABLES, CohortData, CohortResult, LocalTraining
+from fedrec.tasks.shuffle import shuffle_keys
+
+
+def train_mf_client(
+    client_id: int,
+    items: np.ndarray,
+    ratings: np.ndarray,
+    user_emb: Tensor,
+    user_bias: Tensor,
+    model: GlobalModel,
+    local: LocalTraining,
+    round_index: int,
+) -> tuple[ClientUpdates, Tensor, Tensor]:
+    """Train one client; returns its update and its new private (user_emb [d], user_bias [])."""
+    row_item, example_row = np.unique(items, return_inverse=True)
+    rows = torch.from_numpy(row_item)
+    item_side = {name: model.params[name][rows] for name in ITEM_TABLES}
+    item_side["global_bias"] = model.params["global_bias"]
+    net = BiasedMF({"user_emb": user_emb.unsqueeze(0), "user_bias": user_bias.reshape(1)}, item_side)
+    decay = local.optimizer.weight_decay
+    optimizer = local.optimizer.torch_optimizer(
+        [
+            {"params": [net.user_emb, net.user_bias, net.item_emb, net.item_bias], "weight_decay": decay},
+            {"params": [net.global_bias], "weight_decay": 0.0},
+        ]
+    )
+    target = torch.from_numpy(ratings.astype(np.float32))
+    example_rows = torch.from_numpy(example_row)
+    user = torch.zeros(len(items), dtype=torch.int64)
+    positions = np.arange(len(items))
+    for epoch in range(local.epochs):
+        keys = shuffle_keys(local.seed, round_index, epoch, np.full(len(items), client_id), positions)
+        order = torch.from_numpy(np.argsort(keys, kind="stable"))
+        for batch in torch.split(order, local.batch_size):
+            optimizer.zero_grad()
+            loss = nn.functional.mse_loss(net(user[batch], example_rows[batch]), target[batch])
+            if local.l2:
+                loss = loss + local.l2 * net.penalty(user[batch], example_rows[batch])
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        update = ClientUpdates(
+            client_ids=np.array([client_id]),
+            num_examples=torch.tensor([float(len(items))]),
+            dense={"global_bias": (net.global_bias - item_side["global_bias"]).reshape(1, 1)},
+            rows=RowDeltas(
+                owner=torch.zeros(len(row_item), dtype=torch.int64),
+                index=rows,
+                weight=torch.from_numpy(np.bincount(example_row).astype(np.float32)),
+                values={"item_emb": net.item_emb - item_side["item_emb"], "item_bias": net.item_bias - item_side["item_bias"]},
+            ),
+        )
+        return update, net.user_emb[0].detach().clone(), net.user_bias[0].detach().clone()
+
+
+def train_mf_sequentially(
+    data: CohortData, user_emb: Tensor, user_bias: Tensor, model: GlobalModel, local: LocalTraining, round_index: int
+) -> CohortResult:
+    """Each client of ``data`` trained on its own, one after the other."""
+    ends = np.cumsum(data.counts)
+    updates, embs, biases = [], [], []
+    for k, client_id in enumerate(data.client_ids.tolist()):
+        span = slice(int(ends[k] - data.counts[k]), int(ends[k]))
+        update, emb, bias = train_mf_client(
+            client_id, data.items[span], data.ratings[span], user_emb[k], user_bias[k], model, local, round_index
+        )
+        updates.append(update)
+        embs.append(emb)
+        biases.append(bias)
+    return CohortResult(ClientUpdates.concat(updates), torch.stack(embs), torch.stack(biases))

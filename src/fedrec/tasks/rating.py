@@ -1,0 +1,127 @@
+"""The rating task: federated biased MF on explicit ratings, one client per user.
+
+A host of this task holds, for each of its clients, that user's training and test ratings and the user's
+private parameters (embedding and bias). Those never leave the host: an update carries only the global
+bias and the rows of the items the client trained on, and evaluation sends back only sums of errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fedrec.data.ratings import RatingSplit, Ratings
+from fedrec.models.mf import init_item_side, init_user_side, predict
+from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
+from fedrec.tasks.mf_cohort import CohortData, LocalTraining, train_mf_cohort
+from fedrec.tasks.mf_sequential import train_mf_sequentially
+
+Execution = Literal["cohort", "sequential"]
+
+
+@dataclass(frozen=True)
+class MFShape:
+    dim: int
+    init_std: float
+
+
+class ClientShards:
+    """The examples of the hosted clients, grouped by client (client id = user index + 1)."""
+
+    def __init__(self, ratings: Ratings, client_ids: np.ndarray) -> None:
+        users = client_ids - 1
+        keep = np.isin(ratings.users, users)
+        order = np.argsort(ratings.users[keep], kind="stable")
+        self.items = ratings.items[keep][order]
+        self.ratings = ratings.values[keep][order]
+        self.counts = np.bincount(np.searchsorted(users, ratings.users[keep]), minlength=len(users))
+        self.starts = np.cumsum(self.counts) - self.counts
+
+    def cohort(self, positions: np.ndarray, client_ids: np.ndarray) -> CohortData:
+        counts = self.counts[positions]
+        take = np.repeat(self.starts[positions] - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+        return CohortData(client_ids, counts, self.items[take], self.ratings[take])
+
+
+class RatingTask:
+    """Training and evaluation for the clients of one host."""
+
+    row_sparse = frozenset({"item_emb", "item_bias"})
+
+    def __init__(
+        self, split: RatingSplit, client_ids: np.ndarray, shape: MFShape, local: LocalTraining, execution: Execution
+    ) -> None:
+        self.split = split
+        self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
+        self.shape = shape
+        self.local = local
+        self.execution = execution
+        self.train_shards = ClientShards(split.train, self.client_ids)
+        self.test_shards = ClientShards(split.test, self.client_ids)
+        users = init_user_side(split.train.num_users, shape.dim, shape.init_std, local.seed)
+        self.user_emb = users["user_emb"][self.client_ids - 1].clone()
+        self.user_bias = users["user_bias"][self.client_ids - 1].clone()
+
+    def initial_model(self) -> GlobalModel:
+        low, high = self.split.train.rating_range
+        params = init_item_side(
+            self.split.train.num_items, self.shape.dim, self.shape.init_std, (low + high) / 2, self.local.seed
+        )
+        return GlobalModel(params, self.row_sparse)
+
+    def positions(self, client_ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.client_ids, client_ids)
+
+    def num_examples(self, client_ids: np.ndarray) -> np.ndarray:
+        return self.train_shards.counts[self.positions(client_ids)]
+
+    def train(self, client_ids: np.ndarray, model: GlobalModel, round_index: int) -> ClientUpdates:
+        pos = self.positions(client_ids)
+        data = self.train_shards.cohort(pos, client_ids)
+        run = train_mf_cohort if self.execution == "cohort" else train_mf_sequentially
+        result = run(data, self.user_emb[pos], self.user_bias[pos], model, self.local, round_index)
+        back = self.positions(result.updates.client_ids)
+        self.user_emb[back] = result.user_emb
+        self.user_bias[back] = result.user_bias
+        return result.updates
+
+    def evaluate(self, client_ids: np.ndarray, model: GlobalModel) -> MetricSums:
+        pos = self.positions(client_ids)
+        data = self.test_shards.cohort(pos, client_ids)
+        owner = torch.from_numpy(np.repeat(pos, data.counts))
+        pred = self.predict(owner, torch.from_numpy(data.items), model)
+        err = (pred - torch.from_numpy(data.ratings)).double()
+        per_client = torch.from_numpy(np.repeat(np.arange(len(pos)), data.counts))
+
+        def per(values: Tensor) -> Tensor:
+            return torch.zeros(len(pos), dtype=torch.float64).index_add_(0, per_client, values)
+
+        sums = {"sse": per(err**2), "sae": per(err.abs()), "count": per(torch.ones_like(err))}
+        return MetricSums(client_ids, sums)
+
+    @torch.no_grad()
+    def predict(self, positions: Tensor, items: Tensor, model: GlobalModel) -> Tensor:
+        """Ratings predicted for (hosted client position, item) pairs, clipped to the rating scale."""
+        low, high = self.split.train.rating_range
+        p = model.params
+        raw = predict(
+            p["global_bias"], self.user_bias[positions], self.user_emb[positions], p["item_bias"][items], p["item_emb"][items]
+        )
+        return raw.clamp(low, high)
+
+    def private_state(self) -> dict[str, Tensor]:
+        return {"client_ids": torch.from_numpy(self.client_ids), "user_emb": self.user_emb, "user_bias": self.user_bias}
+
+
+class RatingMetrics:
+    """Combines clients' error sums into test RMSE and MAE."""
+
+    def combine(self, sums: list[MetricSums]) -> dict[str, float]:
+        count = sum(s.total("count") for s in sums)
+        sse = sum(s.total("sse") for s in sums)
+        sae = sum(s.total("sae") for s in sums)
+        return {"test_rmse": float(np.sqrt(sse / count)), "test_mae": sae / count}

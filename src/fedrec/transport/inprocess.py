@@ -1,0 +1,98 @@
+"""In-process transport: a priority queue of messages in virtual time.
+
+Messages are delivered in ``(time, seq)`` order. A broadcast to many clients is split by host, so a host
+that holds a whole cohort receives one message naming all of its receivers, and trains them together.
+The transport also counts the bytes that would have crossed the network in each direction.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, replace
+from itertools import count
+import numpy as np
+
+from fedrec.runtime.client_host import ClientHost
+from fedrec.runtime.message import SERVER, Message, payload_nbytes
+from fedrec.runtime.server import Server
+
+
+@dataclass
+class TrafficMeter:
+    bytes_up: int = 0
+    bytes_down: int = 0
+    messages: int = 0
+
+
+class VirtualTimeQueue:
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Message]] = []
+        self._seq = count()
+
+    def push(self, message: Message) -> Message:
+        stamped = message.stamped(message.time, next(self._seq))
+        heapq.heappush(self._heap, (stamped.time, stamped.seq, stamped))
+        return stamped
+
+    def pop(self) -> Message:
+        return heapq.heappop(self._heap)[2]
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+class InProcessTransport:
+    """Routes messages between one server and client hosts living in this process."""
+
+    def __init__(self, server: Server, hosts: list[ClientHost]) -> None:
+        self.server = server
+        self.hosts = hosts
+        self.queue = VirtualTimeQueue()
+        self.meter = TrafficMeter()
+        self.now = 0.0
+        ids = [h.client_ids for h in hosts]
+        self._client_ids = np.concatenate(ids) if ids else np.empty(0, dtype=np.int64)
+        self._host_of = np.concatenate([np.full(len(x), i) for i, x in enumerate(ids)]) if ids else self._client_ids
+        order = np.argsort(self._client_ids)
+        self._client_ids, self._host_of = self._client_ids[order], self._host_of[order]
+
+    def send(self, message: Message) -> None:
+        self.queue.push(message)
+
+    def run(self, max_messages: int | None = None) -> None:
+        """Deliver messages until none is left (after FINISH, or when the protocol stalls)."""
+        delivered = 0
+        while len(self.queue):
+            self._deliver(self.queue.pop())
+            delivered += 1
+            if max_messages is not None and delivered >= max_messages:
+                return
+
+    def _deliver(self, message: Message) -> None:
+        self.now = max(self.now, message.time)
+        self.meter.messages += 1
+        size = payload_nbytes(message.payload)
+        if message.receiver == SERVER:
+            self.meter.bytes_up += size
+            replies = self.server.handle(message)
+        else:
+            receivers = np.asarray(message.receivers(), dtype=np.int64)
+            self.meter.bytes_down += size * len(receivers)
+            replies = []
+            for host_index, ids in self._split_by_host(receivers):
+                replies += self.hosts[host_index].handle(_readdressed(message, ids))
+        for reply in replies:
+            self.send(reply)
+
+    def _split_by_host(self, receivers: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        pos = np.searchsorted(self._client_ids, receivers)
+        pos = np.clip(pos, 0, max(0, len(self._client_ids) - 1))
+        known = self._client_ids[pos] == receivers
+        hosts = self._host_of[pos[known]]
+        ids = receivers[known]
+        return [(int(h), ids[hosts == h]) for h in np.unique(hosts)]
+
+
+def _readdressed(message: Message, ids: np.ndarray) -> Message:
+    return replace(message, receiver=tuple(ids.tolist()))
+

@@ -1,0 +1,94 @@
+"""The real console script: the default job's path and the one-line errors with exit status 2."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FEDREC = str(Path(sys.executable).parent / "fedrec")
+
+
+def fedrec(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FEDREC, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300)
+
+
+def assert_usage_error(result: subprocess.CompletedProcess[str], *phrases: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for phrase in phrases:
+        assert phrase in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = fedrec("run", "--set", "rounds=2", "--set", "federation.clients_per_round=300", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"run folder: {out}" in result.stdout and "test_rmse=" in result.stdout
+    return out
+
+
+def test_run_writes_the_folder(trained_run: Path) -> None:
+    summary = json.loads((trained_run / "summary.json").read_text())
+    assert summary["rounds"] == 2 and summary["num_clients"] == 943
+    assert len((trained_run / "history.jsonl").read_text().splitlines()) == 2
+
+
+def test_recommend_prints_titles(trained_run: Path) -> None:
+    result = fedrec("recommend", "--run", str(trained_run), "--user", "1", "-k", "3")
+    assert result.returncode == 0, result.stderr
+    assert "Top 3 for user 1" in result.stdout and result.stdout.count("(19") >= 3  # titles carry their year
+
+
+def test_data_list_and_fetch() -> None:
+    listing = fedrec("data", "list")
+    assert listing.returncode == 0 and "ml-100k" in listing.stdout and "grouplens" in listing.stdout
+    fetched = fedrec("data", "fetch", "ml-100k")
+    assert fetched.returncode == 0 and "all files verified" in fetched.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "phrases"),
+    [
+        (["run", "--set", "train.lrr=1"], ["unknown config key 'train.lrr'", "train.lr"]),
+        (["run", "--set", "rounds=0"], ["federation.rounds"]),
+        (["run", "--set", "train.lr=-0.1"], ["train.lr"]),
+        (["run", "missing.yaml"], ["missing.yaml does not exist"]),
+        (["data", "fetch", "nope"], ["unknown dataset 'nope'"]),
+        (["recommend", "--run", "/nonexistent/run", "--user", "1"], ["not a fedrec run folder"]),
+    ],
+)
+def test_usage_errors_are_one_line_with_status_2(args: list[str], phrases: list[str]) -> None:
+    assert_usage_error(fedrec(*args), *phrases)
+
+
+def test_recommend_errors(trained_run: Path) -> None:
+    assert_usage_error(fedrec("recommend", "--run", str(trained_run), "--user", "99999"), "user 99999", "1..943")
+    assert_usage_error(fedrec("recommend", "--run", str(trained_run), "--user", "1", "-k", "0"), "at least 1")
+
+
+def test_existing_run_folder_is_not_overwritten(trained_run: Path) -> None:
+    before = (trained_run / "summary.json").read_text()
+    assert_usage_error(fedrec("run", "--set", "rounds=1", "--out", str(trained_run)), "already holds a run")
+    assert (trained_run / "summary.json").read_text() == before
+
+
+def test_corrupt_or_missing_data_writes_nothing(tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror" / "movielens" / "ml-100k"
+    mirror.mkdir(parents=True)
+    env = {"FEDREC_DATA_MIRROR": str(tmp_path / "mirror"), "FEDREC_DATA_DIR": str(tmp_path / "cache")}
+    out = tmp_path / "never"
+    assert_usage_error(fedrec("run", "--out", str(out), env=env), "missing from the mirror", "ml-100k/README")
+    source = Path(os.environ["FEDREC_DATA_MIRROR"]) / "movielens" / "ml-100k"
+    for name in os.listdir(source):
+        shutil.copy(source / name, mirror / name)
+    with (mirror / "u.data").open("a") as handle:
+        handle.write("1\t1\t5\t0\n")
+    assert_usage_error(fedrec("run", "--out", str(out), env=env), "checksum mismatch", "u.data", "expected sha256")
+    assert not out.exists()

@@ -1,0 +1,88 @@
+"""The server's round logic, driven through the real in-process transport with a tiny numeric task."""
+
+import numpy as np
+import pytest
+import torch
+
+from fedrec.algorithms.fedavg import FedAvg
+from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
+from fedrec.runtime.client_host import ClientHost
+from fedrec.runtime.parts import RoundRecord
+from fedrec.runtime.sampling import ClientSampler
+from fedrec.runtime.server import Server, ServerPlan
+from fedrec.transport.inprocess import InProcessTransport
+
+
+class MeanTask:
+    """Client c holds ``counts[c]`` copies of the number ``values[c]``; its update moves w onto that number."""
+
+    def __init__(self, values: dict[int, float], counts: dict[int, int]) -> None:
+        self.values, self.counts = values, counts
+        self.trained: list[list[int]] = []
+
+    def num_examples(self, client_ids: np.ndarray) -> np.ndarray:
+        return np.array([self.counts[c] for c in client_ids.tolist()])
+
+    def train(self, client_ids: np.ndarray, model: GlobalModel, round_index: int) -> ClientUpdates:
+        self.trained.append(client_ids.tolist())
+        target = torch.tensor([self.values[c] for c in client_ids.tolist()])
+        return ClientUpdates(
+            client_ids, torch.tensor(self.num_examples(client_ids), dtype=torch.float32),
+            {"w": (target - model.params["w"]).unsqueeze(1)},
+        )
+
+    def evaluate(self, client_ids: np.ndarray, model: GlobalModel) -> MetricSums:
+        target = torch.tensor([self.values[c] for c in client_ids.tolist()], dtype=torch.float64)
+        return MetricSums(client_ids, {"sse": (target - model.params["w"].double()) ** 2})
+
+
+class SseMetrics:
+    def combine(self, sums: list[MetricSums]) -> dict[str, float]:
+        return {"test_sse": sum(s.total("sse") for s in sums)}
+
+
+class Records:
+    def __init__(self) -> None:
+        self.records: list[RoundRecord] = []
+
+    def on_round(self, record: RoundRecord) -> None:
+        self.records.append(record)
+
+
+def _run(rounds: int, eval_every: int, count: int | None, hosts: int = 2) -> tuple[Server, MeanTask, Records]:
+    values = {1: 1.0, 2: 2.0, 3: 4.0, 4: 8.0}
+    counts = {1: 1, 2: 1, 3: 2, 4: 4}
+    task = MeanTask(values, counts)
+    records = Records()
+    server = Server(
+        GlobalModel({"w": torch.zeros(1)}), ServerPlan(rounds, eval_every), 4,
+        ClientSampler(0, count=count), FedAvg(), SseMetrics(), observer=records,
+    )
+    groups = np.array_split(np.arange(1, 5), hosts)
+    client_hosts = [ClientHost(g, task) for g in groups]
+    transport = InProcessTransport(server, client_hosts)
+    for host in client_hosts:
+        transport.send(host.join())
+    transport.run()
+    assert server.finished and all(h.finished for h in client_hosts)
+    return server, task, records
+
+
+def test_one_round_of_fedavg_gives_the_example_weighted_mean() -> None:
+    server, task, records = _run(rounds=1, eval_every=1, count=None)
+    expected = (1 * 1 + 1 * 2 + 2 * 4 + 4 * 8) / 8
+    assert server.model.params["w"].item() == pytest.approx(expected)
+    assert sorted(sum(task.trained, [])) == [1, 2, 3, 4]
+    assert [r.round for r in records.records] == [1]
+    assert records.records[0].metrics["test_sse"] == pytest.approx(sum((v - expected) ** 2 for v in (1, 2, 4, 8)))
+
+
+def test_rounds_sample_clients_and_evaluate_on_schedule() -> None:
+    server, task, records = _run(rounds=5, eval_every=2, count=2, hosts=3)
+    per_round: dict[int, int] = {}
+    for group in task.trained:
+        per_round[len(per_round)] = len(group)
+    assert sum(len(g) for g in task.trained) == 5 * 2
+    assert [r.round for r in records.records] == [2, 4, 5]
+    assert all(r.num_participants == 2 for r in records.records)
+    assert server.round == 5

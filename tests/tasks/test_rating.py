@@ -1,0 +1,41 @@
+"""What leaves a client in the rating task, and what evaluation reports."""
+
+import numpy as np
+import torch
+
+from fedrec.tasks.cohort_optim import OptimizerSettings
+from fedrec.tasks.mf_cohort import LocalTraining
+from fedrec.tasks.rating import MFShape, RatingMetrics, RatingTask
+
+
+def _task(split, ids):  # type: ignore[no-untyped-def]
+    local = LocalTraining(1, 32, OptimizerSettings("adam", lr=0.01), seed=0, l2=0.05)
+    return RatingTask(split, ids, MFShape(8, 0.1), local, "cohort")
+
+
+def test_update_holds_only_the_rows_of_items_the_client_rated(ml100k_split) -> None:  # type: ignore[no-untyped-def]
+    ids = np.array([1, 2, 3])
+    task = _task(ml100k_split, ids)
+    before = task.user_emb.clone()
+    update = task.train(ids, task.initial_model(), 1)
+    train = ml100k_split.train
+    for k, client in enumerate(update.client_ids.tolist()):
+        rated = set(train.items[train.users == client - 1].tolist())
+        sent = set(update.rows.index[update.rows.owner == k].tolist())
+        assert sent == rated
+        assert update.num_examples[k] == len(rated)
+    assert set(update.dense) == {"global_bias"} and set(update.rows.values) == {"item_emb", "item_bias"}
+    assert not torch.equal(before, task.user_emb), "the private user state trained, and stayed on the host"
+
+
+def test_evaluation_sends_sums_and_metrics_combine_them(ml100k_split) -> None:  # type: ignore[no-untyped-def]
+    ids = np.arange(1, 944)
+    task = _task(ml100k_split, ids)
+    model = task.initial_model()
+    halves = [task.evaluate(ids[:400], model), task.evaluate(ids[400:], model)]
+    metrics = RatingMetrics().combine(halves)
+    assert sum(h.total("count") for h in halves) == len(ml100k_split.test)
+    global_mean = model.params["global_bias"].item()
+    naive = np.sqrt(np.mean((np.clip(global_mean, 1, 5) - ml100k_split.test.values) ** 2))
+    assert abs(metrics["test_rmse"] - naive) < 0.05, "an untrained model predicts about the global offset"
+    assert metrics["test_mae"] < metrics["test_rmse"]
