@@ -44,7 +44,9 @@ def main() -> None:
     sequential = time_rounds("sequential", 1)
     c, s = statistics.median(cohort), sequential[0]
     print(f"threads={args.threads}; a round = 943 clients x 1 local epoch (train + FedAvg)")
-    print(f"cohort path:     median {c:.3f} s/round over {args.rounds} rounds ({1000 * c / 943:.3f} ms per client update)")
+    print(
+        f"cohort path:     median {c:.3f} s/round over {args.rounds} rounds ({1000 * c / 943:.3f} ms per client update)"
+    )
     print(f"sequential path: {s:.3f} s/round ({1000 * s / 943:.2f} ms per client update)")
     print(f"speed-up of the cohort path: {s / c:.0f}x")
 

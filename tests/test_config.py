@@ -12,7 +12,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_defaults_are_the_default_job_and_the_example_file_matches() -> None:
     default = load_config()
-    assert (default.mode, default.data.name, default.federation.algorithm) == ("federated", "ml-100k", "fedavg")
+    assert (default.mode, default.data.name, default.federation.algorithm) == (
+        "federated",
+        "ml-100k",
+        "fedavg",
+    )
     assert load_config(REPO / "examples" / "ml100k_fedmf.yaml") == default
 
 
@@ -28,14 +32,23 @@ def test_unknown_key_names_it_and_lists_valid_keys() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(overrides=["train.lrr=0.1"])
     message = str(caught.value)
-    assert "unknown config key 'train.lrr'" in message and "train.lr" in message and "federation.rounds" in message
+    assert (
+        "unknown config key 'train.lrr'" in message
+        and "train.lr" in message
+        and "federation.rounds" in message
+    )
     assert "\n" not in message
 
 
 @pytest.mark.parametrize(
     ("override", "where"),
-    [("rounds=0", "federation.rounds"), ("train.lr=-1", "train.lr"), ("mode=distributed", "mode"),
-     ("train.optimizer=rmsprop", "train.optimizer"), ("federation.client_fraction=1.5", "federation.client_fraction")],
+    [
+        ("rounds=0", "federation.rounds"),
+        ("train.lr=-1", "train.lr"),
+        ("mode=distributed", "mode"),
+        ("train.optimizer=rmsprop", "train.optimizer"),
+        ("federation.client_fraction=1.5", "federation.client_fraction"),
+    ],
 )
 def test_invalid_values_are_refused_with_the_key(override: str, where: str) -> None:
     with pytest.raises(ConfigError, match=f"invalid value for {where}"):

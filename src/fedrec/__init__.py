@@ -1,2 +1,3 @@
 """fedrec: federated recommendation on an event-driven federated-learning runtime."""
+
 __version__ = "0.1.0"

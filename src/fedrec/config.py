@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 
 from fedrec.errors import ConfigError
 
@@ -27,7 +35,7 @@ class DataConfig(Section):
 class ModelConfig(Section):
     kind: Literal["biased_mf"] = "biased_mf"
     dim: PositiveInt = 32
-    init_std: PositiveFloat = 0.1
+    init_std: PositiveFloat = 0.01
 
 
 class TrainingConfig(Section):

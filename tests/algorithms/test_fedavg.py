@@ -32,12 +32,20 @@ def test_aggregate_combines_updates_from_several_hosts() -> None:
 
     def update(cid: int, n: float, g: float, rows: list[int], vals: list[float]) -> ClientUpdates:
         return ClientUpdates(
-            np.array([cid]), torch.tensor([n]), {"g": torch.tensor([[g]])},
-            RowDeltas(torch.zeros(len(rows), dtype=torch.int64), torch.tensor(rows), torch.ones(len(rows)),
-                      {"t": torch.tensor(vals)}),
+            np.array([cid]),
+            torch.tensor([n]),
+            {"g": torch.tensor([[g]])},
+            RowDeltas(
+                torch.zeros(len(rows), dtype=torch.int64),
+                torch.tensor(rows),
+                torch.ones(len(rows)),
+                {"t": torch.tensor(vals)},
+            ),
         )
 
-    new = FedAvg().aggregate(model, [update(1, 1.0, 2.0, [0, 1], [1.0, 3.0]), update(2, 3.0, -2.0, [1], [5.0])])
+    new = FedAvg().aggregate(
+        model, [update(1, 1.0, 2.0, [0, 1], [1.0, 3.0]), update(2, 3.0, -2.0, [1], [5.0])]
+    )
     assert new.params["g"].item() == pytest.approx(1.0 + (1 * 2.0 + 3 * -2.0) / 4)
     assert new.params["t"].tolist() == [1.0, 4.0, 0.0]
     assert model.params["t"].tolist() == [0.0, 0.0, 0.0], "aggregation does not modify its input"

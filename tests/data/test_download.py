@@ -55,11 +55,15 @@ def test_corrupt_cache_entry_is_fetched_again(dirs: tuple[Path, Path]) -> None:
 
 
 def test_missing_mirror_file_says_where_to_put_it(dirs: tuple[Path, Path]) -> None:
-    with pytest.raises(DataError, match=r"missing from the mirror.*toy/a.txt|toy/a.txt.*missing from the mirror"):
+    with pytest.raises(
+        DataError, match=r"missing from the mirror.*toy/a.txt|toy/a.txt.*missing from the mirror"
+    ):
         ensure_dataset(_spec(b"hello"))
 
 
-def test_no_network_and_no_mirror_says_how_to_use_a_mirror(dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_network_and_no_mirror_says_how_to_use_a_mirror(
+    dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("FEDREC_DATA_MIRROR")
     with pytest.raises(DataError, match="cannot download .*FEDREC_DATA_MIRROR"):
         ensure_dataset(_spec(b"hello"))

@@ -16,7 +16,11 @@ def test_federated_run_learns_and_leaves_a_complete_folder(tmp_path: Path) -> No
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary == outcome.summary
     assert (summary["dataset"], summary["task"], summary["mode"], summary["algorithm"]) == (
-        "ml-100k", "rating", "federated", "fedavg")
+        "ml-100k",
+        "rating",
+        "federated",
+        "fedavg",
+    )
     assert (summary["num_clients"], summary["rounds"], summary["seed"]) == (943, 20, 0)
     assert summary["metrics"]["test_rmse"] < 0.95, "20 rounds of federated MF beat the bias-only level"
     assert summary["bytes_up"] > 0 and summary["bytes_down"] > summary["bytes_up"]
@@ -38,7 +42,9 @@ def test_centralized_baseline_runs_on_the_same_split(tmp_path: Path) -> None:
 
 
 def test_recommendations_exclude_rated_items_and_follow_predictions(tmp_path: Path, ml100k_split) -> None:  # type: ignore[no-untyped-def]
-    execute(load_config(overrides=["rounds=3", "federation.clients_per_round=200"]), tmp_path / "r", quiet=True)
+    execute(
+        load_config(overrides=["rounds=3", "federation.clients_per_round=200"]), tmp_path / "r", quiet=True
+    )
     recommender = Recommender.load(tmp_path / "r")
     top = recommender.recommend(user_id=1, k=10)
     assert len(top) == 10

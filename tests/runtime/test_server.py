@@ -27,7 +27,8 @@ class MeanTask:
         self.trained.append(client_ids.tolist())
         target = torch.tensor([self.values[c] for c in client_ids.tolist()])
         return ClientUpdates(
-            client_ids, torch.tensor(self.num_examples(client_ids), dtype=torch.float32),
+            client_ids,
+            torch.tensor(self.num_examples(client_ids), dtype=torch.float32),
             {"w": (target - model.params["w"]).unsqueeze(1)},
         )
 
@@ -55,8 +56,13 @@ def _run(rounds: int, eval_every: int, count: int | None, hosts: int = 2) -> tup
     task = MeanTask(values, counts)
     records = Records()
     server = Server(
-        GlobalModel({"w": torch.zeros(1)}), ServerPlan(rounds, eval_every), 4,
-        ClientSampler(0, count=count), FedAvg(), SseMetrics(), observer=records,
+        GlobalModel({"w": torch.zeros(1)}),
+        ServerPlan(rounds, eval_every),
+        4,
+        ClientSampler(0, count=count),
+        FedAvg(),
+        SseMetrics(),
+        observer=records,
     )
     groups = np.array_split(np.arange(1, 5), hosts)
     client_hosts = [ClientHost(g, task) for g in groups]
@@ -74,7 +80,9 @@ def test_one_round_of_fedavg_gives_the_example_weighted_mean() -> None:
     assert server.model.params["w"].item() == pytest.approx(expected)
     assert sorted(sum(task.trained, [])) == [1, 2, 3, 4]
     assert [r.round for r in records.records] == [1]
-    assert records.records[0].metrics["test_sse"] == pytest.approx(sum((v - expected) ** 2 for v in (1, 2, 4, 8)))
+    assert records.records[0].metrics["test_sse"] == pytest.approx(
+        sum((v - expected) ** 2 for v in (1, 2, 4, 8))
+    )
 
 
 def test_rounds_sample_clients_and_evaluate_on_schedule() -> None:

@@ -26,7 +26,9 @@ out = Console()
 def run(
     config: Annotated[Path | None, typer.Argument(help="YAML config (default: federated MF on ML-100K)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override, e.g. --set rounds=20")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="run folder (default runs/<time>-<data>-<mode>)")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="run folder (default runs/<time>-<data>-<mode>)")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no live progress")] = False,
 ) -> None:
     """Train a model, federated (simulated clients) or centralized, and write a run folder."""

@@ -23,7 +23,10 @@ def train_centralized(config: RunConfig, split: RatingSplit, recorder: RunRecord
     )
     optimizer = optimizer_settings(c).torch_optimizer(
         [
-            {"params": [net.user_emb, net.user_bias, net.item_emb, net.item_bias], "weight_decay": c.weight_decay},
+            {
+                "params": [net.user_emb, net.user_bias, net.item_emb, net.item_bias],
+                "weight_decay": c.weight_decay,
+            },
             {"params": [net.global_bias], "weight_decay": 0.0},
         ]
     )
@@ -36,7 +39,7 @@ def train_centralized(config: RunConfig, split: RatingSplit, recorder: RunRecord
             loss = nn.functional.mse_loss(net(users[batch], items[batch]), target[batch])
             if c.l2:
                 loss = loss + c.l2 * net.penalty(users[batch], items[batch])
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
         if recorder is not None and (epoch % config.federation.eval_every == 0 or epoch == c.epochs):
             recorder.on_round(RoundRecord(epoch, evaluate_centralized(net, split), split.train.num_users, 0.0))

@@ -14,7 +14,10 @@ from fedrec.runtime.parts import RoundRecord
 
 class RunRecorder:
     def __init__(
-        self, folder: RunFolder | None, view: ProgressView, traffic: Callable[[], tuple[int, int]] = lambda: (0, 0)
+        self,
+        folder: RunFolder | None,
+        view: ProgressView,
+        traffic: Callable[[], tuple[int, int]] = lambda: (0, 0),
     ) -> None:
         self.folder = folder
         self.view = view

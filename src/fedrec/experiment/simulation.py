@@ -30,7 +30,10 @@ class SimulationResult:
 
 
 def build_simulation(
-    config: RunConfig, split: RatingSplit, recorder: RunRecorder | None = None, folder: RunFolder | None = None
+    config: RunConfig,
+    split: RatingSplit,
+    recorder: RunRecorder | None = None,
+    folder: RunFolder | None = None,
 ) -> tuple[InProcessTransport, RatingTask]:
     client_ids = np.arange(1, split.train.num_users + 1)
     task = RatingTask(split, client_ids, mf_shape(config), local_training(config), config.federation.execution)
@@ -54,9 +57,13 @@ def build_simulation(
 
 
 def run_simulation(
-    config: RunConfig, split: RatingSplit, recorder: RunRecorder | None = None, folder: RunFolder | None = None
+    config: RunConfig,
+    split: RatingSplit,
+    recorder: RunRecorder | None = None,
+    folder: RunFolder | None = None,
 ) -> SimulationResult:
     transport, task = build_simulation(config, split, recorder, folder)
     transport.run()
     server = transport.server
+    assert isinstance(server, Server)
     return SimulationResult(server.model, task, server.last_metrics, transport.meter, transport.now)

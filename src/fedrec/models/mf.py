@@ -9,9 +9,7 @@ import torch
 from torch import Tensor, nn
 
 
-def predict(
-    global_bias: Tensor, user_bias: Tensor, user_emb: Tensor, item_bias: Tensor, item_emb: Tensor
-) -> Tensor:
+def predict(global_bias: Tensor, user_bias: Tensor, user_emb: Tensor, item_bias: Tensor, item_emb: Tensor) -> Tensor:
     """Row-aligned predictions: every argument has one row per (user, item) pair (or broadcasts)."""
     return global_bias + user_bias + item_bias + (user_emb * item_emb).sum(-1)
 
@@ -28,7 +26,10 @@ def init_item_side(num_items: int, dim: int, init_std: float, global_bias: float
 def init_user_side(num_users: int, dim: int, init_std: float, seed: int) -> dict[str, Tensor]:
     """Initial private state of every user; a user's row depends only on (seed, user index)."""
     generator = torch.Generator().manual_seed(seed + 1_000_003)
-    return {"user_emb": torch.randn(num_users, dim, generator=generator) * init_std, "user_bias": torch.zeros(num_users)}
+    return {
+        "user_emb": torch.randn(num_users, dim, generator=generator) * init_std,
+        "user_bias": torch.zeros(num_users),
+    }
 
 
 class BiasedMF(nn.Module):
@@ -44,7 +45,11 @@ class BiasedMF(nn.Module):
 
     def forward(self, users: Tensor, items: Tensor) -> Tensor:
         return predict(
-            self.global_bias, self.user_bias[users], self.user_emb[users], self.item_bias[items], self.item_emb[items]
+            self.global_bias,
+            self.user_bias[users],
+            self.user_emb[users],
+            self.item_bias[items],
+            self.item_emb[items],
         )
 
     def penalty(self, users: Tensor, items: Tensor) -> Tensor:

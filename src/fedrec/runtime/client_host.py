@@ -68,11 +68,12 @@ class ClientHost(Worker):
 
     def _reply(self, kind: MessageKind, ids: np.ndarray, request: Message, payload: Any) -> Message:
         delay = self.devices.reply_delay(
-            self.trainer.num_examples(ids), payload_nbytes(request.payload), payload_nbytes(payload) // max(1, len(ids))
+            self.trainer.num_examples(ids),
+            payload_nbytes(request.payload),
+            payload_nbytes(payload) // max(1, len(ids)),
         )
         return Message(kind, _address(ids), SERVER, request.round, payload, request.time + delay)
 
 
 def _address(ids: np.ndarray) -> tuple[int, ...]:
     return tuple(ids.tolist())
-

@@ -48,7 +48,9 @@ class Recommender:
         folder = RunFolder(run_dir)
         config_path = run_dir / "config.yaml"
         if not config_path.is_file():
-            raise FedrecError(f"{run_dir} is not a fedrec run folder (no config.yaml); pass the folder `fedrec run` printed")
+            raise FedrecError(
+                f"{run_dir} is not a fedrec run folder (no config.yaml); pass the folder `fedrec run` printed"
+            )
         config = load_config(config_path)
         server = folder.load_tensors(SERVER_CHECKPOINT)
         users = folder.load_tensors(CLIENTS_CHECKPOINT)
@@ -60,15 +62,16 @@ class Recommender:
         ratings = self.split.train
         index = np.searchsorted(ratings.user_ids, user_id)
         if index >= len(ratings.user_ids) or ratings.user_ids[index] != user_id:
-            raise FedrecError(
-                f"user {user_id} is not in {ratings.name}; valid user ids are {ratings.user_ids.min()}..{ratings.user_ids.max()}"
-            )
+            low, high = ratings.user_ids.min(), ratings.user_ids.max()
+            raise FedrecError(f"user {user_id} is not in {ratings.name}; valid user ids are {low}..{high}")
         row = int(np.searchsorted(self.client_ids, index + 1))
         if row >= len(self.client_ids) or self.client_ids[row] != index + 1:
             raise FedrecError(f"user {user_id} took no part in this run, so there is no model of their taste")
         scores = score_items(self.user_emb[row], self.user_bias[row], self.item_side, *ratings.rating_range)
         if exclude_seen:
-            seen = np.concatenate([ratings.items[ratings.users == index], self.split.test.items[self.split.test.users == index]])
+            seen = np.concatenate(
+                [ratings.items[ratings.users == index], self.split.test.items[self.split.test.users == index]]
+            )
             scores[torch.from_numpy(seen)] = -torch.inf
         top = torch.topk(scores, min(k, int(torch.isfinite(scores).sum())))
         return [

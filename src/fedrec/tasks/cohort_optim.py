@@ -27,13 +27,17 @@ class OptimizerSettings:
     def torch_optimizer(self, groups: list[dict[str, object]]) -> torch.optim.Optimizer:
         """The per-client reference optimizer (sequential path, centralized baseline)."""
         if self.kind == "adam":
-            return torch.optim.Adam(groups, lr=self.lr, betas=self.betas, eps=self.eps)  # type: ignore[arg-type]
-        return torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum)  # type: ignore[arg-type]
+            return torch.optim.Adam(groups, lr=self.lr, betas=self.betas, eps=self.eps)
+        return torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum)
 
 
 class CohortOptimizer:
     def __init__(
-        self, settings: OptimizerSettings, params: dict[str, Tensor], owners: dict[str, Tensor], decayed: set[str]
+        self,
+        settings: OptimizerSettings,
+        params: dict[str, Tensor],
+        owners: dict[str, Tensor],
+        decayed: set[str],
     ) -> None:
         self.s = settings
         self.params = params
@@ -74,4 +78,6 @@ class CohortOptimizer:
         shape = (-1,) + (1,) * (p.dim() - 1)
         step_size = (self.s.lr / (1 - beta1**steps)).reshape(shape)
         bias2_sqrt = torch.sqrt(1 - beta2**steps).reshape(shape)
-        p.sub_(step_size * m / (v.sqrt() / bias2_sqrt + self.s.eps))
+        # p -= step_size * m / (sqrt(v) / bias2_sqrt + eps), in place to spare allocations
+        denom = v.sqrt().div_(bias2_sqrt).add_(self.s.eps).div_(step_size)
+        p.addcdiv_(m, denom, value=-1.0)

@@ -50,11 +50,21 @@ class CohortResult:
 
 
 def train_mf_cohort(
-    data: CohortData, user_emb: Tensor, user_bias: Tensor, model: GlobalModel, local: LocalTraining, round_index: int
+    data: CohortData,
+    user_emb: Tensor,
+    user_bias: Tensor,
+    model: GlobalModel,
+    local: LocalTraining,
+    round_index: int,
 ) -> CohortResult:
     batches = np.maximum(1, -(-data.counts // local.batch_size))
     order = np.lexsort((data.client_ids, -batches))  # clients with more batches first: active ones form a prefix
-    data, user_emb, user_bias, batches = _reorder(data, order), user_emb[order], user_bias[order], batches[order]
+    data, user_emb, user_bias, batches = (
+        _reorder(data, order),
+        user_emb[order],
+        user_bias[order],
+        batches[order],
+    )
     owner = np.repeat(np.arange(len(data.counts)), data.counts)
     position = np.arange(len(owner)) - np.repeat(np.cumsum(data.counts) - data.counts, data.counts)
 
@@ -115,11 +125,22 @@ def train_mf_cohort(
 
 
 def _mf_gradients(
-    params: dict[str, Tensor], client: Tensor, row: Tensor, rating: Tensor, active: int, active_rows: int, l2: float
+    params: dict[str, Tensor],
+    client: Tensor,
+    row: Tensor,
+    rating: Tensor,
+    active: int,
+    active_rows: int,
+    l2: float,
 ) -> dict[str, Tensor]:
     """Gradients of each client's batch-mean objective ``(pred - r)^2 + l2 * (b_u^2 + b_i^2 + |p_u|^2 + |q_i|^2)``
     for the active prefix of the rows."""
-    bu, u, bi, v = params["user_bias"][client], params["user_emb"][client], params["item_bias"][row], params["item_emb"][row]
+    bu, u, bi, v = (
+        params["user_bias"][client],
+        params["user_emb"][client],
+        params["item_bias"][row],
+        params["item_emb"][row],
+    )
     err = predict(params["global_bias"][client], bu, u, bi, v) - rating
     scale = 2.0 / torch.bincount(client, minlength=active).to(err.dtype)[client]
     w = (scale * err).unsqueeze(1)

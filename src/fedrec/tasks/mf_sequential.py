@@ -51,7 +51,7 @@ def train_mf_client(
             loss = nn.functional.mse_loss(net(user[batch], example_rows[batch]), target[batch])
             if local.l2:
                 loss = loss + local.l2 * net.penalty(user[batch], example_rows[batch])
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
     with torch.no_grad():
         update = ClientUpdates(
@@ -62,14 +62,22 @@ def train_mf_client(
                 owner=torch.zeros(len(row_item), dtype=torch.int64),
                 index=rows,
                 weight=torch.from_numpy(np.bincount(example_row).astype(np.float32)),
-                values={"item_emb": net.item_emb - item_side["item_emb"], "item_bias": net.item_bias - item_side["item_bias"]},
+                values={
+                    "item_emb": net.item_emb - item_side["item_emb"],
+                    "item_bias": net.item_bias - item_side["item_bias"],
+                },
             ),
         )
         return update, net.user_emb[0].detach().clone(), net.user_bias[0].detach().clone()
 
 
 def train_mf_sequentially(
-    data: CohortData, user_emb: Tensor, user_bias: Tensor, model: GlobalModel, local: LocalTraining, round_index: int
+    data: CohortData,
+    user_emb: Tensor,
+    user_bias: Tensor,
+    model: GlobalModel,
+    local: LocalTraining,
+    round_index: int,
 ) -> CohortResult:
     """Each client of ``data`` trained on its own, one after the other."""
     ends = np.cumsum(data.counts)
@@ -77,7 +85,14 @@ def train_mf_sequentially(
     for k, client_id in enumerate(data.client_ids.tolist()):
         span = slice(int(ends[k] - data.counts[k]), int(ends[k]))
         update, emb, bias = train_mf_client(
-            client_id, data.items[span], data.ratings[span], user_emb[k], user_bias[k], model, local, round_index
+            client_id,
+            data.items[span],
+            data.ratings[span],
+            user_emb[k],
+            user_bias[k],
+            model,
+            local,
+            round_index,
         )
         updates.append(update)
         embs.append(emb)

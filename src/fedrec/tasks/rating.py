@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fedrec.data.ratings import RatingSplit, Ratings
+from fedrec.data.ratings import Ratings, RatingSplit
 from fedrec.models.mf import init_item_side, init_user_side, predict
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.tasks.mf_cohort import CohortData, LocalTraining, train_mf_cohort
@@ -53,7 +53,12 @@ class RatingTask:
     row_sparse = frozenset({"item_emb", "item_bias"})
 
     def __init__(
-        self, split: RatingSplit, client_ids: np.ndarray, shape: MFShape, local: LocalTraining, execution: Execution
+        self,
+        split: RatingSplit,
+        client_ids: np.ndarray,
+        shape: MFShape,
+        local: LocalTraining,
+        execution: Execution,
     ) -> None:
         self.split = split
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
@@ -77,7 +82,8 @@ class RatingTask:
         return np.searchsorted(self.client_ids, client_ids)
 
     def num_examples(self, client_ids: np.ndarray) -> np.ndarray:
-        return self.train_shards.counts[self.positions(client_ids)]
+        counts: np.ndarray = self.train_shards.counts[self.positions(client_ids)]
+        return counts
 
     def train(self, client_ids: np.ndarray, model: GlobalModel, round_index: int) -> ClientUpdates:
         pos = self.positions(client_ids)
@@ -109,12 +115,20 @@ class RatingTask:
         low, high = self.split.train.rating_range
         p = model.params
         raw = predict(
-            p["global_bias"], self.user_bias[positions], self.user_emb[positions], p["item_bias"][items], p["item_emb"][items]
+            p["global_bias"],
+            self.user_bias[positions],
+            self.user_emb[positions],
+            p["item_bias"][items],
+            p["item_emb"][items],
         )
         return raw.clamp(low, high)
 
     def private_state(self) -> dict[str, Tensor]:
-        return {"client_ids": torch.from_numpy(self.client_ids), "user_emb": self.user_emb, "user_bias": self.user_bias}
+        return {
+            "client_ids": torch.from_numpy(self.client_ids),
+            "user_emb": self.user_emb,
+            "user_bias": self.user_bias,
+        }
 
 
 class RatingMetrics:

@@ -8,13 +8,15 @@ The transport also counts the bytes that would have crossed the network in each 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import count
+from typing import Protocol
+
 import numpy as np
 
-from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.message import SERVER, Message, payload_nbytes
-from fedrec.runtime.server import Server
+from fedrec.runtime.worker import Worker
 
 
 @dataclass
@@ -41,10 +43,18 @@ class VirtualTimeQueue:
         return len(self._heap)
 
 
+class Host(Protocol):
+    """A worker that hosts clients: the transport routes their messages to it."""
+
+    client_ids: np.ndarray
+
+    def handle(self, message: Message) -> list[Message]: ...
+
+
 class InProcessTransport:
     """Routes messages between one server and client hosts living in this process."""
 
-    def __init__(self, server: Server, hosts: list[ClientHost]) -> None:
+    def __init__(self, server: Worker, hosts: Sequence[Host]) -> None:
         self.server = server
         self.hosts = hosts
         self.queue = VirtualTimeQueue()
@@ -95,4 +105,3 @@ class InProcessTransport:
 
 def _readdressed(message: Message, ids: np.ndarray) -> Message:
     return replace(message, receiver=tuple(ids.tolist()))
-

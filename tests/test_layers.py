@@ -1,0 +1,91 @@
+"""The house rules of DESIGN.md: imports point downward, the runtime knows no torch, nothing knows gRPC
+except the transport, and the transport knows no model."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "fedrec"
+
+FORBIDDEN = {
+    "runtime": {
+        "torch",
+        "grpc",
+        "fedrec.algorithms",
+        "fedrec.tasks",
+        "fedrec.models",
+        "fedrec.experiment",
+        "fedrec.transport",
+        "fedrec.cli",
+        "fedrec.serving",
+        "fedrec.payloads",
+    },
+    "algorithms": {
+        "grpc",
+        "fedrec.runtime",
+        "fedrec.transport",
+        "fedrec.tasks",
+        "fedrec.experiment",
+        "fedrec.cli",
+    },
+    "transport": {
+        "fedrec.runtime.server",
+        "fedrec.runtime.client_host",
+        "fedrec.models",
+        "fedrec.tasks",
+        "fedrec.algorithms",
+        "fedrec.experiment",
+        "fedrec.cli",
+    },
+    "tasks": {
+        "grpc",
+        "fedrec.runtime",
+        "fedrec.transport",
+        "fedrec.algorithms",
+        "fedrec.experiment",
+        "fedrec.cli",
+    },
+    "models": {
+        "grpc",
+        "fedrec.runtime",
+        "fedrec.transport",
+        "fedrec.algorithms",
+        "fedrec.tasks",
+        "fedrec.data",
+        "fedrec.experiment",
+        "fedrec.cli",
+    },
+    "data": {
+        "grpc",
+        "torch",
+        "fedrec.runtime",
+        "fedrec.transport",
+        "fedrec.algorithms",
+        "fedrec.tasks",
+        "fedrec.models",
+        "fedrec.experiment",
+        "fedrec.cli",
+    },
+    "serving": {"grpc", "fedrec.runtime", "fedrec.transport", "fedrec.cli"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_only_what_lies_below_it(layer: str) -> None:
+    files = list((PACKAGE / layer).rglob("*.py"))
+    assert files
+    for path in files:
+        for name in _imports(path):
+            for banned in FORBIDDEN[layer]:
+                assert not (name == banned or name.startswith(banned + ".")), f"{path.name} imports {name}"
