@@ -18,9 +18,7 @@ SHARED_DATA = Path(os.environ.get("FEDREC_TEST_MIRROR", REPO.parent / "shared" /
 def data_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Every test reads data through the real loader, from the shared mirror into a fresh cache."""
     if not (SHARED_DATA / "movielens" / "ml-100k" / "u.data").is_file():
-        pytest.exit(
-            f"the test data mirror {SHARED_DATA} is missing; set FEDREC_TEST_MIRROR to a copy of shared/data"
-        )
+        pytest.exit(f"the test data mirror {SHARED_DATA} is missing; set FEDREC_TEST_MIRROR to a copy of shared/data")
     env = {"FEDREC_DATA_MIRROR": str(SHARED_DATA), "FEDREC_DATA_DIR": str(tmp_path_factory.mktemp("cache"))}
     os.environ.update(env)
     return env

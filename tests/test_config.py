@@ -32,11 +32,7 @@ def test_unknown_key_names_it_and_lists_valid_keys() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(overrides=["train.lrr=0.1"])
     message = str(caught.value)
-    assert (
-        "unknown config key 'train.lrr'" in message
-        and "train.lr" in message
-        and "federation.rounds" in message
-    )
+    assert "unknown config key 'train.lrr'" in message and "train.lr" in message and "federation.rounds" in message
     assert "\n" not in message
 
 

@@ -43,9 +43,7 @@ def test_aggregate_combines_updates_from_several_hosts() -> None:
             ),
         )
 
-    new = FedAvg().aggregate(
-        model, [update(1, 1.0, 2.0, [0, 1], [1.0, 3.0]), update(2, 3.0, -2.0, [1], [5.0])]
-    )
+    new = FedAvg().aggregate(model, [update(1, 1.0, 2.0, [0, 1], [1.0, 3.0]), update(2, 3.0, -2.0, [1], [5.0])])
     assert new.params["g"].item() == pytest.approx(1.0 + (1 * 2.0 + 3 * -2.0) / 4)
     assert new.params["t"].tolist() == [1.0, 4.0, 0.0]
     assert model.params["t"].tolist() == [0.0, 0.0, 0.0], "aggregation does not modify its input"

@@ -30,9 +30,7 @@ def assert_usage_error(result: subprocess.CompletedProcess[str], *phrases: str) 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "run"
-    result = fedrec(
-        "run", "--set", "rounds=2", "--set", "federation.clients_per_round=300", "--out", str(out)
-    )
+    result = fedrec("run", "--set", "rounds=2", "--set", "federation.clients_per_round=300", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert f"run folder: {out}" in result.stdout and "test_rmse=" in result.stdout
     return out
@@ -73,9 +71,7 @@ def test_usage_errors_are_one_line_with_status_2(args: list[str], phrases: list[
 
 
 def test_recommend_errors(trained_run: Path) -> None:
-    assert_usage_error(
-        fedrec("recommend", "--run", str(trained_run), "--user", "99999"), "user 99999", "1..943"
-    )
+    assert_usage_error(fedrec("recommend", "--run", str(trained_run), "--user", "99999"), "user 99999", "1..943")
     assert_usage_error(fedrec("recommend", "--run", str(trained_run), "--user", "1", "-k", "0"), "at least 1")
 
 
@@ -96,7 +92,5 @@ def test_corrupt_or_missing_data_writes_nothing(tmp_path: Path) -> None:
         shutil.copy(source / name, mirror / name)
     with (mirror / "u.data").open("a") as handle:
         handle.write("1\t1\t5\t0\n")
-    assert_usage_error(
-        fedrec("run", "--out", str(out), env=env), "checksum mismatch", "u.data", "expected sha256"
-    )
+    assert_usage_error(fedrec("run", "--out", str(out), env=env), "checksum mismatch", "u.data", "expected sha256")
     assert not out.exists()

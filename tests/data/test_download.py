@@ -55,9 +55,7 @@ def test_corrupt_cache_entry_is_fetched_again(dirs: tuple[Path, Path]) -> None:
 
 
 def test_missing_mirror_file_says_where_to_put_it(dirs: tuple[Path, Path]) -> None:
-    with pytest.raises(
-        DataError, match=r"missing from the mirror.*toy/a.txt|toy/a.txt.*missing from the mirror"
-    ):
+    with pytest.raises(DataError, match=r"missing from the mirror.*toy/a.txt|toy/a.txt.*missing from the mirror"):
         ensure_dataset(_spec(b"hello"))
 
 

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from fedrec.config import load_config
@@ -42,9 +43,7 @@ def test_centralized_baseline_runs_on_the_same_split(tmp_path: Path) -> None:
 
 
 def test_recommendations_exclude_rated_items_and_follow_predictions(tmp_path: Path, ml100k_split) -> None:  # type: ignore[no-untyped-def]
-    execute(
-        load_config(overrides=["rounds=3", "federation.clients_per_round=200"]), tmp_path / "r", quiet=True
-    )
+    execute(load_config(overrides=["rounds=3", "federation.clients_per_round=200"]), tmp_path / "r", quiet=True)
     recommender = Recommender.load(tmp_path / "r")
     top = recommender.recommend(user_id=1, k=10)
     assert len(top) == 10
@@ -55,3 +54,19 @@ def test_recommendations_exclude_rated_items_and_follow_predictions(tmp_path: Pa
     scores = [r.predicted_rating for r in top]
     assert scores == sorted(scores, reverse=True) and all(1.0 <= s <= 5.0 for s in scores)
     assert top[0].title == ml100k_split.train.item_titles[top[0].item_id - 1]
+
+
+def test_whole_simulated_runs_agree_between_cohort_and_sequential_execution(ml100k_split) -> None:  # type: ignore[no-untyped-def]
+    from fedrec.experiment.simulation import run_simulation
+
+    results = {}
+    for execution in ("cohort", "sequential"):
+        config = load_config(
+            overrides=["rounds=2", "federation.clients_per_round=40", f"federation.execution={execution}"]
+        )
+        results[execution] = run_simulation(config, ml100k_split)
+    cohort, sequential = results["cohort"], results["sequential"]
+    for name, value in cohort.model.params.items():
+        assert torch.allclose(value, sequential.model.params[name], atol=1e-5), name
+    assert cohort.metrics["test_rmse"] == pytest.approx(sequential.metrics["test_rmse"], abs=1e-5)
+    assert cohort.traffic.bytes_up == sequential.traffic.bytes_up

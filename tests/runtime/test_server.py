@@ -80,9 +80,7 @@ def test_one_round_of_fedavg_gives_the_example_weighted_mean() -> None:
     assert server.model.params["w"].item() == pytest.approx(expected)
     assert sorted(sum(task.trained, [])) == [1, 2, 3, 4]
     assert [r.round for r in records.records] == [1]
-    assert records.records[0].metrics["test_sse"] == pytest.approx(
-        sum((v - expected) ** 2 for v in (1, 2, 4, 8))
-    )
+    assert records.records[0].metrics["test_sse"] == pytest.approx(sum((v - expected) ** 2 for v in (1, 2, 4, 8)))
 
 
 def test_rounds_sample_clients_and_evaluate_on_schedule() -> None:

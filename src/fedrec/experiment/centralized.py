@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
 from fedrec.config import RunConfig
 from fedrec.data.ratings import RatingSplit
@@ -12,6 +11,7 @@ from fedrec.experiment.parts import optimizer_settings
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.models.mf import BiasedMF, init_item_side, init_user_side
 from fedrec.runtime.parts import RoundRecord
+from fedrec.tasks.mf_step import mf_optimizer, mf_step
 
 
 def train_centralized(config: RunConfig, split: RatingSplit, recorder: RunRecorder | None = None) -> BiasedMF:
@@ -21,26 +21,13 @@ def train_centralized(config: RunConfig, split: RatingSplit, recorder: RunRecord
         init_user_side(split.train.num_users, config.model.dim, config.model.init_std, config.seed),
         init_item_side(split.train.num_items, config.model.dim, config.model.init_std, (low + high) / 2, config.seed),
     )
-    optimizer = optimizer_settings(c).torch_optimizer(
-        [
-            {
-                "params": [net.user_emb, net.user_bias, net.item_emb, net.item_bias],
-                "weight_decay": c.weight_decay,
-            },
-            {"params": [net.global_bias], "weight_decay": 0.0},
-        ]
-    )
+    optimizer = mf_optimizer(net, optimizer_settings(c))
     users, items = torch.from_numpy(split.train.users), torch.from_numpy(split.train.items)
     target = torch.from_numpy(split.train.values)
     generator = torch.Generator().manual_seed(config.seed)
     for epoch in range(1, c.epochs + 1):
         for batch in torch.split(torch.randperm(len(target), generator=generator), c.batch_size):
-            optimizer.zero_grad()
-            loss = nn.functional.mse_loss(net(users[batch], items[batch]), target[batch])
-            if c.l2:
-                loss = loss + c.l2 * net.penalty(users[batch], items[batch])
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
+            mf_step(net, optimizer, users[batch], items[batch], target[batch], c.l2)
         if recorder is not None and (epoch % config.federation.eval_every == 0 or epoch == c.epochs):
             recorder.on_round(RoundRecord(epoch, evaluate_centralized(net, split), split.train.num_users, 0.0))
     return net

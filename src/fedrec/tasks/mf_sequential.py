@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from fedrec.models.mf import BiasedMF
 from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas
 from fedrec.tasks.mf_cohort import ITEM_TABLES, CohortData, CohortResult, LocalTraining
+from fedrec.tasks.mf_step import mf_optimizer, mf_step
 from fedrec.tasks.shuffle import shuffle_keys
 
 
@@ -32,13 +33,7 @@ def train_mf_client(
     item_side = {name: model.params[name][rows] for name in ITEM_TABLES}
     item_side["global_bias"] = model.params["global_bias"]
     net = BiasedMF({"user_emb": user_emb.unsqueeze(0), "user_bias": user_bias.reshape(1)}, item_side)
-    decay = local.optimizer.weight_decay
-    optimizer = local.optimizer.torch_optimizer(
-        [
-            {"params": [net.user_emb, net.user_bias, net.item_emb, net.item_bias], "weight_decay": decay},
-            {"params": [net.global_bias], "weight_decay": 0.0},
-        ]
-    )
+    optimizer = mf_optimizer(net, local.optimizer)
     target = torch.from_numpy(ratings.astype(np.float32))
     example_rows = torch.from_numpy(example_row)
     user = torch.zeros(len(items), dtype=torch.int64)
@@ -47,12 +42,7 @@ def train_mf_client(
         keys = shuffle_keys(local.seed, round_index, epoch, np.full(len(items), client_id), positions)
         order = torch.from_numpy(np.argsort(keys, kind="stable"))
         for batch in torch.split(order, local.batch_size):
-            optimizer.zero_grad()
-            loss = nn.functional.mse_loss(net(user[batch], example_rows[batch]), target[batch])
-            if local.l2:
-                loss = loss + local.l2 * net.penalty(user[batch], example_rows[batch])
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
+            mf_step(net, optimizer, user[batch], example_rows[batch], target[batch], local.l2)
     with torch.no_grad():
         update = ClientUpdates(
             client_ids=np.array([client_id]),
