@@ -30,3 +30,14 @@ def ml100k_split():  # type: ignore[no-untyped-def]
     from fedrec.data.ratings import per_user_holdout
 
     return per_user_holdout(load_ml100k(), 0.2, 0)
+
+
+@pytest.fixture
+def double_precision():  # type: ignore[no-untyped-def]
+    """Adam moves a parameter by about lr * sign(g) whatever |g| is, so float32 rounding in a gradient that is
+    nearly zero can flip a step between two correct implementations; in float64 that does not happen, and
+    agreement tests can ask for near-exact equality."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)

@@ -56,7 +56,7 @@ def test_recommendations_exclude_rated_items_and_follow_predictions(tmp_path: Pa
     assert top[0].title == ml100k_split.train.item_titles[top[0].item_id - 1]
 
 
-def test_whole_simulated_runs_agree_between_cohort_and_sequential_execution(ml100k_split) -> None:  # type: ignore[no-untyped-def]
+def test_whole_simulated_runs_agree_between_cohort_and_sequential_execution(ml100k_split, double_precision) -> None:  # type: ignore[no-untyped-def]
     from fedrec.experiment.simulation import run_simulation
 
     results = {}
@@ -67,6 +67,7 @@ def test_whole_simulated_runs_agree_between_cohort_and_sequential_execution(ml10
         results[execution] = run_simulation(config, ml100k_split)
     cohort, sequential = results["cohort"], results["sequential"]
     for name, value in cohort.model.params.items():
-        assert torch.allclose(value, sequential.model.params[name], atol=1e-5), name
-    assert cohort.metrics["test_rmse"] == pytest.approx(sequential.metrics["test_rmse"], abs=1e-5)
+        assert value.dtype == torch.float64
+        assert torch.allclose(value, sequential.model.params[name], atol=1e-10), name
+    assert cohort.metrics["test_rmse"] == pytest.approx(sequential.metrics["test_rmse"], abs=1e-10)
     assert cohort.traffic.bytes_up == sequential.traffic.bytes_up

@@ -44,7 +44,7 @@ class CohortOptimizer:
         self.owners = owners
         self.decayed = decayed
         num_clients = max(int(o.max()) + 1 if len(o) else 0 for o in owners.values())
-        self.steps = torch.zeros(num_clients)
+        self.steps = torch.zeros(num_clients, dtype=torch.float64)  # bias corrections in double, as torch.optim
         self.buf1 = {k: torch.zeros_like(p) for k, p in params.items()}
         self.buf2 = {k: torch.zeros_like(p) for k, p in params.items()} if settings.kind == "adam" else {}
 

@@ -85,7 +85,7 @@ def train_mf_cohort(
     owners = {"global_bias": client_rows, "user_bias": client_rows, "user_emb": client_rows}
     owners |= {"item_bias": item_rows, "item_emb": item_rows}
     optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(owners) - {"global_bias"})
-    ratings = torch.from_numpy(data.ratings.astype(np.float32))
+    ratings = torch.from_numpy(data.ratings).to(params["item_emb"].dtype)
 
     for epoch in range(local.epochs):
         keys = shuffle_keys(local.seed, round_index, epoch, data.client_ids[owner], position)
@@ -147,11 +147,11 @@ def _mf_gradients(
     reg = (scale * l2).unsqueeze(1)
     dim = u.shape[1]
     return {
-        "global_bias": torch.zeros(active).index_add_(0, client, w[:, 0]),
-        "user_bias": torch.zeros(active).index_add_(0, client, w[:, 0] + reg[:, 0] * bu),
-        "user_emb": torch.zeros(active, dim).index_add_(0, client, w * v + reg * u),
-        "item_bias": torch.zeros(active_rows).index_add_(0, row, w[:, 0] + reg[:, 0] * bi),
-        "item_emb": torch.zeros(active_rows, dim).index_add_(0, row, w * u + reg * v),
+        "global_bias": torch.zeros(active, dtype=err.dtype).index_add_(0, client, w[:, 0]),
+        "user_bias": torch.zeros(active, dtype=err.dtype).index_add_(0, client, w[:, 0] + reg[:, 0] * bu),
+        "user_emb": torch.zeros(active, dim, dtype=err.dtype).index_add_(0, client, w * v + reg * u),
+        "item_bias": torch.zeros(active_rows, dtype=err.dtype).index_add_(0, row, w[:, 0] + reg[:, 0] * bi),
+        "item_emb": torch.zeros(active_rows, dim, dtype=err.dtype).index_add_(0, row, w * u + reg * v),
     }
 
 

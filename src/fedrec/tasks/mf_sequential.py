@@ -34,7 +34,7 @@ def train_mf_client(
     item_side["global_bias"] = model.params["global_bias"]
     net = BiasedMF({"user_emb": user_emb.unsqueeze(0), "user_bias": user_bias.reshape(1)}, item_side)
     optimizer = mf_optimizer(net, local.optimizer)
-    target = torch.from_numpy(ratings.astype(np.float32))
+    target = torch.from_numpy(ratings).to(net.item_emb.dtype)
     example_rows = torch.from_numpy(example_row)
     user = torch.zeros(len(items), dtype=torch.int64)
     positions = np.arange(len(items))
