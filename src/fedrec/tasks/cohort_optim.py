@@ -76,8 +76,8 @@ class CohortOptimizer:
         m.lerp_(g, 1 - beta1)
         v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
         shape = (-1,) + (1,) * (p.dim() - 1)
-        step_size = (self.s.lr / (1 - beta1**steps)).reshape(shape)
-        bias2_sqrt = torch.sqrt(1 - beta2**steps).reshape(shape)
+        step_size = (self.s.lr / (1 - beta1**steps)).reshape(shape).to(p.dtype)
+        bias2_sqrt = torch.sqrt(1 - beta2**steps).reshape(shape).to(p.dtype)
         # p -= step_size * m / (sqrt(v) / bias2_sqrt + eps), in place to spare allocations
         denom = v.sqrt().div_(bias2_sqrt).add_(self.s.eps).div_(step_size)
         p.addcdiv_(m, denom, value=-1.0)
