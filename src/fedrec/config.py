@@ -61,6 +61,8 @@ class FederationConfig(Section):
     server_lr: PositiveFloat = 1.0
     eval_every: PositiveInt = 1
     execution: Literal["cohort", "sequential"] = "cohort"
+    deadline_s: PositiveFloat | None = Field(None, description="after this, a round closes once a quorum answered")
+    quorum: float = Field(1.0, gt=0.0, le=1.0, description="share of a round's clients whose replies suffice")
 
     @model_validator(mode="after")
     def _one_sampling_rule(self) -> FederationConfig:
@@ -78,6 +80,14 @@ class CentralizedConfig(TrainingConfig):
     l2: float = Field(0.1, ge=0.0, description="penalty on the biases and embeddings each example uses")
 
 
+class DistributedConfig(Section):
+    """The client-server cluster over gRPC (``fedrec server`` / ``client`` / ``cluster``)."""
+
+    min_clients: PositiveInt | None = Field(None, description="clients that must join before round 1 (default all)")
+    max_message_mb: PositiveInt = 256
+    compression: bool = False
+
+
 class RunConfig(Section):
     seed: int = 0
     mode: Literal["federated", "centralized"] = "federated"
@@ -86,6 +96,7 @@ class RunConfig(Section):
     train: LocalTrainConfig = LocalTrainConfig()
     federation: FederationConfig = FederationConfig()
     centralized: CentralizedConfig = CentralizedConfig()
+    distributed: DistributedConfig = DistributedConfig()
 
 
 SHORTCUTS = {"rounds": "federation.rounds", "epochs": "train.epochs", "lr": "train.lr"}

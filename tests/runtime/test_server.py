@@ -1,15 +1,20 @@
 """The server's round logic, driven through the real in-process transport with a tiny numeric task."""
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import torch
 
 from fedrec.algorithms.fedavg import FedAvg
+from fedrec.algorithms.validation import UpdateCheck
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.runtime.client_host import ClientHost
+from fedrec.runtime.message import SERVER, Message, MessageKind
 from fedrec.runtime.parts import RoundRecord
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.server import Server, ServerPlan
+from fedrec.runtime.worker import handles
 from fedrec.transport.inprocess import InProcessTransport
 
 
@@ -92,3 +97,68 @@ def test_rounds_sample_clients_and_evaluate_on_schedule() -> None:
     assert [r.round for r in records.records] == [2, 4, 5]
     assert all(r.num_participants == 2 for r in records.records)
     assert server.round == 5
+
+
+class SilentHost(ClientHost):
+    """A device that received the model and never answered (crashed, out of battery, gone)."""
+
+    @handles(MessageKind.TRAIN, emits=[MessageKind.UPDATE])
+    def on_train(self, message: Message) -> Iterator[Message]:
+        return iter(())
+
+    @handles(MessageKind.EVALUATE, emits=[MessageKind.METRICS])
+    def on_evaluate(self, message: Message) -> Iterator[Message]:
+        return iter(())
+
+
+class NanTask(MeanTask):
+    def train(self, client_ids: np.ndarray, model: GlobalModel, round_index: int) -> ClientUpdates:
+        update = super().train(client_ids, model, round_index)
+        return ClientUpdates(
+            update.client_ids, update.num_examples, {"w": torch.full_like(update.dense["w"], float("nan"))}
+        )
+
+
+def _two_hosts(second: ClientHost, plan: ServerPlan) -> tuple[Server, InProcessTransport, Records]:
+    task = MeanTask({1: 1.0, 2: 2.0, 3: 4.0, 4: 8.0}, {1: 1, 2: 1, 3: 2, 4: 4})
+    records = Records()
+    server = Server(
+        GlobalModel({"w": torch.zeros(1)}),
+        plan,
+        4,
+        ClientSampler(0),
+        FedAvg(),
+        SseMetrics(),
+        observer=records,
+        check=UpdateCheck(),
+    )
+    hosts = [ClientHost(np.array([1, 2]), task), second]
+    transport = InProcessTransport(server, hosts)
+    for host in hosts:
+        transport.send(host.join())
+    return server, transport, records
+
+
+def test_deadline_closes_a_round_with_a_quorum() -> None:
+    silent = SilentHost(np.array([3, 4]), MeanTask({3: 4.0, 4: 8.0}, {3: 2, 4: 4}))
+    server, transport, records = _two_hosts(silent, ServerPlan(1, deadline_s=5.0, quorum=0.5))
+    transport.run()
+    assert server.finished and server.model.params["w"].item() == pytest.approx(1.5)
+    assert records.records[0].num_participants == 2 and transport.now >= 10.0  # two deadlines: train, evaluate
+
+
+def test_clients_that_leave_are_dropped_from_the_round() -> None:
+    silent = SilentHost(np.array([3, 4]), MeanTask({3: 4.0, 4: 8.0}, {3: 2, 4: 4}))
+    server, transport, _ = _two_hosts(silent, ServerPlan(2))
+    transport.send(Message(MessageKind.LEAVE, (3, 4), SERVER, 0, None, 1.0))
+    transport.run()
+    assert server.finished and sorted(server.clients) == [1, 2]
+    assert server.model.params["w"].item() == pytest.approx(1.5)
+
+
+def test_a_poisoned_update_is_rejected_and_the_model_unharmed() -> None:
+    rogue = ClientHost(np.array([3, 4]), NanTask({3: 4.0, 4: 8.0}, {3: 2, 4: 4}))
+    server, transport, _ = _two_hosts(rogue, ServerPlan(1))
+    transport.run()
+    assert server.finished and server.rejected_updates == 1
+    assert server.model.params["w"].item() == pytest.approx(1.5)

@@ -38,7 +38,8 @@ class FedAvg:
         self.server_lr = server_lr
 
     def aggregate(self, model: GlobalModel, updates: list[ClientUpdates]) -> GlobalModel:
-        batch = ClientUpdates.concat(updates)
+        ordered = sorted(updates, key=lambda u: int(u.client_ids.min()))  # arrival order must not matter
+        batch = ClientUpdates.concat(ordered)
         params = dict(model.params)
         for name, deltas in batch.dense.items():
             params[name] = fedavg_dense(params[name], deltas, batch.num_examples, self.server_lr)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +17,7 @@ from fedrec.data.download import ensure_dataset
 from fedrec.data.registry import DATASETS, get_spec
 from fedrec.errors import FedrecError
 
+T = TypeVar("T")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Federated recommendation: train, recommend, data.")
 data_app = typer.Typer(no_args_is_help=True, help="List and fetch datasets.")
 app.add_typer(data_app, name="data")
@@ -60,6 +62,89 @@ def recommend(
     for rank, item in enumerate(items, 1):
         table.add_row(str(rank), str(item.item_id), item.title, f"{item.predicted_rating:.2f}")
     out.print(table)
+
+
+def _logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+@app.command()
+def server(
+    config: Annotated[Path | None, typer.Option("--config", help="YAML config (default: the default job)")] = None,
+    listen: Annotated[str, typer.Option("--listen", help="HOST:PORT to listen on")] = "127.0.0.1:50051",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override, e.g. --set rounds=20")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="run folder")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="continue the interrupted run in this folder")] = None,
+    tokens: Annotated[Path | None, typer.Option("--tokens", help="file of '<token> <client ids>' lines")] = None,
+) -> None:
+    """Run the federated server: wait for clients, run the rounds, write the run folder."""
+    from fedrec.experiment.distributed import read_tokens, serve
+    from fedrec.experiment.run_folder import RunFolder, default_run_dir
+    from fedrec.transport.grpc_common import parse_address
+
+    _logging()
+    _check(parse_address, listen)
+    credentials = read_tokens(tokens) if tokens else None
+    if resume is not None:
+        folder = RunFolder(resume)
+        run_config = folder.reopen()
+    else:
+        run_config = load_config(config, set_ or [])
+        folder = RunFolder(out_dir or default_run_dir(run_config))
+        folder.create(run_config)
+    out.print(f"run folder: {folder.path}")
+    summary = serve(run_config, listen, folder, resume is not None, credentials)
+    metrics = "  ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items())
+    out.print(f"distributed run finished: {metrics}  wall {summary['wall_time_s']:.1f}s")
+
+
+@app.command()
+def client(
+    server_address: Annotated[str, typer.Option("--server", help="the server's HOST:PORT")],
+    clients: Annotated[str, typer.Option("--clients", help="client ids this process hosts, e.g. 1-100")],
+    token: Annotated[str | None, typer.Option("--token", envvar="FEDREC_TOKEN", help="credential")] = None,
+) -> None:
+    """Host one or more clients: their data and private state stay in this process."""
+    from fedrec.experiment.distributed import run_client
+    from fedrec.transport.grpc_client import Refused
+    from fedrec.transport.grpc_common import WireOptions, parse_address, parse_client_ids
+
+    _logging()
+    _check(parse_address, server_address)
+    ids = _check(parse_client_ids, clients)
+    try:
+        run_client(server_address, ids, token, WireOptions())
+    except Refused as exc:
+        raise FedrecError(f"the server refused this client process: {exc}") from None
+    except ConnectionError as exc:
+        raise FedrecError(f"{exc}; is `fedrec server` running there?") from None
+
+
+@app.command()
+def cluster(
+    config: Annotated[Path | None, typer.Argument(help="YAML config (default: the default job)")] = None,
+    processes: Annotated[int, typer.Option("--processes", help="client processes")] = 4,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override, e.g. --set rounds=20")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="run folder")] = None,
+    port: Annotated[int, typer.Option("--port", help="loopback port for the server")] = 50051,
+) -> None:
+    """Start a server and client processes on this machine, the config's clients divided among them."""
+    from fedrec.experiment.cluster import run_cluster
+
+    if processes < 1:
+        raise FedrecError(f"--processes must be at least 1, got {processes}")
+    run_config = load_config(config, set_ or [])
+    folder = run_cluster(config, set_ or [], run_config, processes, out_dir, port)
+    out.print(f"run folder: {folder}")
+
+
+def _check(parse: Callable[[str], T], text: str) -> T:
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise FedrecError(str(exc)) from None
 
 
 @data_app.command("list")

@@ -38,6 +38,18 @@ class RunFolder:
         _write_atomic(self.path / "config.yaml", dump_config(config))
         (self.path / "history.jsonl").write_text("")
 
+    def reopen(self) -> RunConfig:
+        """The config of an interrupted run, to continue it; refuses a run that completed."""
+        from fedrec.config import load_config
+
+        if not (self.path / "config.yaml").is_file():
+            raise RunFolderError(f"{self.path} holds no run to resume (no config.yaml)")
+        if (self.path / "summary.json").exists():
+            raise RunFolderError(f"the run in {self.path} already completed; there is nothing to resume")
+        if not (self.path / SERVER_CHECKPOINT).is_file():
+            raise RunFolderError(f"{self.path} has no checkpoint yet; start the run again instead of resuming")
+        return load_config(self.path / "config.yaml")
+
     def append_history(self, record: dict[str, Any]) -> None:
         with (self.path / "history.jsonl").open("a") as handle:
             handle.write(json.dumps(record) + "\n")

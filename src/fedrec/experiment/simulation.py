@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedrec.algorithms.fedavg import FedAvg
+from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig
 from fedrec.data.ratings import RatingSplit
 from fedrec.experiment.parts import local_training, mf_shape
@@ -29,6 +30,11 @@ class SimulationResult:
     virtual_time_s: float
 
 
+def server_plan(config: RunConfig, first_round: int = 1) -> ServerPlan:
+    fed = config.federation
+    return ServerPlan(fed.rounds, fed.eval_every, first_round, fed.deadline_s, fed.quorum)
+
+
 def build_simulation(
     config: RunConfig,
     split: RatingSplit,
@@ -40,13 +46,14 @@ def build_simulation(
     fed = config.federation
     server = Server(
         model=task.initial_model(),
-        plan=ServerPlan(rounds=fed.rounds, eval_every=fed.eval_every),
+        plan=server_plan(config),
         num_clients=len(client_ids),
         sampler=ClientSampler(config.seed, fed.clients_per_round, fed.client_fraction),
         aggregator=FedAvg(fed.server_lr),
         metrics=RatingMetrics(),
         checkpointer=ServerCheckpointer(folder),
         observer=recorder,
+        check=UpdateCheck(),
     )
     host = ClientHost(client_ids, task)
     transport = InProcessTransport(server, [host])

@@ -26,6 +26,8 @@ class MessageKind(enum.Enum):
     EVALUATE = "evaluate"  # server -> clients: evaluate this global model on your test data
     METRICS = "metrics"  # clients -> server: sums of your evaluation metrics
     FINISH = "finish"  # server -> clients: the run is over
+    LEAVE = "leave"  # transport -> server, for clients whose connection ended
+    DEADLINE = "deadline"  # server -> itself: the current step's deadline has passed
 
 
 @dataclass(frozen=True, eq=False)

@@ -31,6 +31,12 @@ class ClientBatch(Protocol):
     def client_ids(self) -> np.ndarray: ...
 
 
+class UpdateCheck(Protocol):
+    """Validates an incoming update against the current model; returns why it is refused, or None."""
+
+    def problem(self, update: Any, model: Any, registered: dict[int, int]) -> str | None: ...
+
+
 class Aggregator(Protocol):
     def aggregate(self, model: Any, updates: list[Any]) -> Any: ...
 

@@ -1,0 +1,3 @@
+from fedrec.cli.main import main
+
+main()

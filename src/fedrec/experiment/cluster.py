@@ -1,0 +1,56 @@
+"""``fedrec cluster``: a server and P client processes on this machine, with the clients divided among them."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fedrec.config import RunConfig
+from fedrec.errors import FedrecError
+from fedrec.experiment.parts import load_split
+from fedrec.experiment.run_folder import default_run_dir
+
+
+def client_ranges(num_clients: int, processes: int) -> list[str]:
+    """Contiguous id ranges, one per process, as ``"1-315"`` strings."""
+    parts = np.array_split(np.arange(1, num_clients + 1), min(processes, num_clients))
+    return [f"{p[0]}-{p[-1]}" for p in parts]
+
+
+def run_cluster(
+    config_path: Path | None, overrides: list[str], config: RunConfig, processes: int, out: Path | None, port: int
+) -> Path:
+    folder = out or default_run_dir(config)
+    num_users = load_split(config).train.num_users
+    address = f"127.0.0.1:{port}"
+    fedrec = [sys.executable, "-m", "fedrec"]
+    sets = [arg for o in overrides for arg in ("--set", o)]
+    server_cmd = [*fedrec, "server", "--listen", address, "--out", str(folder), *sets]
+    if config_path is not None:
+        server_cmd += ["--config", str(config_path)]
+    children = [subprocess.Popen(server_cmd)]
+    time.sleep(0.5)
+    for ids in client_ranges(num_users, processes):
+        children.append(subprocess.Popen([*fedrec, "client", "--server", address, "--clients", ids]))
+    try:
+        code = children[0].wait()
+        for child in children[1:]:
+            child.wait(timeout=30)
+    except KeyboardInterrupt:
+        for child in children:
+            child.send_signal(signal.SIGINT)
+        for child in children:
+            child.wait(timeout=30)
+        raise
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+    if code != 0:
+        raise FedrecError(f"the server exited with status {code}; see its messages above")
+    return folder

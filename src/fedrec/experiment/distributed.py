@@ -1,0 +1,159 @@
+"""The cluster mode: the same server and client workers as the simulation, over gRPC between processes.
+
+Only the transport and the clock change: the server worker, its parts, the rating task and FedAvg are
+those of ``simulation``. The server holds no ratings: it reads the dataset's catalogue only to size the item
+table and to know how many users exist. Each client process loads its own clients' ratings and keeps their
+private state for the life of the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from fedrec.algorithms.fedavg import FedAvg
+from fedrec.algorithms.validation import UpdateCheck
+from fedrec.config import RunConfig, build_config, dump_config
+from fedrec.data.ratings import RatingSplit
+from fedrec.errors import FedrecError
+from fedrec.experiment.parts import load_split, local_training, mf_shape
+from fedrec.experiment.progress import ProgressView
+from fedrec.experiment.recorder import RunRecorder, ServerCheckpointer
+from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
+from fedrec.experiment.simulation import server_plan
+from fedrec.models.mf import init_item_side
+from fedrec.payloads import GlobalModel
+from fedrec.runtime.client_host import ClientHost
+from fedrec.runtime.sampling import ClientSampler
+from fedrec.runtime.server import Server
+from fedrec.tasks.rating import RatingMetrics, RatingTask
+from fedrec.transport.grpc_client import GrpcClientTransport
+from fedrec.transport.grpc_common import WireOptions
+from fedrec.transport.grpc_server import GrpcServerTransport, HelloCheck
+
+log = logging.getLogger("fedrec.server")
+TASKS = "rating"
+
+
+def wire_options(config: RunConfig) -> WireOptions:
+    return WireOptions(config.distributed.max_message_mb * 1024 * 1024, config.distributed.compression)
+
+
+def hello_check(num_users: int, tokens: dict[str, np.ndarray] | None) -> HelloCheck:
+    def check(meta: dict[str, str], ids: np.ndarray) -> str | None:
+        if TASKS not in meta.get("tasks", "").split(","):
+            return f"this run's task is {TASKS}; the client process runs only {meta.get('tasks') or 'nothing'}"
+        if ids[-1] > num_users:
+            return f"client ids run from 1 to {num_users} in this run, got {ids[-1]}"
+        if tokens is not None:
+            allowed = tokens.get(meta.get("token", ""))
+            if allowed is None:
+                return "unknown or wrong credential: pass the token the run's operator gave you (--token)"
+            if not np.isin(ids, allowed).all():
+                return "the credential does not cover all the clients this process hosts"
+        return None
+
+    return check
+
+
+def read_tokens(path: Path) -> dict[str, np.ndarray]:
+    """A tokens file: one line per credential, ``<token> <client ids, e.g. 1-100>``."""
+    from fedrec.transport.grpc_common import parse_client_ids
+
+    tokens: dict[str, np.ndarray] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise FedrecError(f"cannot read the tokens file {path}: {exc.strerror}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        token, _, ids = line.partition(" ")
+        try:
+            tokens[token] = parse_client_ids(ids)
+        except ValueError as exc:
+            raise FedrecError(f"{path}:{number}: {exc}; lines read '<token> <ids like 1-100>'") from None
+    return tokens
+
+
+def serve(
+    config: RunConfig, listen: str, folder: RunFolder, resume: bool = False, tokens: dict[str, np.ndarray] | None = None
+) -> dict[str, Any]:
+    catalogue = load_split(config).train
+    model, first_round = _starting_model(config, catalogue.num_items, catalogue.rating_range, folder, resume)
+    view = ProgressView(config.federation.rounds, "distributed", enabled=False)
+    recorder = RunRecorder(folder, view)
+    recorder.on_round = _logged(recorder.on_round)  # type: ignore[method-assign]
+    server = Server(
+        model=model,
+        plan=server_plan(config, first_round),
+        num_clients=config.distributed.min_clients or catalogue.num_users,
+        sampler=ClientSampler(config.seed, config.federation.clients_per_round, config.federation.client_fraction),
+        aggregator=FedAvg(config.federation.server_lr),
+        metrics=RatingMetrics(),
+        checkpointer=ServerCheckpointer(folder),
+        observer=recorder,
+        check=UpdateCheck(),
+    )
+    transport = GrpcServerTransport(
+        server, listen, hello_check(catalogue.num_users, tokens), {"config": dump_config(config)}, wire_options(config)
+    )
+    recorder.traffic = lambda: (transport.traffic.bytes_up, transport.traffic.bytes_down)
+    started = time.perf_counter()
+    transport.serve()
+    summary = {
+        "dataset": config.data.name,
+        "task": "rating",
+        "mode": "distributed",
+        "algorithm": config.federation.algorithm,
+        "num_clients": catalogue.num_users,
+        "rounds": config.federation.rounds,
+        "metrics": server.last_metrics,
+        "wall_time_s": round(time.perf_counter() - started, 3),
+        "virtual_time_s": round(transport.now(), 3),
+        "bytes_up": transport.traffic.bytes_up,
+        "bytes_down": transport.traffic.bytes_down,
+        "seed": config.seed,
+        "rejected_updates": server.rejected_updates,
+        "resumed_from_round": first_round - 1 if resume else None,
+    }
+    folder.write_summary(summary)
+    return summary
+
+
+def _starting_model(
+    config: RunConfig, num_items: int, rating_range: tuple[float, float], folder: RunFolder, resume: bool
+) -> tuple[GlobalModel, int]:
+    if resume:
+        saved = folder.load_tensors(SERVER_CHECKPOINT)
+        log.info("resuming after round %d", saved["round"])
+        params = {k: v for k, v in saved.items() if k != "round"}
+        return GlobalModel(params, RatingTask.row_sparse), int(saved["round"]) + 1
+    low, high = rating_range
+    params = init_item_side(num_items, config.model.dim, config.model.init_std, (low + high) / 2, config.seed)
+    return GlobalModel(params, RatingTask.row_sparse), 1
+
+
+def _logged(on_round: Any) -> Any:
+    def report(record: Any) -> None:
+        on_round(record)
+        metrics = "  ".join(f"{k}={v:.4f}" for k, v in record.metrics.items())
+        log.info("round %d: %s (%d clients trained)", record.round, metrics, record.num_participants)
+
+    return report
+
+
+def run_client(address: str, client_ids: np.ndarray, token: str | None, options: WireOptions) -> None:
+    def build_host(welcome: dict[str, str]) -> ClientHost:
+        config = build_config(yaml.safe_load(welcome["config"]))
+        split: RatingSplit = load_split(config)
+        task = RatingTask(split, client_ids, mf_shape(config), local_training(config), config.federation.execution)
+        return ClientHost(client_ids, task)
+
+    hello = {"tasks": TASKS, **({"token": token} if token else {})}
+    GrpcClientTransport(address, client_ids, hello, build_host, options).run()

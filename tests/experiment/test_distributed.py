@@ -1,0 +1,76 @@
+"""The cluster mode with real processes on loopback: no mock of gRPC anywhere."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from fedrec.config import load_config
+from fedrec.experiment.runner import execute
+from tests.experiment.processes import finish, free_port, history, start, wait_for
+
+RANGES = ["1-300", "301-600", "601-943"]
+
+
+def _cluster(tmp_path: Path, overrides: list[str], ranges: list[str] = RANGES, server_args: list[str] = ()):  # type: ignore[no-untyped-def, assignment]
+    port = free_port()
+    out, log = tmp_path / "run", tmp_path / "log.txt"
+    sets = [arg for o in overrides for arg in ("--set", o)]
+    server = start("server", "--listen", f"127.0.0.1:{port}", "--out", str(out), *sets, *server_args, log=log)
+    clients = [start("client", "--server", f"127.0.0.1:{port}", "--clients", r, log=log) for r in ranges]
+    return port, out, log, server, clients
+
+
+def test_cluster_reaches_the_simulations_result(tmp_path: Path) -> None:
+    overrides = ["rounds=3"]
+    _, out, log, server, clients = _cluster(tmp_path, overrides)
+    assert finish([server, *clients]) == [0, 0, 0, 0], log.read_text()[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    simulated = execute(load_config(overrides=overrides), tmp_path / "sim", quiet=True).summary
+    assert summary["mode"] == "distributed" and summary["num_clients"] == 943 and summary["rejected_updates"] == 0
+    assert summary["metrics"]["test_rmse"] == pytest.approx(simulated["metrics"]["test_rmse"], abs=1e-6)
+    assert [h["round"] for h in history(out)] == [1, 2, 3]
+    text = log.read_text()
+    assert "client process 3 connected" in text and "round 3: test_rmse=" in text
+
+
+def test_a_killed_client_process_does_not_stop_the_run(tmp_path: Path) -> None:
+    overrides = ["rounds=5", "federation.execution=sequential"]
+    _, out, log, server, clients = _cluster(tmp_path, overrides)
+    wait_for(lambda: len(history(out)) >= 1, what="round 1")
+    clients[1].send_signal(signal.SIGKILL)
+    clients[1].wait()
+    codes = finish([server, clients[0], clients[2]])
+    assert codes == [0, 0, 0], log.read_text()[-3000:]
+    rounds = history(out)
+    assert [h["round"] for h in rounds] == [1, 2, 3, 4, 5]
+    assert rounds[0]["participants"] == 943 and rounds[-1]["participants"] == 943 - 300
+    assert json.loads((out / "summary.json").read_text())["metrics"]["test_rmse"] < rounds[0]["test_rmse"]
+
+
+def test_a_restarted_server_resumes_without_losing_a_round(tmp_path: Path) -> None:
+    overrides = ["rounds=6", "federation.execution=sequential"]
+    port, out, log, server, clients = _cluster(tmp_path, overrides, ranges=["1-470", "471-943"])
+    wait_for(lambda: len(history(out)) >= 2, what="round 2")
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+    assert not (out / "summary.json").exists()
+    resumed = start("server", "--listen", f"127.0.0.1:{port}", "--resume", str(out), log=log)
+    assert finish([resumed, *clients]) == [0, 0, 0], log.read_text()[-3000:]
+    assert [h["round"] for h in history(out)] == [1, 2, 3, 4, 5, 6]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed_from_round"] >= 2 and "resuming after round" in log.read_text()
+
+
+def test_wrong_credentials_are_refused(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("right-token 1-943\n")
+    port, out, log, server, _ = _cluster(tmp_path, ["rounds=1"], ranges=[], server_args=["--tokens", str(tokens)])
+    wrong = start("client", "--server", f"127.0.0.1:{port}", "--clients", "1-943", "--token", "guess", log=log)
+    assert finish([wrong]) == [2]
+    assert "refused this client process: unknown or wrong credential" in log.read_text()
+    right = start("client", "--server", f"127.0.0.1:{port}", "--clients", "1-943", "--token", "right-token", log=log)
+    assert finish([server, right]) == [0, 0], log.read_text()[-3000:]
