@@ -100,9 +100,9 @@ def serve(
         observer=recorder,
         check=UpdateCheck(),
     )
-    transport = GrpcServerTransport(
-        server, listen, hello_check(catalogue.num_users, tokens), {"config": dump_config(config)}, wire_options(config)
-    )
+    options = wire_options(config)
+    welcome = {"config": dump_config(config), "max_message_bytes": str(options.max_message_bytes)}
+    transport = GrpcServerTransport(server, listen, hello_check(catalogue.num_users, tokens), welcome, options)
     recorder.traffic = lambda: (transport.traffic.bytes_up, transport.traffic.bytes_down)
     started = time.perf_counter()
     transport.serve()
@@ -118,6 +118,8 @@ def serve(
         "virtual_time_s": round(transport.now(), 3),
         "bytes_up": transport.traffic.bytes_up,
         "bytes_down": transport.traffic.bytes_down,
+        "raw_tensor_bytes_up": transport.traffic.raw_up,
+        "raw_tensor_bytes_down": transport.traffic.raw_down,
         "seed": config.seed,
         "rejected_updates": server.rejected_updates,
         "resumed_from_round": first_round - 1 if resume else None,

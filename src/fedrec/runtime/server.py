@@ -61,6 +61,7 @@ class _Step:
     payloads: list[Any] = field(default_factory=list)
     quorum: int = 0
     deadline_passed: bool = False
+    opened_at: float = 0.0
 
     def add(self, payload: ClientBatch) -> bool:
         ids = set(np.asarray(payload.client_ids).tolist())
@@ -172,6 +173,7 @@ class Server(Worker):
             else:
                 log.warning("round %d closed with no update; the model is unchanged", self.round)
             self._trained = len(step.answered)
+            log.info("round %d closed after %.3f s with %d updates", self.round, now - step.opened_at, self._trained)
             if self.plan.evaluates(self.round):
                 yield from self._open(MessageKind.EVALUATE, np.array(sorted(self.clients), dtype=np.int64), now)
                 return
@@ -194,7 +196,7 @@ class Server(Worker):
 
     def _open(self, kind: MessageKind, receivers: np.ndarray, now: float) -> Iterator[Message]:
         quorum = max(1, math.ceil(self.plan.quorum * len(receivers)))
-        self.step = _Step(kind, set(receivers.tolist()), quorum=quorum)
+        self.step = _Step(kind, set(receivers.tolist()), quorum=quorum, opened_at=now)
         yield Message(kind, SERVER, tuple(receivers.tolist()), self.round, self.model, now)
         if self.plan.deadline_s is not None:
             yield Message(MessageKind.DEADLINE, SERVER, SERVER, self.round, kind, now + self.plan.deadline_s)

@@ -89,9 +89,11 @@ class GrpcClientTransport:
 
     def _session(self) -> None:
         channel = (
-            grpc.secure_channel(self.address, self.credentials, self.options.channel_options())
+            grpc.secure_channel(
+                self.address, self.credentials, self.options.channel_options(), self.options.grpc_compression
+            )
             if self.credentials
-            else grpc.insecure_channel(self.address, self.options.channel_options())
+            else grpc.insecure_channel(self.address, self.options.channel_options(), self.options.grpc_compression)
         )
         outbox: queue.Queue[bytes | None] = queue.Queue()
         outbox.put(control(HELLO, self.client_ids, self.hello))
@@ -105,13 +107,14 @@ class GrpcClientTransport:
                 raise Refused(f"the server answered {first.kind!r} instead of a welcome")
             if self.host is None:
                 self.host = self.build_host(dict(first.meta))
+            limit = int(first.meta.get("max_message_bytes", self.options.max_message_bytes))
             log.info("connected to %s; hosting %d clients", self.address, len(self.client_ids))
             outbox.put(encode(self.host.join()))
             for data in responses:
                 message, _ = decode(data)
                 started = time.perf_counter()
                 for reply in self.host.handle(message):
-                    outbox.put(encode(reply))
+                    _send(outbox, encode(reply), limit, reply)
                 if message.kind is MessageKind.TRAIN:
                     log.info(
                         "round %d: trained %d clients in %.2f s",
@@ -138,6 +141,19 @@ class _Dropped(grpc.RpcError):  # type: ignore[misc]
 def _code(exc: grpc.RpcError) -> str:
     code = getattr(exc, "code", None)
     return str(code().name) if callable(code) else type(exc).__name__
+
+
+def _send(outbox: queue.Queue[bytes | None], data: bytes, limit: int, message: Message) -> None:
+    if len(data) > limit:
+        log.error(
+            "%s for round %d is %.1f MiB, over the server's limit of %.0f MiB (distributed.max_message_mb); not sent",
+            message.kind.name,
+            message.round,
+            len(data) / 2**20,
+            limit / 2**20,
+        )
+        return
+    outbox.put(data)
 
 
 def _drain(outbox: queue.Queue[bytes | None]) -> Iterator[bytes]:

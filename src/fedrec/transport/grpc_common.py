@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import grpc
 import numpy as np
 
 from fedrec.transport.codec import PROTOCOL_VERSION
@@ -17,6 +18,10 @@ HELLO, WELCOME, REFUSED = "control/hello", "control/welcome", "control/refused"
 class WireOptions:
     max_message_bytes: int = 256 * 1024 * 1024
     compression: bool = False
+
+    @property
+    def grpc_compression(self) -> grpc.Compression:
+        return grpc.Compression.Gzip if self.compression else grpc.Compression.NoCompression
 
     def channel_options(self) -> list[tuple[str, int]]:
         return [

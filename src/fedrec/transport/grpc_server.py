@@ -21,7 +21,8 @@ from itertools import count
 import grpc
 import numpy as np
 
-from fedrec.runtime.message import SERVER, Message, MessageKind
+from fedrec.errors import FedrecError
+from fedrec.runtime.message import SERVER, Message, MessageKind, payload_nbytes
 from fedrec.runtime.worker import Worker
 from fedrec.transport.codec import PROTOCOL_VERSION, CodecError, decode, encode
 from fedrec.transport.grpc_common import HELLO, REFUSED, WELCOME, WireOptions, control
@@ -42,8 +43,12 @@ class _Session:
 
 @dataclass
 class WireTraffic:
+    """Bytes on the wire, and the raw bytes of the tensors they carried."""
+
     bytes_up: int = 0
     bytes_down: int = 0
+    raw_up: int = 0
+    raw_down: int = 0
 
 
 class GrpcServerTransport:
@@ -116,6 +121,13 @@ class GrpcServerTransport:
             timer.start()
             return
         base = encode(replace(message, receiver=()))
+        if len(base) > self.options.max_message_bytes:
+            limit = self.options.max_message_bytes / 2**20
+            raise FedrecError(
+                f"a {message.kind.name} message of {len(base) / 2**20:.1f} MiB exceeds the limit of {limit:.0f} MiB; "
+                "raise distributed.max_message_mb"
+            )
+        raw = payload_nbytes(message.payload)
         receivers = np.asarray(message.receivers(), dtype=np.int64)
         with self._lock:
             sessions = list(self.sessions.values())
@@ -124,6 +136,7 @@ class GrpcServerTransport:
             if len(ids):
                 data = base + wire.Envelope(receiver=ids.tolist()).SerializeToString()  # protobuf merge appends
                 self.traffic.bytes_down += len(data)
+                self.traffic.raw_down += raw
                 session.outbox.put(data)
 
     def _session(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
@@ -185,6 +198,7 @@ class GrpcServerTransport:
                 "client process %d sent %s for clients it does not host; ignored", session.number, message.kind.name
             )
             return
+        self.traffic.raw_up += payload_nbytes(message.payload)
         self.inbox.put(replace(message, time=self.now()))
 
     def _close_sessions(self) -> None:
