@@ -74,3 +74,24 @@ def test_wrong_credentials_are_refused(tmp_path: Path) -> None:
     assert "refused this client process: unknown or wrong credential" in log.read_text()
     right = start("client", "--server", f"127.0.0.1:{port}", "--clients", "1-943", "--token", "right-token", log=log)
     assert finish([server, right]) == [0, 0], log.read_text()[-3000:]
+
+
+def test_tls_with_client_certificates(tmp_path: Path) -> None:
+    from fedrec.transport.certs import make_certificates
+
+    certs = tmp_path / "certs"
+    make_certificates(certs, ["127.0.0.1"])
+    ca_only = tmp_path / "ca-only"
+    ca_only.mkdir()
+    (ca_only / "ca.pem").write_bytes((certs / "ca.pem").read_bytes())
+    port, out, log, server, _ = _cluster(tmp_path, ["rounds=1"], ranges=[], server_args=["--tls", str(certs), "--mtls"])
+    address = f"127.0.0.1:{port}"
+    plaintext = start("client", "--server", address, "--clients", "1-943", "--retry-for", "2", log=log)
+    no_client_cert = start("client", "--server", address, "--clients", "1-943", "--tls", str(ca_only),
+                           "--retry-for", "2", log=log)  # fmt: skip
+    assert finish([plaintext, no_client_cert]) == [2, 2]
+    assert log.read_text().count("could not reach a fedrec server") == 2
+    trusted = start("client", "--server", address, "--clients", "1-943", "--tls", str(certs), log=log)
+    assert finish([server, trusted]) == [0, 0], log.read_text()[-3000:]
+    assert json.loads((out / "summary.json").read_text())["rounds"] == 1
+    assert oct((certs / "server.key").stat().st_mode & 0o777) == "0o600"

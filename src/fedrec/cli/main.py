@@ -78,10 +78,13 @@ def server(
     out_dir: Annotated[Path | None, typer.Option("--out", help="run folder")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="continue the interrupted run in this folder")] = None,
     tokens: Annotated[Path | None, typer.Option("--tokens", help="file of '<token> <client ids>' lines")] = None,
+    tls: Annotated[Path | None, typer.Option("--tls", help="folder made by `fedrec certs`: serve over TLS")] = None,
+    mtls: Annotated[bool, typer.Option("--mtls", help="with --tls, require client certificates")] = False,
 ) -> None:
     """Run the federated server: wait for clients, run the rounds, write the run folder."""
     from fedrec.experiment.distributed import read_tokens, serve
     from fedrec.experiment.run_folder import RunFolder, default_run_dir
+    from fedrec.transport.certs import TlsFiles
     from fedrec.transport.grpc_common import parse_address
 
     _logging()
@@ -95,7 +98,8 @@ def server(
         folder = RunFolder(out_dir or default_run_dir(run_config))
         folder.create(run_config)
     out.print(f"run folder: {folder.path}")
-    summary = serve(run_config, listen, folder, resume is not None, credentials)
+    server_tls = _check_files(lambda: TlsFiles(tls).server_credentials(mtls)) if tls else None
+    summary = serve(run_config, listen, folder, resume is not None, credentials, server_tls)
     metrics = "  ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items())
     out.print(f"distributed run finished: {metrics}  wall {summary['wall_time_s']:.1f}s")
 
@@ -105,21 +109,25 @@ def client(
     server_address: Annotated[str, typer.Option("--server", help="the server's HOST:PORT")],
     clients: Annotated[str, typer.Option("--clients", help="client ids this process hosts, e.g. 1-100")],
     token: Annotated[str | None, typer.Option("--token", envvar="FEDREC_TOKEN", help="credential")] = None,
+    tls: Annotated[Path | None, typer.Option("--tls", help="folder with ca.pem (and client.pem/.key for mTLS)")] = None,
+    retry_for: Annotated[float, typer.Option("--retry-for", help="seconds to keep reconnecting")] = 300.0,
 ) -> None:
     """Host one or more clients: their data and private state stay in this process."""
     from fedrec.experiment.distributed import run_client
-    from fedrec.transport.grpc_client import Refused
+    from fedrec.transport.certs import TlsFiles
+    from fedrec.transport.grpc_client import Backoff, Refused
     from fedrec.transport.grpc_common import WireOptions, parse_address, parse_client_ids
 
     _logging()
     _check(parse_address, server_address)
     ids = _check(parse_client_ids, clients)
+    channel_tls = _check_files(lambda: TlsFiles(tls).channel_credentials()) if tls else None
     try:
-        run_client(server_address, ids, token, WireOptions())
+        run_client(server_address, ids, token, WireOptions(), channel_tls, Backoff(give_up_after_s=retry_for))
     except Refused as exc:
         raise FedrecError(f"the server refused this client process: {exc}") from None
     except ConnectionError as exc:
-        raise FedrecError(f"{exc}; is `fedrec server` running there?") from None
+        raise FedrecError(str(exc)) from None
 
 
 @app.command()
@@ -138,6 +146,25 @@ def cluster(
     run_config = load_config(config, set_ or [])
     folder = run_cluster(config, set_ or [], run_config, processes, out_dir, port)
     out.print(f"run folder: {folder}")
+
+
+@app.command()
+def certs(
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for ca.pem, server.pem/.key, client.pem/.key")],
+    host: Annotated[list[str] | None, typer.Option("--host", help="server host name or IP (repeatable)")] = None,
+) -> None:
+    """Make a private CA and server and client certificates for `fedrec server --tls`."""
+    from fedrec.transport.certs import make_certificates
+
+    for path in make_certificates(out_dir, host or ["127.0.0.1", "localhost"]):
+        out.print(f"wrote {path}")
+
+
+def _check_files(make: Callable[[], T]) -> T:
+    try:
+        return make()
+    except FileNotFoundError as exc:
+        raise FedrecError(str(exc)) from None
 
 
 def _check(parse: Callable[[str], T], text: str) -> T:

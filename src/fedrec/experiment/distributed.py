@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 import yaml
 
@@ -32,7 +33,7 @@ from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.server import Server
 from fedrec.tasks.rating import RatingMetrics, RatingTask
-from fedrec.transport.grpc_client import GrpcClientTransport
+from fedrec.transport.grpc_client import Backoff, GrpcClientTransport
 from fedrec.transport.grpc_common import WireOptions
 from fedrec.transport.grpc_server import GrpcServerTransport, HelloCheck
 
@@ -82,7 +83,12 @@ def read_tokens(path: Path) -> dict[str, np.ndarray]:
 
 
 def serve(
-    config: RunConfig, listen: str, folder: RunFolder, resume: bool = False, tokens: dict[str, np.ndarray] | None = None
+    config: RunConfig,
+    listen: str,
+    folder: RunFolder,
+    resume: bool = False,
+    tokens: dict[str, np.ndarray] | None = None,
+    tls: grpc.ServerCredentials | None = None,
 ) -> dict[str, Any]:
     catalogue = load_split(config).train
     model, first_round = _starting_model(config, catalogue.num_items, catalogue.rating_range, folder, resume)
@@ -102,7 +108,7 @@ def serve(
     )
     options = wire_options(config)
     welcome = {"config": dump_config(config), "max_message_bytes": str(options.max_message_bytes)}
-    transport = GrpcServerTransport(server, listen, hello_check(catalogue.num_users, tokens), welcome, options)
+    transport = GrpcServerTransport(server, listen, hello_check(catalogue.num_users, tokens), welcome, options, tls)
     recorder.traffic = lambda: (transport.traffic.bytes_up, transport.traffic.bytes_down)
     started = time.perf_counter()
     transport.serve()
@@ -150,7 +156,14 @@ def _logged(on_round: Any) -> Any:
     return report
 
 
-def run_client(address: str, client_ids: np.ndarray, token: str | None, options: WireOptions) -> None:
+def run_client(
+    address: str,
+    client_ids: np.ndarray,
+    token: str | None,
+    options: WireOptions,
+    tls: grpc.ChannelCredentials | None = None,
+    backoff: Backoff | None = None,
+) -> None:
     def build_host(welcome: dict[str, str]) -> ClientHost:
         config = build_config(yaml.safe_load(welcome["config"]))
         split: RatingSplit = load_split(config)
@@ -158,4 +171,4 @@ def run_client(address: str, client_ids: np.ndarray, token: str | None, options:
         return ClientHost(client_ids, task)
 
     hello = {"tasks": TASKS, **({"token": token} if token else {})}
-    GrpcClientTransport(address, client_ids, hello, build_host, options).run()
+    GrpcClientTransport(address, client_ids, hello, build_host, options, tls, backoff or Backoff()).run()

@@ -79,7 +79,8 @@ class GrpcClientTransport:
                 lost_since = lost_since or time.monotonic()
                 if time.monotonic() - lost_since > self.backoff.give_up_after_s:
                     raise ConnectionError(
-                        f"no server at {self.address} for {self.backoff.give_up_after_s:.0f} s"
+                        f"could not reach a fedrec server at {self.address} for {self.backoff.give_up_after_s:.0f} s "
+                        f"(last error: {_detail(exc)}); check the address and that both sides agree on --tls"
                     ) from None
                 log.info("connection to %s lost (%s); retrying in %.1f s", self.address, _code(exc), wait)
                 time.sleep(wait)
@@ -136,6 +137,12 @@ class GrpcClientTransport:
 class _Dropped(grpc.RpcError):  # type: ignore[misc]
     def code(self) -> grpc.StatusCode:
         return grpc.StatusCode.UNAVAILABLE
+
+
+def _detail(exc: grpc.RpcError) -> str:
+    details = getattr(exc, "details", None)
+    text = details() if callable(details) else None
+    return str(text or _code(exc)).splitlines()[0][:200]
 
 
 def _code(exc: grpc.RpcError) -> str:

@@ -1,0 +1,109 @@
+"""Certificates for the cluster: a private CA, a server certificate for its host names, a client certificate.
+
+Made with ``cryptography``; the server presents ``server.pem``, clients trust ``ca.pem``, and with mutual TLS
+clients present ``client.pem``. Keys are written with mode 0600.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+FILES = ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    folder: Path
+
+    def read(self, name: str) -> bytes:
+        path = self.folder / name
+        try:
+            return path.read_bytes()
+        except OSError:
+            raise FileNotFoundError(
+                f"{path} is missing; make the files with `fedrec certs --out {self.folder}`"
+            ) from None
+
+    def server_credentials(self, require_client_cert: bool) -> grpc.ServerCredentials:
+        pair = (self.read("server.key"), self.read("server.pem"))
+        return grpc.ssl_server_credentials(
+            [pair], root_certificates=self.read("ca.pem"), require_client_auth=require_client_cert
+        )
+
+    def channel_credentials(self) -> grpc.ChannelCredentials:
+        has_client_cert = (self.folder / "client.pem").is_file() and (self.folder / "client.key").is_file()
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.read("ca.pem"),
+            private_key=self.read("client.key") if has_client_cert else None,
+            certificate_chain=self.read("client.pem") if has_client_cert else None,
+        )
+
+
+def make_certificates(folder: Path, hosts: list[str], days: int = 365) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fedrec cluster CA")])
+    ca = _certificate(ca_name, ca_name, ca_key.public_key(), ca_key, days, is_ca=True)
+    written = [_write(folder / "ca.pem", ca.public_bytes(serialization.Encoding.PEM))]
+    for role, usage in (("server", ExtendedKeyUsageOID.SERVER_AUTH), ("client", ExtendedKeyUsageOID.CLIENT_AUTH)):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"fedrec {role}")])
+        cert = _certificate(name, ca_name, key.public_key(), ca_key, days, usage=usage, hosts=hosts)
+        written.append(_write(folder / f"{role}.pem", cert.public_bytes(serialization.Encoding.PEM)))
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        written.append(_write(folder / f"{role}.key", pem, mode=0o600))
+    return written
+
+
+def _certificate(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    signer: ec.EllipticCurvePrivateKey,
+    days: int,
+    is_ca: bool = False,
+    usage: x509.ObjectIdentifier | None = None,
+    hosts: list[str] | None = None,
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+    )
+    if usage is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if hosts:
+        builder = builder.add_extension(x509.SubjectAlternativeName([_san(h) for h in hosts]), critical=False)
+    return builder.sign(signer, hashes.SHA256())
+
+
+def _san(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def _write(path: Path, data: bytes, mode: int = 0o644) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    return path
