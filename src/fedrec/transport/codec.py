@@ -20,7 +20,8 @@ from fedrec.runtime.parts import JoinInfo
 from fedrec.transport.proto import wire_pb2 as wire
 
 PROTOCOL_VERSION = 1
-_DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64}
+_DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64, "int32": torch.int32}
+_INT32 = torch.iinfo(torch.int32)
 _NAMES = {v: k for k, v in _DTYPES.items()}
 
 
@@ -131,7 +132,10 @@ def _group(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 
 
 def _tensor_proto(name: str, value: Tensor) -> wire.Tensor:
+    """Integer tensors travel as int32 when their values fit (indices always do); they decode as int64."""
     value = value.detach().contiguous()
+    if value.dtype == torch.int64 and (value.numel() == 0 or (_INT32.min <= value.min() and value.max() <= _INT32.max)):
+        value = value.to(torch.int32)
     if value.dtype not in _NAMES:
         raise TypeError(f"{name}: dtype {value.dtype} has no wire encoding")
     return wire.Tensor(name=name, dtype=_NAMES[value.dtype], shape=list(value.shape), data=value.numpy().tobytes())
@@ -148,4 +152,5 @@ def _tensor(proto: wire.Tensor) -> Tensor:
     if int(np.prod(shape, dtype=np.int64)) * itemsize != len(proto.data):
         raise CodecError(f"tensor {proto.name!r}: {len(proto.data)} bytes do not fill shape {shape}")
     array = np.frombuffer(proto.data, dtype=np.dtype(proto.dtype).newbyteorder("<")).reshape(shape)
-    return torch.from_numpy(array.astype(array.dtype.newbyteorder("="), copy=True))
+    tensor = torch.from_numpy(array.astype(array.dtype.newbyteorder("="), copy=True))
+    return tensor.to(torch.int64) if tensor.dtype == torch.int32 else tensor
