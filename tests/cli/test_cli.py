@@ -94,3 +94,11 @@ def test_corrupt_or_missing_data_writes_nothing(tmp_path: Path) -> None:
         handle.write("1\t1\t5\t0\n")
     assert_usage_error(fedrec("run", "--out", str(out), env=env), "checksum mismatch", "u.data", "expected sha256")
     assert not out.exists()
+
+
+def test_unknown_option_is_a_usage_error_without_traceback() -> None:
+    result = fedrec("run", "--bogus")
+    assert result.returncode == 2 and "No such option" in result.stderr and "Traceback" not in result.stderr
+    bad_address = fedrec("client", "--server", "nowhere", "--clients", "1-3")
+    assert_usage_error(bad_address, "is not HOST:PORT")
+    assert_usage_error(fedrec("client", "--server", "127.0.0.1:1", "--clients", "5-2"), "runs backwards")

@@ -191,26 +191,15 @@ def data_fetch(name: Annotated[str, typer.Argument(help="dataset name, see `fedr
 
 
 def main() -> None:
+    """Typer reports usage errors (exit 2) and Ctrl-C (exit 130) itself; fedrec's own errors are one line."""
     import torch
 
     torch.set_num_threads(int(os.environ.get("FEDREC_THREADS", "1")))
     try:
-        app(standalone_mode=False)
+        app()
     except FedrecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        print("interrupted; the run folder has no summary.json and is not a result", file=sys.stderr)
-        sys.exit(130)
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit | click.exceptions.Abort):
-            sys.exit(getattr(exc, "exit_code", 1))
-        raise
 
 
 if __name__ == "__main__":
