@@ -38,7 +38,7 @@ def test_cluster_reaches_the_simulations_result(tmp_path: Path) -> None:
 
 
 def test_a_killed_client_process_does_not_stop_the_run(tmp_path: Path) -> None:
-    overrides = ["rounds=5", "federation.execution=sequential"]
+    overrides = ["rounds=5", "federation.execution=sequential", "distributed.compression=true"]
     _, out, log, server, clients = _cluster(tmp_path, overrides)
     wait_for(lambda: len(history(out)) >= 1, what="round 1")
     clients[1].send_signal(signal.SIGKILL)
@@ -95,3 +95,18 @@ def test_tls_with_client_certificates(tmp_path: Path) -> None:
     assert finish([server, trusted]) == [0, 0], log.read_text()[-3000:]
     assert json.loads((out / "summary.json").read_text())["rounds"] == 1
     assert oct((certs / "server.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_hello_check_refuses_wrong_task_ids_and_credentials() -> None:
+    import numpy as np
+
+    from fedrec.experiment.distributed import hello_check
+
+    open_run = hello_check(943, None)
+    assert open_run({"tasks": "rating"}, np.array([1, 943])) is None
+    assert "runs only ranking" in (open_run({"tasks": "ranking"}, np.array([1])) or "")
+    assert "from 1 to 943" in (open_run({"tasks": "rating"}, np.array([1, 944])) or "")
+    guarded = hello_check(943, {"k3y": np.arange(1, 101)})
+    assert guarded({"tasks": "rating", "token": "k3y"}, np.array([5, 100])) is None
+    assert "does not cover" in (guarded({"tasks": "rating", "token": "k3y"}, np.array([5, 101])) or "")
+    assert "wrong credential" in (guarded({"tasks": "rating"}, np.array([5])) or "")

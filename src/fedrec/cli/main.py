@@ -111,6 +111,7 @@ def client(
     token: Annotated[str | None, typer.Option("--token", envvar="FEDREC_TOKEN", help="credential")] = None,
     tls: Annotated[Path | None, typer.Option("--tls", help="folder with ca.pem (and client.pem/.key for mTLS)")] = None,
     retry_for: Annotated[float, typer.Option("--retry-for", help="seconds to keep reconnecting")] = 300.0,
+    data: Annotated[Path | None, typer.Option("--data", help="folder holding the dataset files (a mirror)")] = None,
 ) -> None:
     """Host one or more clients: their data and private state stay in this process."""
     from fedrec.experiment.distributed import run_client
@@ -121,6 +122,10 @@ def client(
     _logging()
     _check(parse_address, server_address)
     ids = _check(parse_client_ids, clients)
+    if data is not None:
+        if not data.is_dir():
+            raise FedrecError(f"--data {data} is not a folder")
+        os.environ["FEDREC_DATA_MIRROR"] = str(data)
     channel_tls = _check_files(lambda: TlsFiles(tls).channel_credentials()) if tls else None
     try:
         run_client(server_address, ids, token, WireOptions(), channel_tls, Backoff(give_up_after_s=retry_for))
