@@ -40,7 +40,9 @@ def main() -> None:
     logs = [work / f"p{k}.log" for k in range(args.processes + 1)]
     procs = [_start([*fedrec, "server", "--listen", address, "--out", str(work / "run"), *sets], logs[0], env)]
     for k, part in enumerate(np.array_split(np.arange(1, 944), args.processes), 1):
-        procs.append(_start([*fedrec, "client", "--server", address, "--clients", f"{part[0]}-{part[-1]}"], logs[k], env))
+        procs.append(
+            _start([*fedrec, "client", "--server", address, "--clients", f"{part[0]}-{part[-1]}"], logs[k], env)
+        )
     started = time.perf_counter()
     codes = [p.wait(timeout=1800) for p in procs]
     if any(codes):
@@ -58,8 +60,10 @@ def main() -> None:
         overhead = 1000 * (closed[r] - compute.get(r, 0.0))
         overheads.append(overhead)
         print(f"{r:5d}  {closed[r]:19.3f}  {compute.get(r, 0.0):25.3f}  {overhead:11.1f}")
-    print(f"median overhead per round: {statistics.median(overheads):.1f} ms (rounds after the first: "
-          f"{statistics.median(overheads[1:] or overheads):.1f} ms)")
+    print(
+        f"median overhead per round: {statistics.median(overheads):.1f} ms (rounds after the first: "
+        f"{statistics.median(overheads[1:] or overheads):.1f} ms)"
+    )
     up, down = summary["bytes_up"], summary["bytes_down"]
     raw_up, raw_down = summary["raw_tensor_bytes_up"], summary["raw_tensor_bytes_down"]
     print(f"bytes up on the wire {up:,} vs raw tensors {raw_up:,} ({100 * (up / raw_up - 1):+.2f}%)")
