@@ -28,7 +28,7 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    name: Literal["ml-100k"] = "ml-100k"
+    name: Literal["ml-100k", "ml-latest-small", "ml-1m", "ml-1m-derived", "lastfm-2k"] = "ml-100k"
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of each user's ratings held out as test")
 
 

