@@ -15,9 +15,9 @@ import torch
 from torch import Tensor
 
 from fedrec.models.mf import predict
-from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas
+from fedrec.payloads import ClientUpdates, GlobalModel
+from fedrec.tasks.cohort import client_updates, epoch_steps, plan_cohort, row_updates, start_params
 from fedrec.tasks.cohort_optim import CohortOptimizer, OptimizerSettings
-from fedrec.tasks.shuffle import shuffle_keys
 
 ITEM_TABLES = ("item_emb", "item_bias")
 USER_PARAMS = ("user_emb", "user_bias")
@@ -57,70 +57,28 @@ def train_mf_cohort(
     local: LocalTraining,
     round_index: int,
 ) -> CohortResult:
-    batches = np.maximum(1, -(-data.counts // local.batch_size))
-    order = np.lexsort((data.client_ids, -batches))  # clients with more batches first: active ones form a prefix
-    data, user_emb, user_bias, batches = (
-        _reorder(data, order),
-        user_emb[order],
-        user_bias[order],
-        batches[order],
-    )
-    owner = np.repeat(np.arange(len(data.counts)), data.counts)
-    position = np.arange(len(owner)) - np.repeat(np.cumsum(data.counts) - data.counts, data.counts)
-
     num_items = model.params["item_emb"].shape[0]
-    local_key, example_row = np.unique(owner * num_items + data.items, return_inverse=True)
-    row_owner, row_item = local_key // num_items, local_key % num_items
-    row_end = np.searchsorted(row_owner, np.arange(len(data.counts)), side="right")
-
-    start = {
-        "global_bias": model.params["global_bias"].expand(len(data.counts)).clone(),
-        "user_bias": user_bias.clone(),
-        "user_emb": user_emb.clone(),
-        "item_bias": model.params["item_bias"][torch.from_numpy(row_item)].clone(),
-        "item_emb": model.params["item_emb"][torch.from_numpy(row_item)].clone(),
-    }
+    plan = plan_cohort(data.client_ids, data.counts, data.items[:, None], num_items, local.batch_size)
+    user_side = {"user_emb": user_emb, "user_bias": user_bias}
+    start = start_params(plan, model, user_side, ITEM_TABLES)
+    start["global_bias"] = model.params["global_bias"].expand(len(plan.counts)).clone()
     params = {k: v.clone() for k, v in start.items()}
-    client_rows, item_rows = torch.arange(len(data.counts)), torch.from_numpy(row_owner)
+    client_rows, item_rows = torch.arange(len(plan.counts)), torch.from_numpy(plan.row_owner)
     owners = {"global_bias": client_rows, "user_bias": client_rows, "user_emb": client_rows}
     owners |= {"item_bias": item_rows, "item_emb": item_rows}
     optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(owners) - {"global_bias"})
-    ratings = torch.from_numpy(data.ratings).to(params["item_emb"].dtype)
+    ratings = torch.from_numpy(data.ratings[plan.take]).to(params["item_emb"].dtype)
+    owner, example_row = torch.from_numpy(plan.owner), torch.from_numpy(plan.example_rows[:, 0])
 
     for epoch in range(local.epochs):
-        keys = shuffle_keys(local.seed, round_index, epoch, data.client_ids[owner], position)
-        rank = np.empty(len(owner), dtype=np.int64)
-        rank[np.lexsort((keys, owner))] = position
-        step_of = rank // local.batch_size
-        schedule = np.lexsort((rank, owner, step_of))
-        bounds = np.searchsorted(step_of[schedule], np.arange(int(batches[0]) + 1))
-        for step in range(int(batches[0])):
-            chosen = schedule[bounds[step] : bounds[step + 1]]
-            active = int((batches > step).sum())
-            rows = int(row_end[active - 1])
-            grads = _mf_gradients(
-                params,
-                torch.from_numpy(owner[chosen]),
-                torch.from_numpy(example_row[chosen]),
-                ratings[torch.from_numpy(chosen)],
-                active,
-                rows,
-                local.l2,
-            )
+        for step, chosen_np in enumerate(epoch_steps(plan, local.seed, round_index, epoch, local.batch_size)):
+            chosen = torch.from_numpy(chosen_np)
+            active, rows = plan.active(step)
+            grads = _mf_gradients(params, owner[chosen], example_row[chosen], ratings[chosen], active, rows, local.l2)
             optimizer.step(grads, active, {k: (rows if k in ITEM_TABLES else active) for k in grads})
 
-    weight = torch.from_numpy(np.bincount(example_row, minlength=len(row_owner)).astype(np.float32))
-    updates = ClientUpdates(
-        client_ids=data.client_ids,
-        num_examples=torch.from_numpy(data.counts.astype(np.float32)),
-        dense={"global_bias": (params["global_bias"] - start["global_bias"]).unsqueeze(1)},
-        rows=RowDeltas(
-            owner=item_rows,
-            index=torch.from_numpy(row_item),
-            weight=weight,
-            values={k: params[k] - start[k] for k in ITEM_TABLES},
-        ),
-    )
+    dense = {"global_bias": (params["global_bias"] - start["global_bias"]).unsqueeze(1)}
+    updates = client_updates(plan, row_updates(plan, start, params, ITEM_TABLES), dense)
     return CohortResult(updates, params["user_emb"], params["user_bias"])
 
 
@@ -153,10 +111,3 @@ def _mf_gradients(
         "item_bias": torch.zeros(active_rows, dtype=err.dtype).index_add_(0, row, w[:, 0] + reg[:, 0] * bi),
         "item_emb": torch.zeros(active_rows, dim, dtype=err.dtype).index_add_(0, row, w * u + reg * v),
     }
-
-
-def _reorder(data: CohortData, order: np.ndarray) -> CohortData:
-    starts = np.cumsum(data.counts) - data.counts
-    counts = data.counts[order]
-    take = np.repeat(starts[order], counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    return CohortData(data.client_ids[order], counts, data.items[take], data.ratings[take])
