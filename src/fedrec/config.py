@@ -88,15 +88,25 @@ class DistributedConfig(Section):
     compression: bool = False
 
 
+class RankingConfig(Section):
+    """Implicit feedback: every interaction is a positive; negatives are drawn on the client."""
+
+    loss: Literal["bpr", "bce"] = "bpr"
+    num_negatives: PositiveInt = 1
+    eval_negatives: PositiveInt = 99
+
+
 class RunConfig(Section):
     seed: int = 0
     mode: Literal["federated", "centralized"] = "federated"
+    task: Literal["rating", "ranking"] = "rating"
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: LocalTrainConfig = LocalTrainConfig()
     federation: FederationConfig = FederationConfig()
     centralized: CentralizedConfig = CentralizedConfig()
     distributed: DistributedConfig = DistributedConfig()
+    ranking: RankingConfig = RankingConfig()
 
 
 SHORTCUTS = {"rounds": "federation.rounds", "epochs": "train.epochs", "lr": "train.lr"}

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from fedrec.config import RunConfig, TrainingConfig
 from fedrec.data import RATING_LOADERS
+from fedrec.data.implicit import LeaveOneOut, leave_one_out
 from fedrec.data.ratings import RatingSplit, per_user_holdout
 from fedrec.tasks.cohort_optim import OptimizerSettings
 from fedrec.tasks.mf_cohort import LocalTraining
-from fedrec.tasks.rating import MFShape
+from fedrec.tasks.ranking import RankingMetrics, RankingTask
+from fedrec.tasks.ranking_cohort import RankingTraining
+from fedrec.tasks.rating import MFShape, RatingMetrics, RatingTask
 
 
 def load_split(config: RunConfig) -> RatingSplit:
@@ -28,3 +33,27 @@ def local_training(config: RunConfig) -> LocalTraining:
 
 def mf_shape(config: RunConfig) -> MFShape:
     return MFShape(config.model.dim, config.model.init_std)
+
+
+def load_implicit(config: RunConfig) -> LeaveOneOut:
+    ratings = RATING_LOADERS[config.data.name]()
+    return leave_one_out(ratings, config.seed, config.ranking.eval_negatives)
+
+
+def load_task_data(config: RunConfig) -> RatingSplit | LeaveOneOut:
+    return load_implicit(config) if config.task == "ranking" else load_split(config)
+
+
+def ranking_training(config: RunConfig) -> RankingTraining:
+    return RankingTraining(local_training(config), config.ranking.loss, config.ranking.num_negatives)
+
+
+def build_task(config: RunConfig, data: RatingSplit | LeaveOneOut, client_ids: np.ndarray) -> RatingTask | RankingTask:
+    execution = config.federation.execution
+    if isinstance(data, LeaveOneOut):
+        return RankingTask(data, client_ids, mf_shape(config), ranking_training(config), execution)
+    return RatingTask(data, client_ids, mf_shape(config), local_training(config), execution)
+
+
+def metrics_for(config: RunConfig) -> RatingMetrics | RankingMetrics:
+    return RankingMetrics() if config.task == "ranking" else RatingMetrics()

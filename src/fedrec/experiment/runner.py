@@ -10,13 +10,17 @@ from typing import Any
 import torch
 
 from fedrec.config import RunConfig
+from fedrec.data.implicit import LeaveOneOut
 from fedrec.data.ratings import RatingSplit
-from fedrec.experiment.centralized import train_centralized
-from fedrec.experiment.parts import load_split
+from fedrec.experiment.centralized import train_centralized, train_centralized_ranking
+from fedrec.experiment.parts import load_task_data
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT, RunFolder, default_run_dir
 from fedrec.experiment.simulation import run_simulation
+from fedrec.tasks.ranking import PROTOCOL
+
+RANKING_KEYS = ("hr@10", "ndcg@10", "recall@20", "ndcg@20")
 
 
 @dataclass
@@ -35,7 +39,7 @@ class _Totals:
 
 
 def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> RunOutcome:
-    split = load_split(config)  # data problems surface before anything is written
+    split = load_task_data(config)  # data problems surface before anything is written
     folder = RunFolder(out or default_run_dir(config))
     folder.create(config)
     federated = config.mode == "federated"
@@ -47,7 +51,7 @@ def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> 
         totals = run(config, split, recorder, folder)
     summary = {
         "dataset": config.data.name,
-        "task": "rating",
+        "task": config.task,
         "mode": config.mode,
         "algorithm": config.federation.algorithm if federated else "none",
         "num_clients": split.train.num_users,
@@ -60,18 +64,30 @@ def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> 
         "seed": config.seed,
         "execution": config.federation.execution if federated else "centralized",
     }
+    if config.task == "ranking":
+        summary["protocol"] = PROTOCOL
     folder.write_summary(summary)
     return RunOutcome(folder.path, summary, recorder.history)
 
 
-def _federated(config: RunConfig, split: RatingSplit, recorder: RunRecorder, folder: RunFolder) -> _Totals:
+def _federated(
+    config: RunConfig, split: RatingSplit | LeaveOneOut, recorder: RunRecorder, folder: RunFolder
+) -> _Totals:
     result = run_simulation(config, split, recorder, folder)
     folder.save_tensors(CLIENTS_CHECKPOINT, dict(result.task.private_state()))
     traffic = result.traffic
     return _Totals(result.metrics, traffic.bytes_up, traffic.bytes_down, result.virtual_time_s)
 
 
-def _centralized(config: RunConfig, split: RatingSplit, recorder: RunRecorder, folder: RunFolder) -> _Totals:
+def _centralized(
+    config: RunConfig, split: RatingSplit | LeaveOneOut, recorder: RunRecorder, folder: RunFolder
+) -> _Totals:
+    if isinstance(split, LeaveOneOut):
+        task = train_centralized_ranking(config, split, recorder)
+        assert task.final_model is not None
+        folder.save_tensors(SERVER_CHECKPOINT, {"round": config.centralized.epochs, **task.final_model.params})
+        folder.save_tensors(CLIENTS_CHECKPOINT, dict(task.private_state()))
+        return _Totals({k: v for k, v in recorder.history[-1].items() if k in RANKING_KEYS})
     net = train_centralized(config, split, recorder)
     params = {k: v.detach() for k, v in net.state_dict().items()}
     item_side = {k: params[k] for k in ("item_emb", "item_bias", "global_bias")}

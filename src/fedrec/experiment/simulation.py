@@ -9,22 +9,24 @@ import numpy as np
 from fedrec.algorithms.fedavg import FedAvg
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig
+from fedrec.data.implicit import LeaveOneOut
 from fedrec.data.ratings import RatingSplit
-from fedrec.experiment.parts import local_training, mf_shape
+from fedrec.experiment.parts import build_task, metrics_for
 from fedrec.experiment.recorder import RunRecorder, ServerCheckpointer
 from fedrec.experiment.run_folder import RunFolder
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.server import Server, ServerPlan
-from fedrec.tasks.rating import RatingMetrics, RatingTask
+from fedrec.tasks.ranking import RankingTask
+from fedrec.tasks.rating import RatingTask
 from fedrec.transport.inprocess import InProcessTransport, TrafficMeter
 
 
 @dataclass
 class SimulationResult:
     model: GlobalModel
-    task: RatingTask
+    task: RatingTask | RankingTask
     metrics: dict[str, float]
     traffic: TrafficMeter
     virtual_time_s: float
@@ -37,12 +39,12 @@ def server_plan(config: RunConfig, first_round: int = 1) -> ServerPlan:
 
 def build_simulation(
     config: RunConfig,
-    split: RatingSplit,
+    split: RatingSplit | LeaveOneOut,
     recorder: RunRecorder | None = None,
     folder: RunFolder | None = None,
-) -> tuple[InProcessTransport, RatingTask]:
+) -> tuple[InProcessTransport, RatingTask | RankingTask]:
     client_ids = np.arange(1, split.train.num_users + 1)
-    task = RatingTask(split, client_ids, mf_shape(config), local_training(config), config.federation.execution)
+    task = build_task(config, split, client_ids)
     fed = config.federation
     server = Server(
         model=task.initial_model(),
@@ -50,7 +52,7 @@ def build_simulation(
         num_clients=len(client_ids),
         sampler=ClientSampler(config.seed, fed.clients_per_round, fed.client_fraction),
         aggregator=FedAvg(fed.server_lr),
-        metrics=RatingMetrics(),
+        metrics=metrics_for(config),
         checkpointer=ServerCheckpointer(folder),
         observer=recorder,
         check=UpdateCheck(),
@@ -65,7 +67,7 @@ def build_simulation(
 
 def run_simulation(
     config: RunConfig,
-    split: RatingSplit,
+    split: RatingSplit | LeaveOneOut,
     recorder: RunRecorder | None = None,
     folder: RunFolder | None = None,
 ) -> SimulationResult:

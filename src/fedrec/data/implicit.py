@@ -1,0 +1,52 @@
+"""Implicit feedback: every interaction is a positive; the leave-one-out split and evaluation negatives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fedrec.data.ratings import Ratings
+
+
+@dataclass(frozen=True)
+class LeaveOneOut:
+    """Each user's held-out item, and 99 (or ``num_negatives``) items the user never interacted with."""
+
+    train: Ratings
+    test_items: np.ndarray  # [num_users] item index held out for each user
+    eval_negatives: np.ndarray  # [num_users, num_negatives]
+    by_time: bool  # True when the held-out item is the latest interaction, False when drawn at random
+
+
+def leave_one_out(ratings: Ratings, seed: int, num_negatives: int = 99) -> LeaveOneOut:
+    """Hold out each user's latest interaction (a seeded random one where timestamps are absent).
+
+    Ties in time are broken at random, with the seed. The evaluation negatives of user u are drawn from
+    the items u never interacted with, by u's own seeded generator, so a client can draw them itself.
+    """
+    by_time = bool((ratings.timestamps >= 0).all())
+    noise = np.random.default_rng([seed, 0x100]).random(len(ratings))
+    stamps = ratings.timestamps if by_time else np.zeros(len(ratings), dtype=np.int64)
+    order = np.lexsort((noise, stamps, ratings.users))
+    last = np.r_[ratings.users[order][1:] != ratings.users[order][:-1], True]
+    held = order[last]
+    test_items = np.empty(ratings.num_users, dtype=np.int64)
+    test_items[ratings.users[held]] = ratings.items[held]
+    is_test = np.zeros(len(ratings), dtype=bool)
+    is_test[held] = True
+    negatives = sample_unseen(ratings, seed, num_negatives)
+    return LeaveOneOut(ratings.subset(~is_test), test_items, negatives, by_time)
+
+
+def sample_unseen(ratings: Ratings, seed: int, count: int) -> np.ndarray:
+    """``count`` distinct items per user, none of which the user interacted with (one setup pass)."""
+    order = np.argsort(ratings.users, kind="stable")
+    bounds = np.searchsorted(ratings.users[order], np.arange(ratings.num_users + 1))
+    items = ratings.items[order]
+    every = np.arange(ratings.num_items)
+    out = np.empty((ratings.num_users, count), dtype=np.int64)
+    for user in range(ratings.num_users):
+        unseen = np.setdiff1d(every, items[bounds[user] : bounds[user + 1]])
+        out[user] = np.random.default_rng([seed, 0x4E6, user]).choice(unseen, size=count, replace=False)
+    return out

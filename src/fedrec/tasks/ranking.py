@@ -1,0 +1,115 @@
+"""The ranking task: federated MF on implicit feedback, one client per user, evaluated on the client.
+
+A host holds, for each of its clients, the user's training interactions, held-out item and evaluation
+negatives, and the user's private embedding. Updates carry only rows of the item table (the positives and
+the negatives the client drew); evaluation sends back only sums of HR/NDCG.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fedrec.data.implicit import LeaveOneOut
+from fedrec.models.mf import init_user_side
+from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
+from fedrec.tasks.mf_cohort import CohortData
+from fedrec.tasks.ranking_cohort import RANKING_TABLES, RankingTraining, train_ranking_cohort
+from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of_first
+from fedrec.tasks.ranking_sequential import train_ranking_sequentially
+from fedrec.tasks.rating import ClientShards, Execution, MFShape
+
+PROTOCOL = "leave-one-out: hr@10/ndcg@10 against 99 sampled negatives; recall@20/ndcg@20 against all unseen items"
+EVAL_CHUNK = 1024
+
+
+class RankingTask:
+    row_sparse = frozenset(RANKING_TABLES)
+
+    def __init__(
+        self, split: LeaveOneOut, client_ids: np.ndarray, shape: MFShape, spec: RankingTraining, execution: Execution
+    ) -> None:
+        self.split = split
+        self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
+        self.shape, self.spec, self.execution = shape, spec, execution
+        self.shards = ClientShards(split.train, self.client_ids)
+        train = split.train
+        hosted = np.isin(train.users, self.client_ids - 1)
+        self.positive_keys = np.unique((train.users[hosted] + 1) * train.num_items + train.items[hosted])
+        users = init_user_side(train.num_users, shape.dim, shape.init_std, spec.local.seed)
+        self.user_emb = users["user_emb"][self.client_ids - 1].clone()
+        self.final_model: GlobalModel | None = None  # set by trainers that do not go through a server
+
+    def initial_model(self) -> GlobalModel:
+        generator = torch.Generator().manual_seed(self.spec.local.seed)
+        items = self.split.train.num_items
+        params = {
+            "item_emb": torch.randn(items, self.shape.dim, generator=generator) * self.shape.init_std,
+            "item_bias": torch.zeros(items),
+        }
+        return GlobalModel(params, self.row_sparse)
+
+    def positions(self, client_ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.client_ids, client_ids)
+
+    def num_examples(self, client_ids: np.ndarray) -> np.ndarray:
+        counts: np.ndarray = self.shards.counts[self.positions(client_ids)]
+        return counts
+
+    def train(self, client_ids: np.ndarray, model: GlobalModel, round_index: int) -> ClientUpdates:
+        pos = self.positions(client_ids)
+        shard = self.shards.cohort(pos, client_ids)
+        data = CohortData(shard.client_ids, shard.counts, shard.items, shard.ratings)
+        run = train_ranking_cohort if self.execution == "cohort" else train_ranking_sequentially
+        result = run(data, self.user_emb[pos], model, self.spec, round_index, self.positive_keys)
+        self.user_emb[self.positions(result.updates.client_ids)] = result.user_emb
+        return result.updates
+
+    @torch.no_grad()
+    def evaluate(self, client_ids: np.ndarray, model: GlobalModel) -> MetricSums:
+        parts = [
+            self._evaluate_chunk(client_ids[i : i + EVAL_CHUNK], model) for i in range(0, len(client_ids), EVAL_CHUNK)
+        ]
+        sums = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        return MetricSums(client_ids, sums)
+
+    def _evaluate_chunk(self, client_ids: np.ndarray, model: GlobalModel) -> dict[str, Tensor]:
+        users = torch.from_numpy(client_ids - 1)
+        user_emb = self.user_emb[torch.from_numpy(self.positions(client_ids))]
+        emb, bias = model.params["item_emb"], model.params["item_bias"]
+        test = torch.from_numpy(self.split.test_items)[users]
+        candidates = torch.cat([test.unsqueeze(1), torch.from_numpy(self.split.eval_negatives)[users]], 1)
+        sampled = (user_emb.unsqueeze(1) * emb[candidates]).sum(-1) + bias[candidates]
+        full = user_emb @ emb.T + bias
+        seen = self._seen_mask(client_ids, full.shape[1])
+        full = torch.where(seen, torch.full_like(full, -torch.inf), full)
+        target = full.gather(1, test.unsqueeze(1))
+        full_rank = (full > target).sum(1) + ((full == target).sum(1) - 1) // 2  # the test item ties with itself
+        loo_rank = rank_of_first(sampled)
+        return {
+            "hr@10": hit(loo_rank, 10),
+            "ndcg@10": ndcg(loo_rank, 10),
+            "recall@20": hit(full_rank, 20),
+            "ndcg@20": ndcg(full_rank, 20),
+            "count": torch.ones(len(client_ids), dtype=torch.float64),
+        }
+
+    def _seen_mask(self, client_ids: np.ndarray, num_items: int) -> Tensor:
+        train = self.split.train
+        keep = np.isin(train.users, client_ids - 1)
+        rows = np.searchsorted(client_ids - 1, train.users[keep])
+        mask = torch.zeros(len(client_ids), num_items, dtype=torch.bool)
+        mask[torch.from_numpy(rows), torch.from_numpy(train.items[keep])] = True
+        return mask
+
+    def private_state(self) -> dict[str, Tensor]:
+        return {"client_ids": torch.from_numpy(self.client_ids), "user_emb": self.user_emb}
+
+
+class RankingMetrics:
+    """Means over users of each client's HR, NDCG and recall."""
+
+    def combine(self, sums: list[MetricSums]) -> dict[str, float]:
+        count = sum(s.total("count") for s in sums)
+        return {k: sum(s.total(k) for s in sums) / count for k in ("hr@10", "ndcg@10", "recall@20", "ndcg@20")}
