@@ -90,6 +90,8 @@ def serve(
     tokens: dict[str, np.ndarray] | None = None,
     tls: grpc.ServerCredentials | None = None,
 ) -> dict[str, Any]:
+    if config.task != "rating":
+        raise FedrecError(f"the cluster mode runs the rating task so far, not {config.task}; use `fedrec run` for it")
     catalogue = load_split(config).train
     model, first_round = _starting_model(config, catalogue.num_items, catalogue.rating_range, folder, resume)
     view = ProgressView(config.federation.rounds, "distributed", enabled=False)

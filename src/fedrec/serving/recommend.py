@@ -52,6 +52,8 @@ class Recommender:
                 f"{run_dir} is not a fedrec run folder (no config.yaml); pass the folder `fedrec run` printed"
             )
         config = load_config(config_path)
+        if config.task != "rating":
+            raise FedrecError(f"fedrec recommend serves rating runs so far; {run_dir} is a {config.task} run")
         server = folder.load_tensors(SERVER_CHECKPOINT)
         users = folder.load_tensors(CLIENTS_CHECKPOINT)
         return cls({k: server[k] for k in ("item_emb", "item_bias", "global_bias")}, users, load_split(config))

@@ -1,0 +1,97 @@
+"""The ranking task: metrics by hand, negatives, leave-one-out, and cohort/sequential agreement."""
+
+import numpy as np
+import pytest
+import torch
+
+from fedrec.algorithms.fedavg import FedAvg
+from fedrec.data import load
+from fedrec.data.implicit import leave_one_out
+from fedrec.tasks.cohort_optim import OptimizerSettings
+from fedrec.tasks.mf_cohort import LocalTraining
+from fedrec.tasks.negatives import draw_negatives
+from fedrec.tasks.ranking import RankingTask
+from fedrec.tasks.ranking_cohort import RankingTraining
+from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of_first
+from fedrec.tasks.rating import MFShape
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def loo():  # type: ignore[no-untyped-def]
+    return leave_one_out(load("ml-100k"), seed=0)
+
+
+def test_metrics_against_hand_computed_values() -> None:
+    scores = torch.tensor([[0.9, 0.1, 0.5], [0.2, 0.8, 0.9], [0.5, 0.5, 0.5], [0.1, 0.3, 0.2]])
+    rank = rank_of_first(scores)
+    assert rank.tolist() == [0, 2, 1, 2]  # row 3: two ties count as one place above
+    assert hit(rank, 2).tolist() == [1.0, 0.0, 1.0, 0.0]
+    expected = [1.0, 0.0, 1 / np.log2(3), 0.0]
+    assert ndcg(rank, 2).tolist() == pytest.approx(expected)
+
+
+def test_leave_one_out_holds_out_the_latest_item_and_never_leaks_it(loo) -> None:  # type: ignore[no-untyped-def]
+    ratings = load("ml-100k")
+    train = loo.train
+    assert len(train) == len(ratings) - ratings.num_users and loo.by_time
+    train_pairs = set((train.users * 10_000 + train.items).tolist())
+    for user in (0, 10, 500, 942):
+        test = int(loo.test_items[user])
+        assert user * 10_000 + test not in train_pairs
+        mine = ratings.users == user
+        latest = ratings.timestamps[mine].max()
+        assert ratings.timestamps[mine][ratings.items[mine] == test][0] == latest
+        seen = set(ratings.items[mine].tolist())
+        negatives = loo.eval_negatives[user].tolist()
+        assert len(set(negatives)) == 99 and not seen & set(negatives)
+
+
+def test_training_negatives_are_never_positives() -> None:
+    clients = np.repeat(np.array([1, 2, 3]), 50)
+    positions = np.tile(np.arange(50), 3)
+    positives = {c: set(range(0, 60, 1 + c)) for c in (1, 2, 3)}  # dense positives: many rejections needed
+    keys = np.array(sorted(c * 100 + i for c, items in positives.items() for i in items))
+    negatives = draw_negatives(7, 1, 0, clients, positions, 3, 100, keys)
+    assert negatives.shape == (150, 3)
+    for row, client in enumerate(clients.tolist()):
+        assert not set(negatives[row].tolist()) & positives[client]
+    again = draw_negatives(7, 1, 0, clients, positions, 3, 100, keys)
+    assert np.array_equal(negatives, again), "a client's negatives are reproducible"
+
+
+@pytest.mark.parametrize("loss", ["bpr", "bce"])
+def test_cohort_round_equals_sequential_round(loo, loss: str, double_precision) -> None:  # type: ignore[no-untyped-def]
+    ids = np.arange(1, 944, 9)
+    spec = RankingTraining(LocalTraining(2, 16, OptimizerSettings("adam", lr=0.01), 3, l2=0.01), loss, 2)  # type: ignore[arg-type]
+    results = {}
+    for execution in ("cohort", "sequential"):
+        task = RankingTask(loo, ids, MFShape(8, 0.1), spec, execution)  # type: ignore[arg-type]
+        model = task.initial_model()
+        results[execution] = (FedAvg().aggregate(model, [task.train(ids, model, 1)]), task.user_emb)
+    (a, users_a), (b, users_b) = results["cohort"], results["sequential"]
+    for name in a.params:
+        assert torch.allclose(a.params[name], b.params[name], atol=1e-10), name
+    assert torch.allclose(users_a, users_b, atol=1e-10)
+
+
+def popularity_hr10(loo) -> float:  # type: ignore[no-untyped-def]
+    """HR@10 of ranking every candidate by how many users interacted with it in training."""
+    popularity = torch.from_numpy(np.bincount(loo.train.items, minlength=loo.train.num_items)).double()
+    candidates = torch.from_numpy(np.column_stack([loo.test_items, loo.eval_negatives]))
+    return float(hit(rank_of_first(popularity[candidates]), 10).mean())
+
+
+def test_a_short_federated_ranking_job_beats_popularity(loo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fedrec.config import load_config
+    from fedrec.experiment.runner import execute
+
+    config = load_config(REPO / "examples" / "ml100k_ranking.yaml", ["rounds=25", "federation.eval_every=25"])
+    outcome = execute(config, tmp_path / "run", quiet=True)
+    summary = outcome.summary
+    baseline = popularity_hr10(loo)
+    assert summary["task"] == "ranking" and "leave-one-out" in summary["protocol"]
+    assert set(summary["metrics"]) == {"hr@10", "ndcg@10", "recall@20", "ndcg@20"}
+    assert summary["metrics"]["hr@10"] > baseline + 0.08, (summary["metrics"], baseline)
+    assert 0 < summary["metrics"]["ndcg@10"] < summary["metrics"]["hr@10"]
