@@ -102,3 +102,14 @@ def test_unknown_option_is_a_usage_error_without_traceback() -> None:
     bad_address = fedrec("client", "--server", "nowhere", "--clients", "1-3")
     assert_usage_error(bad_address, "is not HOST:PORT")
     assert_usage_error(fedrec("client", "--server", "127.0.0.1:1", "--clients", "5-2"), "runs backwards")
+
+
+def test_recommend_for_a_new_user_from_a_file(trained_run: Path, tmp_path: Path) -> None:
+    ratings = tmp_path / "me.txt"
+    ratings.write_text("# item rating\n50 5\n172,5\n181 4\n")
+    result = fedrec("recommend", "--run", str(trained_run), "--new-user-ratings", str(ratings), "-k", "4")
+    assert result.returncode == 0, result.stderr
+    assert "Top 4 for a new user" in result.stdout and "Star Wars (1977)" not in result.stdout
+    ratings.write_text("50 five\n")
+    assert_usage_error(fedrec("recommend", "--run", str(trained_run), "--new-user-ratings", str(ratings)), "me.txt:1")
+    assert_usage_error(fedrec("recommend", "--run", str(trained_run)), "either --user")

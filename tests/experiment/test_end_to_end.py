@@ -10,6 +10,8 @@ from fedrec.config import load_config
 from fedrec.experiment.runner import execute
 from fedrec.serving.recommend import Recommender
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def test_federated_run_learns_and_leaves_a_complete_folder(tmp_path: Path) -> None:
     config = load_config(overrides=["rounds=20", "federation.eval_every=5"])
@@ -51,7 +53,7 @@ def test_recommendations_exclude_rated_items_and_follow_predictions(tmp_path: Pa
     rated |= set(ml100k_split.test.items[ml100k_split.test.users == 0].tolist())
     ids = {r.item_id - 1 for r in top}
     assert not ids & rated
-    scores = [r.predicted_rating for r in top]
+    scores = [r.score for r in top]
     assert scores == sorted(scores, reverse=True) and all(1.0 <= s <= 5.0 for s in scores)
     assert top[0].title == ml100k_split.train.item_titles[top[0].item_id - 1]
 
@@ -71,3 +73,24 @@ def test_whole_simulated_runs_agree_between_cohort_and_sequential_execution(ml10
         assert torch.allclose(value, sequential.model.params[name], atol=1e-10), name
     assert cohort.metrics["test_rmse"] == pytest.approx(sequential.metrics["test_rmse"], abs=1e-10)
     assert cohort.traffic.bytes_up == sequential.traffic.bytes_up
+
+
+def test_cold_start_user_gets_unseen_items_from_a_local_fit(tmp_path: Path) -> None:
+    """A user in no training round: their embedding is fitted on the device against the frozen item table."""
+    execute(load_config(overrides=["rounds=10"]), tmp_path / "r", quiet=True)
+    recommender = Recommender.load(tmp_path / "r")
+    liked = [(50, 5.0), (172, 5.0), (181, 5.0), (174, 5.0), (1, 4.0)]  # Star Wars, Empire, Jedi, Raiders, Toy Story
+    disliked = [(50, 1.0), (172, 1.0), (181, 1.0), (174, 1.0), (1, 1.0)]
+    fan, critic = recommender.recommend_new_user(liked, k=10), recommender.recommend_new_user(disliked, k=10)
+    assert len(fan) == 10 and not {r.item_id for r in fan} & {i for i, _ in liked}
+    assert fan[0].score > critic[0].score, "what a user says about items moves their predictions"
+
+
+def test_ranking_run_serves_known_and_new_users(tmp_path: Path) -> None:
+    config = load_config(REPO / "examples" / "ml100k_ranking.yaml", ["rounds=3", "federation.eval_every=3"])
+    execute(config, tmp_path / "rk", quiet=True)
+    recommender = Recommender.load(tmp_path / "rk")
+    top = recommender.recommend(user_id=5, k=5)
+    assert len(top) == 5 and [r.score for r in top] == sorted((r.score for r in top), reverse=True)
+    new = recommender.recommend_new_user([(50, 1.0), (181, 1.0)], k=7)
+    assert len(new) == 7 and not {r.item_id for r in new} & {50, 181}

@@ -45,22 +45,34 @@ def run(
 @app.command()
 def recommend(
     run_dir: Annotated[Path, typer.Option("--run", help="a run folder written by `fedrec run`")],
-    user: Annotated[int, typer.Option("--user", help="the user's id in the dataset")],
+    user: Annotated[int | None, typer.Option("--user", help="the user's id in the dataset")] = None,
+    new_user_ratings: Annotated[
+        Path | None, typer.Option("--new-user-ratings", help="file of 'item_id rating' lines for a new user")
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="how many items")] = 10,
 ) -> None:
-    """Print a user's top-k items among those they have not rated."""
-    from fedrec.serving.recommend import Recommender
+    """Print a user's top-k items among those they have not rated (or a new user's, from their file)."""
+    from fedrec.serving.recommend import Recommender, read_interactions
 
     if k <= 0:
         raise FedrecError(f"-k must be at least 1, got {k}")
-    items = Recommender.load(run_dir).recommend(user, k)
-    table = Table(title=f"Top {len(items)} for user {user}")
+    if (user is None) == (new_user_ratings is None):
+        raise FedrecError("give either --user ID or --new-user-ratings FILE")
+    recommender = Recommender.load(run_dir)
+    if new_user_ratings is not None:
+        items = recommender.recommend_new_user(read_interactions(new_user_ratings), k)
+        title = f"Top {len(items)} for a new user"
+    else:
+        assert user is not None
+        items = recommender.recommend(user, k)
+        title = f"Top {len(items)} for user {user}"
+    table = Table(title=title)
     table.add_column("#", justify="right")
     table.add_column("item", justify="right")
     table.add_column("title")
-    table.add_column("predicted", justify="right")
+    table.add_column("predicted rating" if recommender.explicit else "score", justify="right")
     for rank, item in enumerate(items, 1):
-        table.add_row(str(rank), str(item.item_id), item.title, f"{item.predicted_rating:.2f}")
+        table.add_row(str(rank), str(item.item_id), item.title, f"{item.score:.2f}")
     out.print(table)
 
 
