@@ -94,6 +94,7 @@ class RankingConfig(Section):
     loss: Literal["bpr", "bce"] = "bpr"
     num_negatives: PositiveInt = 1
     eval_negatives: PositiveInt = 99
+    finetune_epochs: int = Field(0, ge=0, description="personalization: local fine-tuning epochs before evaluation")
 
 
 class RunConfig(Section):

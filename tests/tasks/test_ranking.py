@@ -95,3 +95,18 @@ def test_a_short_federated_ranking_job_beats_popularity(loo, tmp_path) -> None: 
     assert set(summary["metrics"]) == {"hr@10", "ndcg@10", "recall@20", "ndcg@20"}
     assert summary["metrics"]["hr@10"] > baseline + 0.08, (summary["metrics"], baseline)
     assert 0 < summary["metrics"]["ndcg@10"] < summary["metrics"]["hr@10"]
+
+
+def test_local_fine_tuning_is_reported_beside_the_global_model(loo) -> None:  # type: ignore[no-untyped-def]
+    ids = np.arange(1, 944, 5)
+    spec = RankingTraining(LocalTraining(1, 32, OptimizerSettings("adam", lr=0.05), 0, l2=1e-4), "bpr", 1)
+    task = RankingTask(loo, ids, MFShape(16, 0.1), spec, "cohort", finetune_epochs=3)
+    model = task.initial_model()
+    for r in range(1, 4):
+        model = FedAvg().aggregate(model, [task.train(ids, model, r)])
+    before = task.user_emb.clone()
+    sums = task.evaluate(ids, model).sums
+    assert torch.equal(before, task.user_emb), "fine-tuning for evaluation leaves the trained state alone"
+    for name in ("hr@10", "ndcg@10", "recall@20", "ndcg@20"):
+        assert f"ft_{name}" in sums and bool(((sums[f"ft_{name}"] >= 0) & (sums[f"ft_{name}"] <= 1)).all())
+    assert not torch.equal(sums["ft_ndcg@10"], sums["ndcg@10"]), "the personal copy changes the ranking"

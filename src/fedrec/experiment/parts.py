@@ -51,7 +51,8 @@ def ranking_training(config: RunConfig) -> RankingTraining:
 def build_task(config: RunConfig, data: RatingSplit | LeaveOneOut, client_ids: np.ndarray) -> RatingTask | RankingTask:
     execution = config.federation.execution
     if isinstance(data, LeaveOneOut):
-        return RankingTask(data, client_ids, mf_shape(config), ranking_training(config), execution)
+        spec = ranking_training(config)
+        return RankingTask(data, client_ids, mf_shape(config), spec, execution, config.ranking.finetune_epochs)
     return RatingTask(data, client_ids, mf_shape(config), local_training(config), execution)
 
 

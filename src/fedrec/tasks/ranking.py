@@ -7,6 +7,8 @@ the negatives the client drew); evaluation sends back only sums of HR/NDCG.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -22,14 +24,22 @@ from fedrec.tasks.rating import ClientShards, Execution, MFShape
 
 PROTOCOL = "leave-one-out: hr@10/ndcg@10 against 99 sampled negatives; recall@20/ndcg@20 against all unseen items"
 EVAL_CHUNK = 1024
+FINETUNE_ROUND = 1 << 40  # a round number no training round uses: fine-tuning draws its own negatives
 
 
 class RankingTask:
     row_sparse = frozenset(RANKING_TABLES)
 
     def __init__(
-        self, split: LeaveOneOut, client_ids: np.ndarray, shape: MFShape, spec: RankingTraining, execution: Execution
+        self,
+        split: LeaveOneOut,
+        client_ids: np.ndarray,
+        shape: MFShape,
+        spec: RankingTraining,
+        execution: Execution,
+        finetune_epochs: int = 0,
     ) -> None:
+        self.finetune_epochs = finetune_epochs
         self.split = split
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.shape, self.spec, self.execution = shape, spec, execution
@@ -75,18 +85,23 @@ class RankingTask:
         return MetricSums(client_ids, sums)
 
     def _evaluate_chunk(self, client_ids: np.ndarray, model: GlobalModel) -> dict[str, Tensor]:
-        users = torch.from_numpy(client_ids - 1)
         user_emb = self.user_emb[torch.from_numpy(self.positions(client_ids))]
         emb, bias = model.params["item_emb"], model.params["item_bias"]
+        metrics = self._metrics(client_ids, user_emb @ emb.T + bias)
+        if self.finetune_epochs:
+            personal = self._finetuned_scores(client_ids, user_emb, model)
+            metrics |= {f"ft_{k}": v for k, v in self._metrics(client_ids, personal).items() if k != "count"}
+        return metrics
+
+    def _metrics(self, client_ids: np.ndarray, scores: Tensor) -> dict[str, Tensor]:
+        """HR/NDCG of the held-out item against the 99 negatives and against every unseen item."""
+        users = torch.from_numpy(client_ids - 1)
         test = torch.from_numpy(self.split.test_items)[users]
         candidates = torch.cat([test.unsqueeze(1), torch.from_numpy(self.split.eval_negatives)[users]], 1)
-        sampled = (user_emb.unsqueeze(1) * emb[candidates]).sum(-1) + bias[candidates]
-        full = user_emb @ emb.T + bias
-        seen = self._seen_mask(client_ids, full.shape[1])
-        full = torch.where(seen, torch.full_like(full, -torch.inf), full)
+        loo_rank = rank_of_first(scores.gather(1, candidates))
+        full = torch.where(self._seen_mask(client_ids, scores.shape[1]), -torch.inf, scores)
         target = full.gather(1, test.unsqueeze(1))
         full_rank = (full > target).sum(1) + ((full == target).sum(1) - 1) // 2  # the test item ties with itself
-        loo_rank = rank_of_first(sampled)
         return {
             "hr@10": hit(loo_rank, 10),
             "ndcg@10": ndcg(loo_rank, 10),
@@ -94,6 +109,31 @@ class RankingTask:
             "ndcg@20": ndcg(full_rank, 20),
             "count": torch.ones(len(client_ids), dtype=torch.float64),
         }
+
+    def _finetuned_scores(self, client_ids: np.ndarray, user_emb: Tensor, model: GlobalModel) -> Tensor:
+        """Scores after each client fine-tunes a personal copy of the model on its own data (never uploaded).
+
+        The personal copy differs from the global table only in the rows the client trained, so the scores
+        are the global ones with those items' entries recomputed.
+        """
+        pos = self.positions(client_ids)
+        shard = self.shards.cohort(pos, client_ids)
+        data = CohortData(shard.client_ids, shard.counts, shard.items, shard.ratings)
+        local = replace(self.spec.local, epochs=self.finetune_epochs)
+        spec = replace(self.spec, local=local)
+        result = train_ranking_cohort(data, user_emb, model, spec, FINETUNE_ROUND, self.positive_keys)
+        slot = np.searchsorted(client_ids, result.updates.client_ids)  # client_ids are sorted
+        personal_users = torch.empty_like(user_emb)
+        personal_users[torch.from_numpy(slot)] = result.user_emb
+        emb, bias = model.params["item_emb"], model.params["item_bias"]
+        scores = personal_users @ emb.T + bias
+        rows = result.updates.rows
+        owner = torch.from_numpy(slot)[rows.owner]
+        personal_rows = emb[rows.index] + rows.values["item_emb"]
+        scores[owner, rows.index] = (
+            (personal_users[owner] * personal_rows).sum(-1) + bias[rows.index] + rows.values["item_bias"]
+        )
+        return scores
 
     def _seen_mask(self, client_ids: np.ndarray, num_items: int) -> Tensor:
         train = self.split.train
@@ -108,8 +148,9 @@ class RankingTask:
 
 
 class RankingMetrics:
-    """Means over users of each client's HR, NDCG and recall."""
+    """Means over users of each client's HR, NDCG and recall (and their fine-tuned versions, if any)."""
 
     def combine(self, sums: list[MetricSums]) -> dict[str, float]:
         count = sum(s.total("count") for s in sums)
-        return {k: sum(s.total(k) for s in sums) / count for k in ("hr@10", "ndcg@10", "recall@20", "ndcg@20")}
+        names = [k for k in sums[0].sums if k != "count"]
+        return {k: sum(s.total(k) for s in sums) / count for k in names}
