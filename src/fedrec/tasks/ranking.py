@@ -20,14 +20,14 @@ from fedrec.tasks.mf_cohort import CohortData
 from fedrec.tasks.ranking_cohort import RANKING_TABLES, RankingTraining, train_ranking_cohort
 from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of_first
 from fedrec.tasks.ranking_sequential import train_ranking_sequentially
-from fedrec.tasks.rating import ClientShards, Execution, MFShape
+from fedrec.tasks.rating import ClientShards, Execution, HostedClients, MFShape
 
 PROTOCOL = "leave-one-out: hr@10/ndcg@10 against 99 sampled negatives; recall@20/ndcg@20 against all unseen items"
 EVAL_CHUNK = 1024
 FINETUNE_ROUND = 1 << 40  # a round number no training round uses: fine-tuning draws its own negatives
 
 
-class RankingTask:
+class RankingTask(HostedClients):
     row_sparse = frozenset(RANKING_TABLES)
 
     def __init__(
@@ -43,7 +43,7 @@ class RankingTask:
         self.split = split
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.shape, self.spec, self.execution = shape, spec, execution
-        self.shards = ClientShards(split.train, self.client_ids)
+        self.train_shards = ClientShards(split.train, self.client_ids)
         train = split.train
         hosted = np.isin(train.users, self.client_ids - 1)
         self.positive_keys = np.unique((train.users[hosted] + 1) * train.num_items + train.items[hosted])
@@ -60,16 +60,9 @@ class RankingTask:
         }
         return GlobalModel(params, self.row_sparse)
 
-    def positions(self, client_ids: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.client_ids, client_ids)
-
-    def num_examples(self, client_ids: np.ndarray) -> np.ndarray:
-        counts: np.ndarray = self.shards.counts[self.positions(client_ids)]
-        return counts
-
     def train(self, client_ids: np.ndarray, model: GlobalModel, round_index: int) -> ClientUpdates:
         pos = self.positions(client_ids)
-        shard = self.shards.cohort(pos, client_ids)
+        shard = self.train_shards.cohort(pos, client_ids)
         data = CohortData(shard.client_ids, shard.counts, shard.items, shard.ratings)
         run = train_ranking_cohort if self.execution == "cohort" else train_ranking_sequentially
         result = run(data, self.user_emb[pos], model, self.spec, round_index, self.positive_keys)
@@ -117,7 +110,7 @@ class RankingTask:
         are the global ones with those items' entries recomputed.
         """
         pos = self.positions(client_ids)
-        shard = self.shards.cohort(pos, client_ids)
+        shard = self.train_shards.cohort(pos, client_ids)
         data = CohortData(shard.client_ids, shard.counts, shard.items, shard.ratings)
         local = replace(self.spec.local, epochs=self.finetune_epochs)
         spec = replace(self.spec, local=local)

@@ -47,7 +47,21 @@ class ClientShards:
         return CohortData(client_ids, counts, self.items[take], self.ratings[take])
 
 
-class RatingTask:
+class HostedClients:
+    """The clients a host holds, sorted by id, and their training examples."""
+
+    client_ids: np.ndarray
+    train_shards: ClientShards
+
+    def positions(self, client_ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.client_ids, client_ids)
+
+    def num_examples(self, client_ids: np.ndarray) -> np.ndarray:
+        counts: np.ndarray = self.train_shards.counts[self.positions(client_ids)]
+        return counts
+
+
+class RatingTask(HostedClients):
     """Training and evaluation for the clients of one host."""
 
     row_sparse = frozenset({"item_emb", "item_bias"})
@@ -77,13 +91,6 @@ class RatingTask:
             self.split.train.num_items, self.shape.dim, self.shape.init_std, (low + high) / 2, self.local.seed
         )
         return GlobalModel(params, self.row_sparse)
-
-    def positions(self, client_ids: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.client_ids, client_ids)
-
-    def num_examples(self, client_ids: np.ndarray) -> np.ndarray:
-        counts: np.ndarray = self.train_shards.counts[self.positions(client_ids)]
-        return counts
 
     def train(self, client_ids: np.ndarray, model: GlobalModel, round_index: int) -> ClientUpdates:
         pos = self.positions(client_ids)
