@@ -162,3 +162,18 @@ def test_a_poisoned_update_is_rejected_and_the_model_unharmed() -> None:
     transport.run()
     assert server.finished and server.rejected_updates == 1
     assert server.model.params["w"].item() == pytest.approx(1.5)
+
+
+def test_clients_without_training_data_are_not_sampled_but_evaluate() -> None:
+    task = MeanTask({1: 1.0, 2: 2.0, 3: 4.0}, {1: 1, 2: 0, 3: 1})
+    records = Records()
+    server = Server(GlobalModel({"w": torch.zeros(1)}), ServerPlan(2), 3, ClientSampler(0), FedAvg(), SseMetrics(),
+                    observer=records, check=UpdateCheck())  # fmt: skip
+    host = ClientHost(np.array([1, 2, 3]), task)
+    transport = InProcessTransport(server, [host])
+    transport.send(host.join())
+    transport.run()
+    assert server.finished and server.rejected_updates == 0
+    assert all(2 not in group for group in task.trained)
+    assert server.model.params["w"].item() == pytest.approx(2.5)
+    assert records.records[-1].num_participants == 2

@@ -191,7 +191,8 @@ class Server(Worker):
             yield Message(MessageKind.FINISH, SERVER, tuple(sorted(self.clients)), self.round, None, now)
             return
         self.round += 1
-        sampled = self.sampler.sample(self.round, np.fromiter(self.clients, dtype=np.int64))
+        trainable = np.fromiter((c for c, n in self.clients.items() if n > 0), dtype=np.int64)  # data to train on
+        sampled = self.sampler.sample(self.round, trainable)
         yield from self._open(MessageKind.TRAIN, sampled, now)
 
     def _open(self, kind: MessageKind, receivers: np.ndarray, now: float) -> Iterator[Message]:
