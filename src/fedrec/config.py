@@ -95,6 +95,7 @@ class RankingConfig(Section):
     num_negatives: PositiveInt = 1
     eval_negatives: PositiveInt = 99
     finetune_epochs: int = Field(0, ge=0, description="personalization: local fine-tuning epochs before evaluation")
+    cold_start_users: float = Field(0.0, ge=0.0, lt=1.0, description="share of users held out of training")
 
 
 class RunConfig(Section):

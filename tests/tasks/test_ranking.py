@@ -87,14 +87,18 @@ def test_a_short_federated_ranking_job_beats_popularity(loo, tmp_path) -> None: 
     from fedrec.config import load_config
     from fedrec.experiment.runner import execute
 
-    config = load_config(REPO / "examples" / "ml100k_ranking.yaml", ["rounds=25", "federation.eval_every=25"])
+    overrides = ["rounds=25", "federation.eval_every=25", "ranking.cold_start_users=0.1"]
+    config = load_config(REPO / "examples" / "ml100k_ranking.yaml", overrides)
     outcome = execute(config, tmp_path / "run", quiet=True)
     summary = outcome.summary
     baseline = popularity_hr10(loo)
     assert summary["task"] == "ranking" and "leave-one-out" in summary["protocol"]
-    assert set(summary["metrics"]) == {"hr@10", "ndcg@10", "recall@20", "ndcg@20"}
-    assert summary["metrics"]["hr@10"] > baseline + 0.08, (summary["metrics"], baseline)
-    assert 0 < summary["metrics"]["ndcg@10"] < summary["metrics"]["hr@10"]
+    metrics = summary["metrics"]
+    assert {"hr@10", "ndcg@10", "recall@20", "ndcg@20", "cold_hr@10", "cold_ndcg@10"} <= set(metrics)
+    assert metrics["hr@10"] > baseline + 0.08, (metrics, baseline)
+    assert 0 < metrics["ndcg@10"] < metrics["hr@10"]
+    assert outcome.history[-1]["participants"] == 943 - 94, "users held out for cold start never train"
+    assert metrics["cold_hr@10"] > baseline, "held-out users, fitted on their device, beat popularity"
 
 
 def test_local_fine_tuning_is_reported_beside_the_global_model(loo) -> None:  # type: ignore[no-untyped-def]

@@ -52,9 +52,17 @@ def build_task(config: RunConfig, data: RatingSplit | LeaveOneOut, client_ids: n
     execution = config.federation.execution
     if isinstance(data, LeaveOneOut):
         spec = ranking_training(config)
-        return RankingTask(data, client_ids, mf_shape(config), spec, execution, config.ranking.finetune_epochs)
+        cold = cold_start_users(config, data.train.num_users)
+        return RankingTask(data, client_ids, mf_shape(config), spec, execution, config.ranking.finetune_epochs, cold)
     return RatingTask(data, client_ids, mf_shape(config), local_training(config), execution)
 
 
 def metrics_for(config: RunConfig) -> RatingMetrics | RankingMetrics:
     return RankingMetrics() if config.task == "ranking" else RatingMetrics()
+
+
+def cold_start_users(config: RunConfig, num_users: int) -> np.ndarray:
+    """The client ids held out of training (seeded), evaluated through the cold-start path."""
+    count = round(config.ranking.cold_start_users * num_users)
+    rng = np.random.default_rng([config.seed, 0xC01D])
+    return np.sort(rng.choice(np.arange(1, num_users + 1), size=count, replace=False))

@@ -24,6 +24,7 @@ from fedrec.tasks.rating import ClientShards, Execution, HostedClients, MFShape
 
 PROTOCOL = "leave-one-out: hr@10/ndcg@10 against 99 sampled negatives; recall@20/ndcg@20 against all unseen items"
 EVAL_CHUNK = 1024
+RECONSTRUCTION_EPOCHS = 5
 FINETUNE_ROUND = 1 << 40  # a round number no training round uses: fine-tuning draws its own negatives
 
 
@@ -38,6 +39,7 @@ class RankingTask(HostedClients):
         spec: RankingTraining,
         execution: Execution,
         finetune_epochs: int = 0,
+        cold_users: np.ndarray | None = None,
     ) -> None:
         self.finetune_epochs = finetune_epochs
         self.split = split
@@ -50,6 +52,10 @@ class RankingTask(HostedClients):
         users = init_user_side(train.num_users, shape.dim, shape.init_std, spec.local.seed)
         self.user_emb = users["user_emb"][self.client_ids - 1].clone()
         self.final_model: GlobalModel | None = None  # set by trainers that do not go through a server
+        # users held out of training: they join with no examples (never sampled) and are evaluated by fitting
+        # their own embedding on the device against the frozen item table
+        self.has_cold_users = cold_users is not None and len(cold_users) > 0
+        self.cold = np.isin(self.client_ids, cold_users if cold_users is not None else np.empty(0, dtype=np.int64))
 
     def initial_model(self) -> GlobalModel:
         generator = torch.Generator().manual_seed(self.spec.local.seed)
@@ -77,13 +83,31 @@ class RankingTask(HostedClients):
         sums = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         return MetricSums(client_ids, sums)
 
+    def num_examples(self, client_ids: np.ndarray) -> np.ndarray:
+        counts = super().num_examples(client_ids).copy()
+        counts[self.cold[self.positions(client_ids)]] = 0
+        return counts
+
     def _evaluate_chunk(self, client_ids: np.ndarray, model: GlobalModel) -> dict[str, Tensor]:
         user_emb = self.user_emb[torch.from_numpy(self.positions(client_ids))]
+        cold = self.cold[self.positions(client_ids)]
+        if cold.any():
+            user_emb = user_emb.clone()
+            user_emb[torch.from_numpy(cold)] = self._reconstruct(
+                client_ids[cold], user_emb[torch.from_numpy(cold)], model
+            )
         emb, bias = model.params["item_emb"], model.params["item_bias"]
         metrics = self._metrics(client_ids, user_emb @ emb.T + bias)
         if self.finetune_epochs:
             personal = self._finetuned_scores(client_ids, user_emb, model)
             metrics |= {f"ft_{k}": v for k, v in self._metrics(client_ids, personal).items() if k != "count"}
+        if self.has_cold_users:  # held-out users are reported apart from those who trained
+            weight = torch.from_numpy(cold).double()
+            cold_metrics = {
+                f"cold_{k}": v * weight for k, v in metrics.items() if k != "count" and not k.startswith("ft_")
+            }
+            metrics = {k: v * (1 - weight) if k != "count" else v for k, v in metrics.items()}
+            metrics |= cold_metrics | {"cold_count": weight}
         return metrics
 
     def _metrics(self, client_ids: np.ndarray, scores: Tensor) -> dict[str, Tensor]:
@@ -102,6 +126,17 @@ class RankingTask(HostedClients):
             "ndcg@20": ndcg(full_rank, 20),
             "count": torch.ones(len(client_ids), dtype=torch.float64),
         }
+
+    def _reconstruct(self, client_ids: np.ndarray, user_emb: Tensor, model: GlobalModel) -> Tensor:
+        """Each held-out user fits their own embedding on their own data, the item table frozen."""
+        pos = self.positions(client_ids)
+        shard = self.train_shards.cohort(pos, client_ids)
+        data = CohortData(shard.client_ids, shard.counts, shard.items, shard.ratings)
+        spec = replace(self.spec, local=replace(self.spec.local, epochs=RECONSTRUCTION_EPOCHS))
+        result = train_ranking_cohort(data, user_emb, model, spec, FINETUNE_ROUND + 1, self.positive_keys, True)
+        fitted = torch.empty_like(user_emb)
+        fitted[torch.from_numpy(np.searchsorted(client_ids, result.updates.client_ids))] = result.user_emb
+        return fitted
 
     def _finetuned_scores(self, client_ids: np.ndarray, user_emb: Tensor, model: GlobalModel) -> Tensor:
         """Scores after each client fine-tunes a personal copy of the model on its own data (never uploaded).
@@ -144,6 +179,11 @@ class RankingMetrics:
     """Means over users of each client's HR, NDCG and recall (and their fine-tuned versions, if any)."""
 
     def combine(self, sums: list[MetricSums]) -> dict[str, float]:
-        count = sum(s.total("count") for s in sums)
-        names = [k for k in sums[0].sums if k != "count"]
-        return {k: sum(s.total(k) for s in sums) / count for k in names}
+        names = [k for k in sums[0].sums if not k.endswith("count")]
+        totals = {k: sum(s.total(k) for s in sums) for k in [*names, "count", "cold_count"] if k in sums[0].sums}
+        count, cold = totals["count"] - totals.get("cold_count", 0.0), totals.get("cold_count", 0.0)
+        return {
+            k: totals[k] / (cold if k.startswith("cold_") else count)
+            for k in names
+            if (cold if k.startswith("cold_") else count)
+        }

@@ -56,7 +56,10 @@ def train_ranking_cohort(
     spec: RankingTraining,
     round_index: int,
     positive_keys: np.ndarray,
+    freeze_items: bool = False,
 ) -> CohortResult:
+    """``freeze_items`` fits only the users' own embeddings against the received item table (federated
+    reconstruction of a user who took part in no round)."""
     num_items = model.params["item_emb"].shape[0]
     refs = example_items(data, spec, round_index, num_items, positive_keys)
     local = spec.local
@@ -83,6 +86,8 @@ def train_ranking_cohort(
                 spec.loss,
                 local.l2,
             )
+            if freeze_items:
+                grads = {"user_emb": grads["user_emb"]}
             optimizer.step(grads, active, {"user_emb": active, "item_emb": active_rows, "item_bias": active_rows})
     updates = client_updates(plan, row_updates(plan, start, params, RANKING_TABLES))
     return CohortResult(updates, params["user_emb"], torch.zeros(len(plan.counts)))
