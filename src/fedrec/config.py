@@ -33,9 +33,10 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
-    kind: Literal["biased_mf"] = "biased_mf"
+    kind: Literal["biased_mf", "gmf", "mlp", "neumf"] = "biased_mf"  # NCF kinds are for task: ranking
     dim: PositiveInt = 32
     init_std: PositiveFloat = 0.01
+    hidden: tuple[PositiveInt, ...] = (32, 16)  # the MLP tower of mlp / neumf
 
 
 class TrainingConfig(Section):
@@ -109,6 +110,16 @@ class RunConfig(Section):
     centralized: CentralizedConfig = CentralizedConfig()
     distributed: DistributedConfig = DistributedConfig()
     ranking: RankingConfig = RankingConfig()
+
+    @model_validator(mode="after")
+    def _models_fit_tasks(self) -> RunConfig:
+        if self.model.kind != "biased_mf" and self.task != "ranking":
+            raise ValueError(f"model.kind {self.model.kind} is a ranking model: set task: ranking")
+        if self.model.kind != "biased_mf" and (self.ranking.finetune_epochs or self.ranking.cold_start_users):
+            raise ValueError("fine-tuning and cold-start evaluation support model.kind biased_mf so far")
+        if self.model.kind != "biased_mf" and self.mode == "centralized":
+            raise ValueError("the centralized baseline supports model.kind biased_mf so far")
+        return self
 
 
 SHORTCUTS = {"rounds": "federation.rounds", "epochs": "train.epochs", "lr": "train.lr"}

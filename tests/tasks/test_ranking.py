@@ -114,3 +114,29 @@ def test_local_fine_tuning_is_reported_beside_the_global_model(loo) -> None:  # 
     for name in ("hr@10", "ndcg@10", "recall@20", "ndcg@20"):
         assert f"ft_{name}" in sums and bool(((sums[f"ft_{name}"] >= 0) & (sums[f"ft_{name}"] <= 1)).all())
     assert not torch.equal(sums["ft_ndcg@10"], sums["ndcg@10"]), "the personal copy changes the ranking"
+
+
+@pytest.mark.parametrize("kind", ["gmf", "mlp", "neumf"])
+def test_ncf_cohort_round_equals_sequential_round(loo, kind: str, double_precision) -> None:  # type: ignore[no-untyped-def]
+    ids = np.arange(1, 944, 13)
+    spec = RankingTraining(LocalTraining(2, 16, OptimizerSettings("adam", lr=0.01), 3, l2=0.01), "bpr", 2)
+    results = {}
+    for execution in ("cohort", "sequential"):
+        task = RankingTask(loo, ids, MFShape(8, 0.1), spec, execution, kind=kind, hidden=(8, 4))  # type: ignore[arg-type]
+        model = task.initial_model()
+        results[execution] = (FedAvg().aggregate(model, [task.train(ids, model, 1)]), task.user_emb, model)
+    (a, users_a, start), (b, users_b, _) = results["cohort"], results["sequential"]
+    assert set(a.params) > {"item_emb", "item_bias"}, "the shared NCF weights are federated too"
+    for name in a.params:
+        assert torch.allclose(a.params[name], b.params[name], atol=1e-10), name
+        assert not torch.equal(a.params[name], start.params[name]), f"{name} did not train"
+    assert torch.allclose(users_a, users_b, atol=1e-10)
+
+
+def test_ncf_models_need_the_ranking_task() -> None:
+    from fedrec.config import load_config
+    from fedrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="set task: ranking"):
+        load_config(overrides=["model.kind=neumf"])
+    assert load_config(overrides=["task=ranking", "model.kind=neumf", "model.hidden=[16, 8]"]).model.hidden == (16, 8)

@@ -53,7 +53,19 @@ def build_task(config: RunConfig, data: RatingSplit | LeaveOneOut, client_ids: n
     if isinstance(data, LeaveOneOut):
         spec = ranking_training(config)
         cold = cold_start_users(config, data.train.num_users)
-        return RankingTask(data, client_ids, mf_shape(config), spec, execution, config.ranking.finetune_epochs, cold)
+        model = config.model
+        kind = "mf" if model.kind == "biased_mf" else model.kind
+        return RankingTask(
+            data,
+            client_ids,
+            mf_shape(config),
+            spec,
+            execution,
+            config.ranking.finetune_epochs,
+            cold,
+            kind,
+            model.hidden,
+        )
     return RatingTask(data, client_ids, mf_shape(config), local_training(config), execution)
 
 

@@ -15,8 +15,10 @@ from torch import Tensor
 
 from fedrec.data.implicit import LeaveOneOut
 from fedrec.models.mf import init_user_side
+from fedrec.models.ncf import NCF_KINDS, init_ncf, ncf_scores
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.tasks.mf_cohort import CohortData
+from fedrec.tasks.ncf_training import train_ncf_cohort, train_ncf_sequentially
 from fedrec.tasks.ranking_cohort import RANKING_TABLES, RankingTraining, train_ranking_cohort
 from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of_first
 from fedrec.tasks.ranking_sequential import train_ranking_sequentially
@@ -24,6 +26,7 @@ from fedrec.tasks.rating import ClientShards, Execution, HostedClients, MFShape
 
 PROTOCOL = "leave-one-out: hr@10/ndcg@10 against 99 sampled negatives; recall@20/ndcg@20 against all unseen items"
 EVAL_CHUNK = 1024
+NCF_ITEM_CHUNK = 512
 RECONSTRUCTION_EPOCHS = 5
 FINETUNE_ROUND = 1 << 40  # a round number no training round uses: fine-tuning draws its own negatives
 
@@ -40,7 +43,10 @@ class RankingTask(HostedClients):
         execution: Execution,
         finetune_epochs: int = 0,
         cold_users: np.ndarray | None = None,
+        kind: str = "mf",
+        hidden: tuple[int, ...] = (32, 16),
     ) -> None:
+        self.kind, self.hidden = kind, hidden
         self.finetune_epochs = finetune_epochs
         self.split = split
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
@@ -58,6 +64,10 @@ class RankingTask(HostedClients):
         self.cold = np.isin(self.client_ids, cold_users if cold_users is not None else np.empty(0, dtype=np.int64))
 
     def initial_model(self) -> GlobalModel:
+        if self.kind in NCF_KINDS:
+            items = self.split.train.num_items
+            params = init_ncf(self.kind, items, self.shape.dim, self.hidden, self.shape.init_std, self.spec.local.seed)
+            return GlobalModel(params, self.row_sparse)
         generator = torch.Generator().manual_seed(self.spec.local.seed)
         items = self.split.train.num_items
         params = {
@@ -70,8 +80,12 @@ class RankingTask(HostedClients):
         pos = self.positions(client_ids)
         shard = self.train_shards.cohort(pos, client_ids)
         data = CohortData(shard.client_ids, shard.counts, shard.items, shard.ratings)
-        run = train_ranking_cohort if self.execution == "cohort" else train_ranking_sequentially
-        result = run(data, self.user_emb[pos], model, self.spec, round_index, self.positive_keys)
+        if self.kind in NCF_KINDS:
+            ncf = train_ncf_cohort if self.execution == "cohort" else train_ncf_sequentially
+            result = ncf(self.kind, data, self.user_emb[pos], model, self.spec, round_index, self.positive_keys)
+        else:
+            run = train_ranking_cohort if self.execution == "cohort" else train_ranking_sequentially
+            result = run(data, self.user_emb[pos], model, self.spec, round_index, self.positive_keys)
         self.user_emb[self.positions(result.updates.client_ids)] = result.user_emb
         return result.updates
 
@@ -96,8 +110,7 @@ class RankingTask(HostedClients):
             user_emb[torch.from_numpy(cold)] = self._reconstruct(
                 client_ids[cold], user_emb[torch.from_numpy(cold)], model
             )
-        emb, bias = model.params["item_emb"], model.params["item_bias"]
-        metrics = self._metrics(client_ids, user_emb @ emb.T + bias)
+        metrics = self._metrics(client_ids, self.scores(user_emb, model))
         if self.finetune_epochs:
             personal = self._finetuned_scores(client_ids, user_emb, model)
             metrics |= {f"ft_{k}": v for k, v in self._metrics(client_ids, personal).items() if k != "count"}
@@ -109,6 +122,21 @@ class RankingTask(HostedClients):
             metrics = {k: v * (1 - weight) if k != "count" else v for k, v in metrics.items()}
             metrics |= cold_metrics | {"cold_count": weight}
         return metrics
+
+    def scores(self, user_emb: Tensor, model: GlobalModel) -> Tensor:
+        """Every item's score for each user: ``[users, items]``."""
+        emb, bias = model.params["item_emb"], model.params["item_bias"]
+        if self.kind not in NCF_KINDS:
+            return user_emb @ emb.T + bias
+        users = len(user_emb)
+        weights = {n: v.expand(users, *v.shape) for n, v in model.params.items() if n not in self.row_sparse}
+        parts = []
+        for start in range(0, emb.shape[0], NCF_ITEM_CHUNK):
+            block = emb[start : start + NCF_ITEM_CHUNK]
+            items = block.expand(users, *block.shape)
+            item_bias = bias[start : start + NCF_ITEM_CHUNK].expand(users, -1)
+            parts.append(ncf_scores(self.kind, weights, user_emb, items, item_bias))
+        return torch.cat(parts, 1)
 
     def _metrics(self, client_ids: np.ndarray, scores: Tensor) -> dict[str, Tensor]:
         """HR/NDCG of the held-out item against the 99 negatives and against every unseen item."""

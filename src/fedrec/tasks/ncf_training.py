@@ -1,0 +1,170 @@
+"""Local training of NCF models for ranking: a whole cohort at once, and the per-client reference.
+
+The cohort path lays step t of every active client out as a padded ``[clients, batch]`` block, each client
+using its own copy of the shared weights (stacked along the first axis), and lets autograd differentiate
+the sum of the clients' batch-mean losses, whose gradient for each client's copy is that client's own.
+The sequential path trains one client at a time with ``torch.optim``; both must agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from fedrec.models.ncf import ncf_scores
+from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas
+from fedrec.tasks.cohort import client_updates, epoch_steps, plan_cohort, row_updates, start_params
+from fedrec.tasks.cohort_optim import CohortOptimizer
+from fedrec.tasks.mf_cohort import CohortData, CohortResult
+from fedrec.tasks.ranking_cohort import RANKING_TABLES, RankingTraining, example_items
+from fedrec.tasks.shuffle import shuffle_keys
+
+
+def pair_loss(s_pos: Tensor, s_neg: Tensor, loss: str) -> Tensor:
+    """Per-example BPR or BCE loss over a positive [..] and its negatives [.., k]."""
+    if loss == "bpr":
+        return nn.functional.softplus(s_neg - s_pos.unsqueeze(-1)).mean(-1)
+    return nn.functional.softplus(-s_pos) + nn.functional.softplus(s_neg).mean(-1)
+
+
+def penalty(user: Tensor, emb_pos: Tensor, bias_pos: Tensor, emb_neg: Tensor, bias_neg: Tensor) -> Tensor:
+    """Squared norms of the user vector and the item rows an example uses (negatives averaged)."""
+    own = (user**2).sum(-1) + (emb_pos**2).sum(-1) + bias_pos**2  # user: [..., 1, d]
+    return own + ((emb_neg**2).sum(-1) + bias_neg**2).mean(-1)
+
+
+def train_ncf_cohort(
+    kind: str,
+    data: CohortData,
+    user_emb: Tensor,
+    model: GlobalModel,
+    spec: RankingTraining,
+    round_index: int,
+    keys: np.ndarray,
+) -> CohortResult:
+    num_items = model.params["item_emb"].shape[0]
+    local, k = spec.local, spec.num_negatives
+    plan = plan_cohort(
+        data.client_ids,
+        data.counts,
+        example_items(data, spec, round_index, num_items, keys),
+        num_items,
+        local.batch_size,
+    )
+    clients = len(plan.counts)
+    shared = [n for n in model.params if n not in RANKING_TABLES]
+    start = start_params(plan, model, {"user_emb": user_emb}, RANKING_TABLES)
+    start |= {n: model.params[n].expand(clients, *model.params[n].shape).clone() for n in shared}
+    params = {n: v.clone().requires_grad_() for n, v in start.items()}
+    owners = {n: torch.arange(clients) for n in ["user_emb", *shared]} | {
+        n: torch.from_numpy(plan.row_owner) for n in RANKING_TABLES
+    }
+    optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(owners))
+    owner_np, rows = plan.owner, torch.from_numpy(plan.example_rows)
+    for epoch in range(local.epochs):
+        for step, chosen in enumerate(epoch_steps(plan, local.seed, round_index, epoch, local.batch_size)):
+            active, active_rows = plan.active(step)
+            slot = np.arange(len(chosen)) - np.searchsorted(owner_np[chosen], owner_np[chosen])  # place in its batch
+            grid = (torch.from_numpy(owner_np[chosen]), torch.from_numpy(slot))
+            pos = torch.zeros(active, local.batch_size, dtype=torch.int64).index_put_(grid, rows[chosen, 0])
+            neg = torch.zeros(active, local.batch_size, k, dtype=torch.int64)
+            neg[grid] = rows[chosen, 1 + epoch * k : 1 + (epoch + 1) * k]
+            mask = torch.zeros(active, local.batch_size, dtype=params["item_emb"].dtype).index_put_(
+                grid, torch.tensor(1.0, dtype=params["item_emb"].dtype)
+            )
+            total = _cohort_loss(kind, params, shared, active, pos, neg, mask, spec)
+            grads = dict(zip(params, torch.autograd.grad(total, list(params.values())), strict=True))
+            optimizer.step(grads, active, {n: active_rows if n in RANKING_TABLES else active for n in grads})
+    with torch.no_grad():
+        dense = {n: params[n] - start[n] for n in shared}
+        updates = client_updates(
+            plan, row_updates(plan, start, {n: p.detach() for n, p in params.items()}, RANKING_TABLES), dense
+        )
+        return CohortResult(updates, params["user_emb"].detach(), torch.zeros(clients))
+
+
+def _cohort_loss(
+    kind: str,
+    params: dict[str, Tensor],
+    shared: list[str],
+    active: int,
+    pos: Tensor,
+    neg: Tensor,
+    mask: Tensor,
+    spec: RankingTraining,
+) -> Tensor:
+    user, emb, bias = params["user_emb"][:active], params["item_emb"], params["item_bias"]
+    weights = {n: params[n][:active] for n in shared}
+    batch, k = pos.shape[1], neg.shape[2]
+    s_pos = ncf_scores(kind, weights, user, emb[pos], bias[pos])
+    s_neg = ncf_scores(kind, weights, user, emb[neg].reshape(active, batch * k, -1), bias[neg].reshape(active, -1))
+    per_example = pair_loss(s_pos, s_neg.reshape(active, batch, k), spec.loss)
+    per_example = per_example + spec.local.l2 * penalty(user.unsqueeze(1), emb[pos], bias[pos], emb[neg], bias[neg])
+    return ((per_example * mask).sum(1) / mask.sum(1)).sum()
+
+
+def train_ncf_sequentially(
+    kind: str,
+    data: CohortData,
+    user_emb: Tensor,
+    model: GlobalModel,
+    spec: RankingTraining,
+    round_index: int,
+    keys: np.ndarray,
+) -> CohortResult:
+    num_items = model.params["item_emb"].shape[0]
+    refs = example_items(data, spec, round_index, num_items, keys)
+    ends = np.cumsum(data.counts)
+    updates, users = [], []
+    for j, client in enumerate(data.client_ids.tolist()):
+        span = slice(int(ends[j] - data.counts[j]), int(ends[j]))
+        update, user = _train_one(kind, client, refs[span], user_emb[j], model, spec, round_index)
+        updates.append(update)
+        users.append(user)
+    return CohortResult(ClientUpdates.concat(updates), torch.stack(users), torch.zeros(len(users)))
+
+
+def _train_one(
+    kind: str,
+    client: int,
+    refs: np.ndarray,
+    user_emb: Tensor,
+    model: GlobalModel,
+    spec: RankingTraining,
+    round_index: int,
+) -> tuple[ClientUpdates, Tensor]:
+    row_item, inverse = np.unique(refs, return_inverse=True)
+    local, index = torch.from_numpy(inverse.reshape(refs.shape)), torch.from_numpy(row_item)
+    shared = [n for n in model.params if n not in RANKING_TABLES]
+    user = nn.Parameter(user_emb.clone().unsqueeze(0))
+    emb, bias = (nn.Parameter(model.params[n][index].clone()) for n in RANKING_TABLES)
+    weights = {n: nn.Parameter(model.params[n].clone().unsqueeze(0)) for n in shared}
+    settings, k = spec.local.optimizer, spec.num_negatives
+    optimizer = settings.torch_optimizer(
+        [{"params": [user, emb, bias, *weights.values()], "weight_decay": settings.weight_decay}]
+    )
+    for epoch in range(spec.local.epochs):
+        order = np.argsort(
+            shuffle_keys(spec.local.seed, round_index, epoch, np.full(len(refs), client), np.arange(len(refs))),
+            kind="stable",
+        )
+        for batch in torch.split(torch.from_numpy(order), spec.local.batch_size):
+            pos, neg = local[batch, 0].unsqueeze(0), local[batch, 1 + epoch * k : 1 + (epoch + 1) * k].unsqueeze(0)
+            optimizer.zero_grad()
+            s_pos = ncf_scores(kind, weights, user, emb[pos], bias[pos])
+            s_neg = ncf_scores(kind, weights, user, emb[neg].reshape(1, -1, emb.shape[1]), bias[neg].reshape(1, -1))
+            value = pair_loss(s_pos, s_neg.reshape(1, len(batch), k), spec.loss)
+            value = value + spec.local.l2 * penalty(user.unsqueeze(1), emb[pos], bias[pos], emb[neg], bias[neg])
+            value.mean().backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+    with torch.no_grad():
+        rows = RowDeltas(
+            torch.zeros(len(row_item), dtype=torch.int64),
+            index,
+            torch.from_numpy(np.bincount(inverse.reshape(-1), minlength=len(row_item)).astype(np.float32)),
+            {"item_emb": emb - model.params["item_emb"][index], "item_bias": bias - model.params["item_bias"][index]},
+        )
+        dense = {n: weights[n] - model.params[n].unsqueeze(0) for n in shared}
+        update = ClientUpdates(np.array([client]), torch.tensor([float(len(refs))]), dense, rows)
+        return update, user.detach()[0]
