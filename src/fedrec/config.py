@@ -97,6 +97,7 @@ class RankingConfig(Section):
     eval_negatives: PositiveInt = 99
     finetune_epochs: int = Field(0, ge=0, description="personalization: local fine-tuning epochs before evaluation")
     cold_start_users: float = Field(0.0, ge=0.0, lt=1.0, description="share of users held out of training")
+    personal: tuple[str, ...] = Field((), description="NCF weights each client keeps, e.g. [mlp_h, gmf_h]")
 
 
 class RunConfig(Section):
@@ -117,6 +118,8 @@ class RunConfig(Section):
             raise ValueError(f"model.kind {self.model.kind} is a ranking model: set task: ranking")
         if self.model.kind != "biased_mf" and (self.ranking.finetune_epochs or self.ranking.cold_start_users):
             raise ValueError("fine-tuning and cold-start evaluation support model.kind biased_mf so far")
+        if self.ranking.personal and self.model.kind == "biased_mf":
+            raise ValueError("ranking.personal names NCF weights: set model.kind to gmf, mlp or neumf")
         if self.model.kind != "biased_mf" and self.mode == "centralized":
             raise ValueError("the centralized baseline supports model.kind biased_mf so far")
         return self

@@ -140,3 +140,20 @@ def test_ncf_models_need_the_ranking_task() -> None:
     with pytest.raises(ConfigError, match="set task: ranking"):
         load_config(overrides=["model.kind=neumf"])
     assert load_config(overrides=["task=ranking", "model.kind=neumf", "model.hidden=[16, 8]"]).model.hidden == (16, 8)
+
+
+def test_personal_weights_stay_on_the_client(loo, double_precision) -> None:  # type: ignore[no-untyped-def]
+    ids = np.arange(1, 944, 13)
+    spec = RankingTraining(LocalTraining(2, 16, OptimizerSettings("adam", lr=0.01), 3, l2=0.01), "bpr", 2)
+    kept = {}
+    for execution in ("cohort", "sequential"):
+        task = RankingTask(loo, ids, MFShape(8, 0.1), spec, execution, kind="neumf", hidden=(8, 4),  # type: ignore[arg-type]
+                           personal=("mlp_h", "gmf_h"))  # fmt: skip
+        model = task.initial_model()
+        update = task.train(ids, model, 1)
+        assert not {"mlp_h", "gmf_h"} & (set(model.params) | set(update.dense)), "personal weights never travel"
+        kept[execution] = task._personal_state()
+    for name in ("mlp_h", "gmf_h"):
+        assert kept["cohort"][name].shape[0] == len(ids)
+        assert torch.allclose(kept["cohort"][name], kept["sequential"][name], atol=1e-10)
+        assert not torch.allclose(kept["cohort"][name][0], kept["cohort"][name][1]), "each client has its own"

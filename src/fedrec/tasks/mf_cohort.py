@@ -8,7 +8,7 @@ step t of every client runs in one set of tensor operations. ``mf_sequential`` i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -47,6 +47,7 @@ class CohortResult:
     updates: ClientUpdates
     user_emb: Tensor  # [C, d], new private state, in the order of updates.client_ids
     user_bias: Tensor  # [C]
+    personal: dict[str, Tensor] = field(default_factory=dict)  # [C, ...] weights that stay on the client
 
 
 def train_mf_cohort(

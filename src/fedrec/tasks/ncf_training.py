@@ -42,7 +42,9 @@ def train_ncf_cohort(
     spec: RankingTraining,
     round_index: int,
     keys: np.ndarray,
+    personal: dict[str, Tensor] | None = None,
 ) -> CohortResult:
+    """``personal`` holds each client's own copy [C, ...] of weights it keeps and never uploads."""
     num_items = model.params["item_emb"].shape[0]
     local, k = spec.local, spec.num_negatives
     plan = plan_cohort(
@@ -53,11 +55,12 @@ def train_ncf_cohort(
         local.batch_size,
     )
     clients = len(plan.counts)
+    own = personal or {}
     shared = [n for n in model.params if n not in RANKING_TABLES]
-    start = start_params(plan, model, {"user_emb": user_emb}, RANKING_TABLES)
+    start = start_params(plan, model, {"user_emb": user_emb, **own}, RANKING_TABLES)
     start |= {n: model.params[n].expand(clients, *model.params[n].shape).clone() for n in shared}
     params = {n: v.clone().requires_grad_() for n, v in start.items()}
-    owners = {n: torch.arange(clients) for n in ["user_emb", *shared]} | {
+    owners = {n: torch.arange(clients) for n in ["user_emb", *shared, *own]} | {
         n: torch.from_numpy(plan.row_owner) for n in RANKING_TABLES
     }
     optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(owners))
@@ -73,7 +76,7 @@ def train_ncf_cohort(
             mask = torch.zeros(active, local.batch_size, dtype=params["item_emb"].dtype).index_put_(
                 grid, torch.tensor(1.0, dtype=params["item_emb"].dtype)
             )
-            total = _cohort_loss(kind, params, shared, active, pos, neg, mask, spec)
+            total = _cohort_loss(kind, params, [*shared, *own], active, pos, neg, mask, spec)
             grads = dict(zip(params, torch.autograd.grad(total, list(params.values())), strict=True))
             optimizer.step(grads, active, {n: active_rows if n in RANKING_TABLES else active for n in grads})
     with torch.no_grad():
@@ -81,7 +84,8 @@ def train_ncf_cohort(
         updates = client_updates(
             plan, row_updates(plan, start, {n: p.detach() for n, p in params.items()}, RANKING_TABLES), dense
         )
-        return CohortResult(updates, params["user_emb"].detach(), torch.zeros(clients))
+        kept = {n: params[n].detach() for n in own}
+        return CohortResult(updates, params["user_emb"].detach(), torch.zeros(clients), kept)
 
 
 def _cohort_loss(
@@ -112,17 +116,22 @@ def train_ncf_sequentially(
     spec: RankingTraining,
     round_index: int,
     keys: np.ndarray,
+    personal: dict[str, Tensor] | None = None,
 ) -> CohortResult:
     num_items = model.params["item_emb"].shape[0]
     refs = example_items(data, spec, round_index, num_items, keys)
     ends = np.cumsum(data.counts)
-    updates, users = [], []
+    own = personal or {}
+    updates, users, kept = [], [], []
     for j, client in enumerate(data.client_ids.tolist()):
         span = slice(int(ends[j] - data.counts[j]), int(ends[j]))
-        update, user = _train_one(kind, client, refs[span], user_emb[j], model, spec, round_index)
+        mine = {n: v[j] for n, v in own.items()}
+        update, user, state = _train_one(kind, client, refs[span], user_emb[j], model, spec, round_index, mine)
         updates.append(update)
         users.append(user)
-    return CohortResult(ClientUpdates.concat(updates), torch.stack(users), torch.zeros(len(users)))
+        kept.append(state)
+    stacked = {n: torch.stack([k[n] for k in kept]) for n in own}
+    return CohortResult(ClientUpdates.concat(updates), torch.stack(users), torch.zeros(len(users)), stacked)
 
 
 def _train_one(
@@ -133,13 +142,15 @@ def _train_one(
     model: GlobalModel,
     spec: RankingTraining,
     round_index: int,
-) -> tuple[ClientUpdates, Tensor]:
+    own: dict[str, Tensor],
+) -> tuple[ClientUpdates, Tensor, dict[str, Tensor]]:
     row_item, inverse = np.unique(refs, return_inverse=True)
     local, index = torch.from_numpy(inverse.reshape(refs.shape)), torch.from_numpy(row_item)
     shared = [n for n in model.params if n not in RANKING_TABLES]
     user = nn.Parameter(user_emb.clone().unsqueeze(0))
     emb, bias = (nn.Parameter(model.params[n][index].clone()) for n in RANKING_TABLES)
     weights = {n: nn.Parameter(model.params[n].clone().unsqueeze(0)) for n in shared}
+    weights |= {n: nn.Parameter(v.clone().unsqueeze(0)) for n, v in own.items()}
     settings, k = spec.local.optimizer, spec.num_negatives
     optimizer = settings.torch_optimizer(
         [{"params": [user, emb, bias, *weights.values()], "weight_decay": settings.weight_decay}]
@@ -167,4 +178,4 @@ def _train_one(
         )
         dense = {n: weights[n] - model.params[n].unsqueeze(0) for n in shared}
         update = ClientUpdates(np.array([client]), torch.tensor([float(len(refs))]), dense, rows)
-        return update, user.detach()[0]
+        return update, user.detach()[0], {n: weights[n].detach()[0] for n in own}

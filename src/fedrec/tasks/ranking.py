@@ -45,8 +45,9 @@ class RankingTask(HostedClients):
         cold_users: np.ndarray | None = None,
         kind: str = "mf",
         hidden: tuple[int, ...] = (32, 16),
+        personal: tuple[str, ...] = (),
     ) -> None:
-        self.kind, self.hidden = kind, hidden
+        self.kind, self.hidden, self.personal_names = kind, hidden, personal
         self.finetune_epochs = finetune_epochs
         self.split = split
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
@@ -65,9 +66,8 @@ class RankingTask(HostedClients):
 
     def initial_model(self) -> GlobalModel:
         if self.kind in NCF_KINDS:
-            items = self.split.train.num_items
-            params = init_ncf(self.kind, items, self.shape.dim, self.hidden, self.shape.init_std, self.spec.local.seed)
-            return GlobalModel(params, self.row_sparse)
+            params = self._ncf_init()
+            return GlobalModel({n: v for n, v in params.items() if n not in self.personal_names}, self.row_sparse)
         generator = torch.Generator().manual_seed(self.spec.local.seed)
         items = self.split.train.num_items
         params = {
@@ -82,7 +82,12 @@ class RankingTask(HostedClients):
         data = CohortData(shard.client_ids, shard.counts, shard.items, shard.ratings)
         if self.kind in NCF_KINDS:
             ncf = train_ncf_cohort if self.execution == "cohort" else train_ncf_sequentially
-            result = ncf(self.kind, data, self.user_emb[pos], model, self.spec, round_index, self.positive_keys)
+            state = self._personal_state()
+            mine = {n: v[torch.from_numpy(pos)] for n, v in state.items()}
+            result = ncf(self.kind, data, self.user_emb[pos], model, self.spec, round_index, self.positive_keys, mine)
+            back = torch.from_numpy(self.positions(result.updates.client_ids))
+            for name, value in result.personal.items():
+                state[name][back] = value
         else:
             run = train_ranking_cohort if self.execution == "cohort" else train_ranking_sequentially
             result = run(data, self.user_emb[pos], model, self.spec, round_index, self.positive_keys)
@@ -97,6 +102,23 @@ class RankingTask(HostedClients):
         sums = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         return MetricSums(client_ids, sums)
 
+    def _ncf_init(self) -> dict[str, Tensor]:
+        items = self.split.train.num_items
+        return init_ncf(self.kind, items, self.shape.dim, self.hidden, self.shape.init_std, self.spec.local.seed)
+
+    def _personal_state(self) -> dict[str, Tensor]:
+        """Each hosted client's own copy of the weights it keeps (PFedRec keeps the score function)."""
+        if not hasattr(self, "_personal"):
+            unknown = (
+                set(self.personal_names) - set(self._ncf_init()) if self.kind in NCF_KINDS else set(self.personal_names)
+            )
+            if unknown:
+                raise ValueError(f"cannot keep {sorted(unknown)} personal: model {self.kind} has no such weights")
+            start = self._ncf_init() if self.personal_names else {}
+            clients = len(self.client_ids)
+            self._personal = {n: start[n].expand(clients, *start[n].shape).clone() for n in self.personal_names}
+        return self._personal
+
     def num_examples(self, client_ids: np.ndarray) -> np.ndarray:
         counts = super().num_examples(client_ids).copy()
         counts[self.cold[self.positions(client_ids)]] = 0
@@ -110,7 +132,7 @@ class RankingTask(HostedClients):
             user_emb[torch.from_numpy(cold)] = self._reconstruct(
                 client_ids[cold], user_emb[torch.from_numpy(cold)], model
             )
-        metrics = self._metrics(client_ids, self.scores(user_emb, model))
+        metrics = self._metrics(client_ids, self.scores(user_emb, model, client_ids))
         if self.finetune_epochs:
             personal = self._finetuned_scores(client_ids, user_emb, model)
             metrics |= {f"ft_{k}": v for k, v in self._metrics(client_ids, personal).items() if k != "count"}
@@ -123,13 +145,17 @@ class RankingTask(HostedClients):
             metrics |= cold_metrics | {"cold_count": weight}
         return metrics
 
-    def scores(self, user_emb: Tensor, model: GlobalModel) -> Tensor:
-        """Every item's score for each user: ``[users, items]``."""
+    def scores(self, user_emb: Tensor, model: GlobalModel, client_ids: np.ndarray | None = None) -> Tensor:
+        """Every item's score for each user: ``[users, items]`` (with their personal weights, if any)."""
         emb, bias = model.params["item_emb"], model.params["item_bias"]
         if self.kind not in NCF_KINDS:
             return user_emb @ emb.T + bias
         users = len(user_emb)
         weights = {n: v.expand(users, *v.shape) for n, v in model.params.items() if n not in self.row_sparse}
+        if self.personal_names:
+            assert client_ids is not None
+            rows = torch.from_numpy(self.positions(client_ids))
+            weights |= {n: v[rows] for n, v in self._personal_state().items()}
         parts = []
         for start in range(0, emb.shape[0], NCF_ITEM_CHUNK):
             block = emb[start : start + NCF_ITEM_CHUNK]
