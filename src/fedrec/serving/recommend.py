@@ -51,6 +51,8 @@ class Recommender:
                 f"{run_dir} is not a fedrec run folder (no config.yaml); pass the folder `fedrec run` printed"
             )
         config = load_config(config_path)
+        if config.model.kind != "biased_mf":
+            raise FedrecError(f"fedrec recommend serves MF runs so far; {run_dir} trained a {config.model.kind} model")
         folder = RunFolder(run_dir)
         server = folder.load_tensors(SERVER_CHECKPOINT)
         users = folder.load_tensors(CLIENTS_CHECKPOINT)
