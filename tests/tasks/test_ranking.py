@@ -157,3 +157,12 @@ def test_personal_weights_stay_on_the_client(loo, double_precision) -> None:  # 
         assert kept["cohort"][name].shape[0] == len(ids)
         assert torch.allclose(kept["cohort"][name], kept["sequential"][name], atol=1e-10)
         assert not torch.allclose(kept["cohort"][name][0], kept["cohort"][name][1]), "each client has its own"
+
+
+def test_personal_weights_are_configured_through_the_run_config(loo) -> None:  # type: ignore[no-untyped-def]
+    from fedrec.config import load_config
+    from fedrec.experiment.parts import build_task
+
+    config = load_config(REPO / "examples" / "ml100k_ranking.yaml", ["model.kind=neumf", "ranking.personal=[mlp_h]"])
+    task = build_task(config, loo, np.arange(1, 11))
+    assert task.personal_names == ("mlp_h",) and "mlp_h" not in task.initial_model().params  # type: ignore[union-attr]

@@ -65,6 +65,7 @@ def build_task(config: RunConfig, data: RatingSplit | LeaveOneOut, client_ids: n
             cold,
             kind,
             model.hidden,
+            config.ranking.personal,
         )
     return RatingTask(data, client_ids, mf_shape(config), local_training(config), execution)
 
