@@ -51,7 +51,10 @@ def ensure_dataset(spec: DatasetSpec) -> Path:
             for f in missing:
                 _copy_from_mirror(mirror, root, f)
         else:
-            _download_archive(spec, root, missing)
+            for f in [f for f in missing if f.url]:
+                _store(root, f, _fetch(f.url), origin=f.url)
+            if any(not f.url for f in missing):
+                _download_archive(spec, root, [f for f in missing if not f.url])
     return root / spec.folder
 
 
@@ -80,20 +83,25 @@ def _copy_from_mirror(mirror: Path, root: Path, f: DataFile) -> None:
         _store(root, f, handle.read(), origin=str(source))
 
 
+def _fetch(url: str, folder: str = "") -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            data: bytes = response.read()
+            return data
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DataError(
+            f"cannot download {url} ({reason}); without network, copy the files to a folder laid out as "
+            f"<folder>/{folder or '<dataset>'}/<file> and set {MIRROR_ENV}=<folder>"
+        ) from None
+
+
 def _download_archive(spec: DatasetSpec, root: Path, wanted: list[DataFile]) -> None:
     if not spec.url:
         raise DataError(
             f"{spec.name} has no official download; copy {wanted[0].path} into a folder and set {MIRROR_ENV} to it"
         )
-    try:
-        with urllib.request.urlopen(spec.url, timeout=60) as response:
-            archive = response.read()
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DataError(
-            f"cannot download {spec.url} ({reason}); without network, copy the files to a folder laid out as "
-            f"<folder>/{spec.folder}/<file> and set {MIRROR_ENV}=<folder>"
-        ) from None
+    archive = _fetch(spec.url, spec.folder)
     try:
         with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
             for f in wanted:

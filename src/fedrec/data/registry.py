@@ -16,6 +16,7 @@ class DataFile:
     path: str  # relative to the cache root and to the mirror
     member: str  # path inside the official archive
     sha256: str
+    url: str = ""  # the file's own official address, where it is not in an archive
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,41 @@ _TABLE = (
     ),
 )
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in _TABLE}
+
+def _per_file(name: str, title: str, base: str, folder: str, hashes: dict[str, str], licence: str) -> DatasetSpec:
+    files = tuple(DataFile(f"{folder}/{n}", n, h, f"{base}/{n}") for n, h in hashes.items())
+    return DatasetSpec(name, title, "", folder, files, licence)
+
+
+_PER_FILE = (
+    _per_file(
+        "fashion-mnist",
+        "Fashion-MNIST: 70,000 28x28 grey-scale images of clothing in 10 classes (Zalando, 2017)",
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+        "fashion-mnist",
+        {
+            "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        },
+        "MIT licence, (c) 2017 Zalando SE; cite Xiao, Rasul & Vollgraf, arXiv:1708.07747",
+    ),
+    _per_file(
+        "uci-adult",
+        "UCI Adult (Census Income): 48,842 people, 14 attributes, income above $50K or not",
+        "https://archive.ics.uci.edu/ml/machine-learning-databases/adult",
+        "uci-adult",
+        {
+            "adult.data": "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d",
+            "adult.test": "a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05",
+            "adult.names": "c248284c0b5de30c9e1958d6cdd168a34a654758b620e68f46aefa83fc0a576a",
+        },
+        "CC BY 4.0; cite Becker & Kohavi (1996), UCI Machine Learning Repository, doi:10.24432/C5XW20",
+    ),
+)
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (*_TABLE, *_PER_FILE)}
 
 
 def get_spec(name: str) -> DatasetSpec:

@@ -1,0 +1,62 @@
+"""Pure, seeded splitters of labelled data across clients; each returns one index array per client.
+
+Every example goes to exactly one client; the same (labels, parameters, seed) always give the same split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def iid_split(num_examples: int, num_clients: int, seed: int) -> list[np.ndarray]:
+    """Shuffle, then cut into ``num_clients`` parts of (almost) equal size."""
+    order = np.random.default_rng([seed, 0x11D]).permutation(num_examples)
+    return [np.sort(part) for part in np.array_split(order, num_clients)]
+
+
+def dirichlet_split(
+    labels: np.ndarray, num_clients: int, alpha: float, seed: int, min_size: int = 1
+) -> list[np.ndarray]:
+    """Label skew: each class is divided among clients in proportions drawn from Dirichlet(alpha).
+
+    Small alpha gives each client few classes. Draws are repeated (with the same generator) until every
+    client holds at least ``min_size`` examples.
+    """
+    if alpha <= 0:
+        raise ValueError(f"alpha must be positive, got {alpha}")
+    rng = np.random.default_rng([seed, 0xD1])
+    for _ in range(1000):
+        owner = np.empty(len(labels), dtype=np.int64)
+        for label in np.unique(labels):
+            members = rng.permutation(np.flatnonzero(labels == label))
+            shares = rng.dirichlet(np.full(num_clients, alpha))
+            cuts = (np.cumsum(shares)[:-1] * len(members)).astype(np.int64)
+            for client, part in enumerate(np.split(members, cuts)):
+                owner[part] = client
+        if np.bincount(owner, minlength=num_clients).min() >= min_size:
+            return [np.flatnonzero(owner == c) for c in range(num_clients)]
+    raise ValueError(f"no Dirichlet split gives each of {num_clients} clients {min_size} examples; lower min_size")
+
+
+def shard_split(labels: np.ndarray, num_clients: int, classes_per_client: int, seed: int) -> list[np.ndarray]:
+    """Pathological non-IID (McMahan et al. 2017): sort by label, cut into shards, deal each client
+    ``classes_per_client`` shards, so a client sees at most that many classes."""
+    rng = np.random.default_rng([seed, 0x5A])
+    order = np.lexsort((rng.random(len(labels)), labels))
+    shards = np.array_split(order, num_clients * classes_per_client)
+    dealt = rng.permutation(len(shards)).reshape(num_clients, classes_per_client)
+    return [np.sort(np.concatenate([shards[s] for s in row])) for row in dealt]
+
+
+def natural_split(groups: np.ndarray, min_size: int = 1) -> tuple[list[np.ndarray], list[str]]:
+    """One client per distinct value of a real attribute (e.g. Adult's workclass); groups smaller than
+    ``min_size`` are pooled into one client named "other"."""
+    values, counts = np.unique(groups, return_counts=True)
+    big = values[counts >= min_size]
+    parts = [np.flatnonzero(groups == v) for v in big]
+    names = [str(v) for v in big]
+    rest = np.flatnonzero(~np.isin(groups, big))
+    if len(rest):
+        parts.append(rest)
+        names.append("other")
+    return parts, names
