@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from fedrec.config import RunConfig, TrainingConfig
 from fedrec.data import RATING_LOADERS
 from fedrec.data.implicit import LeaveOneOut, leave_one_out
+from fedrec.data.labelled import TrainTest, load_adult, load_fashion_mnist
 from fedrec.data.ratings import RatingSplit, per_user_holdout
+from fedrec.data.splitters import dirichlet_split, iid_split, natural_split, shard_split
+from fedrec.models.classifiers import make_classifier
+from fedrec.tasks.classification import AccuracyMetrics, ClassificationTask
 from fedrec.tasks.cohort_optim import OptimizerSettings
 from fedrec.tasks.mf_cohort import LocalTraining
 from fedrec.tasks.ranking import RankingMetrics, RankingTask
@@ -40,16 +46,71 @@ def load_implicit(config: RunConfig) -> LeaveOneOut:
     return leave_one_out(ratings, config.seed, config.ranking.eval_negatives)
 
 
-def load_task_data(config: RunConfig) -> RatingSplit | LeaveOneOut:
+@dataclass(frozen=True)
+class ClientSplit:
+    """Labelled data divided among clients: client c holds ``train_parts[c - 1]`` and ``test_parts[c - 1]``."""
+
+    data: TrainTest
+    train_parts: list[np.ndarray]
+    test_parts: list[np.ndarray]
+
+    @property
+    def num_clients(self) -> int:
+        return len(self.train_parts)
+
+
+TaskData = RatingSplit | LeaveOneOut | ClientSplit
+
+
+def load_task_data(config: RunConfig) -> TaskData:
+    if config.task == "classification":
+        return load_client_split(config)
     return load_implicit(config) if config.task == "ranking" else load_split(config)
+
+
+def num_clients(data: TaskData) -> int:
+    return data.num_clients if isinstance(data, ClientSplit) else data.train.num_users
+
+
+def load_client_split(config: RunConfig) -> ClientSplit:
+    data = load_fashion_mnist() if config.data.name == "fashion-mnist" else load_adult()
+    s, seed = config.split, config.seed
+    if s.kind == "natural":
+        train_parts, names = natural_split(data.train.attributes[s.attribute], s.min_size)
+        test_groups = data.test.attributes[s.attribute]
+        known = [n for n in names if n != "other"]
+        test_parts = [np.flatnonzero(test_groups == n) for n in known]
+        if len(known) < len(names):
+            test_parts.append(np.flatnonzero(~np.isin(test_groups, known)))
+        return ClientSplit(data, train_parts, test_parts)
+
+    def divide(labels: np.ndarray, salt: int) -> list[np.ndarray]:
+        if s.kind == "iid":
+            return iid_split(len(labels), s.clients, seed + salt)
+        if s.kind == "shards":
+            return shard_split(labels, s.clients, s.classes_per_client, seed + salt)
+        return dirichlet_split(labels, s.clients, s.alpha, seed + salt)
+
+    return ClientSplit(data, divide(data.train.labels, 0), divide(data.test.labels, 1))
 
 
 def ranking_training(config: RunConfig) -> RankingTraining:
     return RankingTraining(local_training(config), config.ranking.loss, config.ranking.num_negatives)
 
 
-def build_task(config: RunConfig, data: RatingSplit | LeaveOneOut, client_ids: np.ndarray) -> RatingTask | RankingTask:
+def build_task(
+    config: RunConfig, data: TaskData, client_ids: np.ndarray
+) -> RatingTask | RankingTask | ClassificationTask:
     execution = config.federation.execution
+    if isinstance(data, ClientSplit):
+        train = data.data.train
+        module = make_classifier(
+            config.model.classifier, train.features.shape[1:], len(train.classes), config.model.hidden[0]
+        )
+        local = local_training(config)
+        return ClassificationTask(
+            train, data.data.test, data.train_parts, data.test_parts, client_ids, module, local, execution
+        )
     if isinstance(data, LeaveOneOut):
         spec = ranking_training(config)
         cold = cold_start_users(config, data.train.num_users)
@@ -70,7 +131,9 @@ def build_task(config: RunConfig, data: RatingSplit | LeaveOneOut, client_ids: n
     return RatingTask(data, client_ids, mf_shape(config), local_training(config), execution)
 
 
-def metrics_for(config: RunConfig) -> RatingMetrics | RankingMetrics:
+def metrics_for(config: RunConfig) -> RatingMetrics | RankingMetrics | AccuracyMetrics:
+    if config.task == "classification":
+        return AccuracyMetrics()
     return RankingMetrics() if config.task == "ranking" else RatingMetrics()
 
 

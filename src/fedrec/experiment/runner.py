@@ -13,7 +13,7 @@ from fedrec.config import RunConfig
 from fedrec.data.implicit import LeaveOneOut
 from fedrec.data.ratings import RatingSplit
 from fedrec.experiment.centralized import train_centralized, train_centralized_ranking
-from fedrec.experiment.parts import load_task_data
+from fedrec.experiment.parts import ClientSplit, TaskData, load_task_data, num_clients
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT, RunFolder, default_run_dir
@@ -47,14 +47,17 @@ def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> 
     started = time.perf_counter()
     with ProgressView(rounds, f"{config.mode} {config.data.name}", enabled=not quiet) as view:
         recorder = RunRecorder(folder, view)
-        run = _federated if federated else _centralized
-        totals = run(config, split, recorder, folder)
+        if federated:
+            totals = _federated(config, split, recorder, folder)
+        else:
+            assert not isinstance(split, ClientSplit), "the config refuses centralized classification"
+            totals = _centralized(config, split, recorder, folder)
     summary = {
         "dataset": config.data.name,
         "task": config.task,
         "mode": config.mode,
         "algorithm": config.federation.algorithm if federated else "none",
-        "num_clients": split.train.num_users,
+        "num_clients": num_clients(split),
         "rounds": rounds,
         "metrics": totals.metrics,
         "wall_time_s": round(time.perf_counter() - started, 3),
@@ -70,9 +73,7 @@ def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> 
     return RunOutcome(folder.path, summary, recorder.history)
 
 
-def _federated(
-    config: RunConfig, split: RatingSplit | LeaveOneOut, recorder: RunRecorder, folder: RunFolder
-) -> _Totals:
+def _federated(config: RunConfig, split: TaskData, recorder: RunRecorder, folder: RunFolder) -> _Totals:
     result = run_simulation(config, split, recorder, folder)
     folder.save_tensors(CLIENTS_CHECKPOINT, dict(result.task.private_state()))
     traffic = result.traffic

@@ -9,15 +9,14 @@ import numpy as np
 from fedrec.algorithms.fedavg import FedAvg
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig
-from fedrec.data.implicit import LeaveOneOut
-from fedrec.data.ratings import RatingSplit
-from fedrec.experiment.parts import build_task, metrics_for
+from fedrec.experiment.parts import TaskData, build_task, metrics_for, num_clients
 from fedrec.experiment.recorder import RunRecorder, ServerCheckpointer
 from fedrec.experiment.run_folder import RunFolder
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.server import Server, ServerPlan
+from fedrec.tasks.classification import ClassificationTask
 from fedrec.tasks.ranking import RankingTask
 from fedrec.tasks.rating import RatingTask
 from fedrec.transport.inprocess import InProcessTransport, TrafficMeter
@@ -26,7 +25,7 @@ from fedrec.transport.inprocess import InProcessTransport, TrafficMeter
 @dataclass
 class SimulationResult:
     model: GlobalModel
-    task: RatingTask | RankingTask
+    task: RatingTask | RankingTask | ClassificationTask
     metrics: dict[str, float]
     traffic: TrafficMeter
     virtual_time_s: float
@@ -39,11 +38,11 @@ def server_plan(config: RunConfig, first_round: int = 1) -> ServerPlan:
 
 def build_simulation(
     config: RunConfig,
-    split: RatingSplit | LeaveOneOut,
+    split: TaskData,
     recorder: RunRecorder | None = None,
     folder: RunFolder | None = None,
-) -> tuple[InProcessTransport, RatingTask | RankingTask]:
-    client_ids = np.arange(1, split.train.num_users + 1)
+) -> tuple[InProcessTransport, RatingTask | RankingTask | ClassificationTask]:
+    client_ids = np.arange(1, num_clients(split) + 1)
     task = build_task(config, split, client_ids)
     fed = config.federation
     server = Server(
@@ -67,7 +66,7 @@ def build_simulation(
 
 def run_simulation(
     config: RunConfig,
-    split: RatingSplit | LeaveOneOut,
+    split: TaskData,
     recorder: RunRecorder | None = None,
     folder: RunFolder | None = None,
 ) -> SimulationResult:
