@@ -28,16 +28,24 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    name: Literal["ml-100k", "ml-latest-small", "ml-1m", "ml-1m-derived", "lastfm-2k", "fashion-mnist", "uci-adult"] = (
-        "ml-100k"
-    )
+    name: Literal[
+        "ml-100k",
+        "ml-latest-small",
+        "ml-1m",
+        "ml-1m-derived",
+        "lastfm-2k",
+        "fashion-mnist",
+        "uci-adult",
+        "cora",
+        "citeseer",
+    ] = "ml-100k"
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of each user's ratings held out as test")
 
 
 class SplitConfig(Section):
     """How a classification dataset is divided among clients (recommendation data: one client per user)."""
 
-    kind: Literal["iid", "dirichlet", "shards", "natural"] = "dirichlet"
+    kind: Literal["iid", "dirichlet", "shards", "natural", "random", "louvain"] = "dirichlet"
     clients: PositiveInt = 100
     alpha: PositiveFloat = 0.5
     classes_per_client: PositiveInt = 2
@@ -50,7 +58,7 @@ class ModelConfig(Section):
     dim: PositiveInt = 32
     init_std: PositiveFloat = 0.01
     hidden: tuple[PositiveInt, ...] = (32, 16)  # the MLP tower of mlp / neumf
-    classifier: Literal["logreg", "mlp", "cnn"] = "logreg"  # for task: classification (mlp uses hidden[0])
+    classifier: Literal["logreg", "mlp", "cnn", "gcn", "sage", "gat"] = "logreg"  # classification tasks
 
 
 class TrainingConfig(Section):
@@ -117,7 +125,7 @@ class RankingConfig(Section):
 class RunConfig(Section):
     seed: int = 0
     mode: Literal["federated", "centralized"] = "federated"
-    task: Literal["rating", "ranking", "classification"] = "rating"
+    task: Literal["rating", "ranking", "classification", "node_classification"] = "rating"
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: LocalTrainConfig = LocalTrainConfig()
@@ -135,11 +143,13 @@ class RunConfig(Section):
             raise ValueError("fine-tuning and cold-start evaluation support model.kind biased_mf so far")
         if self.ranking.personal and self.model.kind == "biased_mf":
             raise ValueError("ranking.personal names NCF weights: set model.kind to gmf, mlp or neumf")
-        labelled = self.data.name in ("fashion-mnist", "uci-adult")
-        if labelled != (self.task == "classification"):
+        labelled, graph = self.data.name in ("fashion-mnist", "uci-adult"), self.data.name in ("cora", "citeseer")
+        if labelled != (self.task == "classification") or graph != (self.task == "node_classification"):
             raise ValueError(f"task {self.task} does not fit data.name {self.data.name}")
-        if self.task == "classification" and self.mode == "centralized":
+        if self.task in ("classification", "node_classification") and self.mode == "centralized":
             raise ValueError("the centralized baseline for classification is not built yet")
+        if graph != (self.split.kind in ("random", "louvain")):
+            raise ValueError(f"split.kind {self.split.kind} does not fit data.name {self.data.name}")
         if self.split.kind == "natural" and self.data.name != "uci-adult":
             raise ValueError("the natural split needs an attribute: use it with data.name uci-adult")
         if self.model.kind != "biased_mf" and self.mode == "centralized":

@@ -58,3 +58,14 @@ def test_classification_config_errors() -> None:
         load_config(overrides=["task=classification"])
     with pytest.raises(ConfigError, match="natural split needs an attribute"):
         load_config(overrides=["task=classification", "data.name=fashion-mnist", "split.kind=natural"])
+
+
+def test_federated_gcn_on_cora_beats_the_majority_class(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from fedrec.experiment.runner import execute
+
+    config = load_config(Path(__file__).resolve().parents[2] / "examples" / "cora_gcn_louvain.yaml", ["rounds=20"])
+    summary = execute(config, tmp_path / "run", quiet=True).summary
+    assert summary["task"] == "node_classification" and summary["num_clients"] == 5
+    assert summary["metrics"]["test_accuracy"] > 0.319 + 0.3  # the largest class holds 31.9% of the test nodes

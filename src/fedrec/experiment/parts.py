@@ -8,14 +8,17 @@ import numpy as np
 
 from fedrec.config import RunConfig, TrainingConfig
 from fedrec.data import RATING_LOADERS
+from fedrec.data.graphs import ClientGraph, client_graphs, load_planetoid, louvain_split, random_node_split
 from fedrec.data.implicit import LeaveOneOut, leave_one_out
 from fedrec.data.labelled import TrainTest, load_adult, load_fashion_mnist
 from fedrec.data.ratings import RatingSplit, per_user_holdout
 from fedrec.data.splitters import dirichlet_split, iid_split, natural_split, shard_split
 from fedrec.models.classifiers import make_classifier
+from fedrec.models.gnn import NodeClassifier
 from fedrec.tasks.classification import AccuracyMetrics, ClassificationTask
 from fedrec.tasks.cohort_optim import OptimizerSettings
 from fedrec.tasks.mf_cohort import LocalTraining
+from fedrec.tasks.node_classification import NodeClassificationTask
 from fedrec.tasks.ranking import RankingMetrics, RankingTask
 from fedrec.tasks.ranking_cohort import RankingTraining
 from fedrec.tasks.rating import MFShape, RatingMetrics, RatingTask
@@ -59,17 +62,42 @@ class ClientSplit:
         return len(self.train_parts)
 
 
-TaskData = RatingSplit | LeaveOneOut | ClientSplit
+@dataclass(frozen=True)
+class GraphSplit:
+    """A citation graph divided into client subgraphs."""
+
+    graphs: list[ClientGraph]
+    features: int
+    classes: int
+
+    @property
+    def num_clients(self) -> int:
+        return len(self.graphs)
+
+
+TaskData = RatingSplit | LeaveOneOut | ClientSplit | GraphSplit
+
+
+def load_graph_split(config: RunConfig) -> GraphSplit:
+    data = load_planetoid(config.data.name)
+    s = config.split
+    if s.kind == "louvain":
+        owner = louvain_split(data.edge_index, data.num_nodes, s.clients, config.seed)
+    else:
+        owner = random_node_split(data.num_nodes, s.clients, config.seed)
+    return GraphSplit(client_graphs(data, owner), data.num_features, int(data.y.max()) + 1)
 
 
 def load_task_data(config: RunConfig) -> TaskData:
+    if config.task == "node_classification":
+        return load_graph_split(config)
     if config.task == "classification":
         return load_client_split(config)
     return load_implicit(config) if config.task == "ranking" else load_split(config)
 
 
 def num_clients(data: TaskData) -> int:
-    return data.num_clients if isinstance(data, ClientSplit) else data.train.num_users
+    return data.num_clients if isinstance(data, ClientSplit | GraphSplit) else data.train.num_users
 
 
 def load_client_split(config: RunConfig) -> ClientSplit:
@@ -100,8 +128,11 @@ def ranking_training(config: RunConfig) -> RankingTraining:
 
 def build_task(
     config: RunConfig, data: TaskData, client_ids: np.ndarray
-) -> RatingTask | RankingTask | ClassificationTask:
+) -> RatingTask | RankingTask | ClassificationTask | NodeClassificationTask:
     execution = config.federation.execution
+    if isinstance(data, GraphSplit):
+        gnn = NodeClassifier(config.model.classifier, data.features, data.classes, config.model.hidden[0])
+        return NodeClassificationTask(data.graphs, client_ids, gnn, local_training(config))
     if isinstance(data, ClientSplit):
         train = data.data.train
         module = make_classifier(
@@ -132,7 +163,7 @@ def build_task(
 
 
 def metrics_for(config: RunConfig) -> RatingMetrics | RankingMetrics | AccuracyMetrics:
-    if config.task == "classification":
+    if config.task in ("classification", "node_classification"):
         return AccuracyMetrics()
     return RankingMetrics() if config.task == "ranking" else RatingMetrics()
 

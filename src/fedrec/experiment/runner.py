@@ -13,7 +13,7 @@ from fedrec.config import RunConfig
 from fedrec.data.implicit import LeaveOneOut
 from fedrec.data.ratings import RatingSplit
 from fedrec.experiment.centralized import train_centralized, train_centralized_ranking
-from fedrec.experiment.parts import ClientSplit, TaskData, load_task_data, num_clients
+from fedrec.experiment.parts import ClientSplit, GraphSplit, TaskData, load_task_data, num_clients
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT, RunFolder, default_run_dir
@@ -50,7 +50,7 @@ def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> 
         if federated:
             totals = _federated(config, split, recorder, folder)
         else:
-            assert not isinstance(split, ClientSplit), "the config refuses centralized classification"
+            assert not isinstance(split, ClientSplit | GraphSplit), "the config refuses centralized classification"
             totals = _centralized(config, split, recorder, folder)
     summary = {
         "dataset": config.data.name,

@@ -17,6 +17,7 @@ from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.server import Server, ServerPlan
 from fedrec.tasks.classification import ClassificationTask
+from fedrec.tasks.node_classification import NodeClassificationTask
 from fedrec.tasks.ranking import RankingTask
 from fedrec.tasks.rating import RatingTask
 from fedrec.transport.inprocess import InProcessTransport, TrafficMeter
@@ -25,7 +26,7 @@ from fedrec.transport.inprocess import InProcessTransport, TrafficMeter
 @dataclass
 class SimulationResult:
     model: GlobalModel
-    task: RatingTask | RankingTask | ClassificationTask
+    task: RatingTask | RankingTask | ClassificationTask | NodeClassificationTask
     metrics: dict[str, float]
     traffic: TrafficMeter
     virtual_time_s: float
@@ -41,7 +42,7 @@ def build_simulation(
     split: TaskData,
     recorder: RunRecorder | None = None,
     folder: RunFolder | None = None,
-) -> tuple[InProcessTransport, RatingTask | RankingTask | ClassificationTask]:
+) -> tuple[InProcessTransport, RatingTask | RankingTask | ClassificationTask | NodeClassificationTask]:
     client_ids = np.arange(1, num_clients(split) + 1)
     task = build_task(config, split, client_ids)
     fed = config.federation
