@@ -78,6 +78,6 @@ def test_registry_hashes_match_the_shared_mirror(data_env: dict[str, str]) -> No
                 absent.append(f.path)
     assert absent == ["movielens/ml-1m/ratings.dat"], "the mirror lacks only the official ML-1M ratings"
     with pytest.raises(
-        DataError, match="unknown dataset .nope.; known datasets: fashion-mnist, lastfm-2k, ml-100k, ml-1m"
+        DataError, match="unknown dataset .nope.; known datasets: citeseer, cora, fashion-mnist, lastfm-2k, ml-100k"
     ):
         get_spec("nope")
