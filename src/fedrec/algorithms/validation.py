@@ -7,31 +7,42 @@ claim more examples than the client joined with, is refused with the reason, and
 
 from __future__ import annotations
 
+from typing import Protocol
+
+import numpy as np
 import torch
 from torch import Tensor
 
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 
 
+class Registry(Protocol):
+    """The clients that joined (the server's registry): batched membership and example counts."""
+
+    def known(self, ids: np.ndarray) -> np.ndarray: ...
+
+    def counts_of(self, ids: np.ndarray) -> np.ndarray: ...
+
+
 class UpdateCheck:
-    def problem(self, update: object, model: GlobalModel, registered: dict[int, int]) -> str | None:
+    def problem(self, update: object, model: GlobalModel, registered: Registry) -> str | None:
         if isinstance(update, MetricSums):
             return _metrics_problem(update, registered)
         if not isinstance(update, ClientUpdates):
             return f"expected client updates, got {type(update).__name__}"
-        return _clients_problem(update.client_ids.tolist(), registered) or _update_problem(update, model, registered)
+        return _clients_problem(update.client_ids, registered) or _update_problem(update, model, registered)
 
 
-def _clients_problem(ids: list[int], registered: dict[int, int]) -> str | None:
-    if not ids or len(set(ids)) != len(ids):
+def _clients_problem(ids: np.ndarray, registered: Registry) -> str | None:
+    if len(ids) == 0 or len(np.unique(ids)) != len(ids):
         return "no client ids, or the same client twice"
-    unknown = [c for c in ids if c not in registered]
-    return f"clients {unknown[:5]} never joined" if unknown else None
+    unknown = ids[~registered.known(ids)]
+    return f"clients {unknown[:5].tolist()} never joined" if len(unknown) else None
 
 
-def _update_problem(update: ClientUpdates, model: GlobalModel, registered: dict[int, int]) -> str | None:
+def _update_problem(update: ClientUpdates, model: GlobalModel, registered: Registry) -> str | None:
     n = len(update.client_ids)
-    claimed = torch.tensor([registered[c] for c in update.client_ids.tolist()], dtype=torch.float64)
+    claimed = torch.from_numpy(registered.counts_of(update.client_ids)).double()
     counts = update.num_examples
     if counts.shape != (n,) or not _finite(counts) or bool((counts <= 0).any()) or bool((counts > claimed).any()):
         return "num_examples must be one positive count per client, at most what the client joined with"
@@ -76,8 +87,8 @@ def _tensor_problem(name: str, value: Tensor, shape: tuple[int, ...], dtype: tor
     return None
 
 
-def _metrics_problem(sums: MetricSums, registered: dict[int, int]) -> str | None:
-    problem = _clients_problem(sums.client_ids.tolist(), registered)
+def _metrics_problem(sums: MetricSums, registered: Registry) -> str | None:
+    problem = _clients_problem(sums.client_ids, registered)
     if problem:
         return problem
     for name, values in sums.sums.items():

@@ -20,6 +20,7 @@ from torch_geometric.utils import subgraph
 
 from fedrec.data.download import ensure_dataset
 from fedrec.data.registry import get_spec
+from fedrec.data.splitters import iid_split
 
 PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer"}
 
@@ -43,9 +44,8 @@ class ClientGraph:
 
 def random_node_split(num_nodes: int, clients: int, seed: int) -> np.ndarray:
     """Client of each node, uniformly at random (seeded), in parts of equal size."""
-    order = np.random.default_rng([seed, 0x6A]).permutation(num_nodes)
     owner = np.empty(num_nodes, dtype=np.int64)
-    for client, part in enumerate(np.array_split(order, clients)):
+    for client, part in enumerate(iid_split(num_nodes, clients, seed)):
         owner[part] = client
     return owner
 

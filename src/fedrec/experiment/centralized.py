@@ -14,6 +14,7 @@ from fedrec.models.mf import BiasedMF, init_item_side, init_user_side
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.parts import RoundRecord
 from fedrec.tasks.mf_step import mf_optimizer, mf_step
+from fedrec.tasks.negatives import ATTEMPTS, is_positive
 from fedrec.tasks.ranking import RankingMetrics, RankingTask
 from fedrec.tasks.ranking_sequential import ranking_loss
 
@@ -81,10 +82,8 @@ def _unseen(
     rng: np.random.Generator, users: np.ndarray, shape: tuple[int, int], items: int, seen: np.ndarray
 ) -> torch.Tensor:
     draw = rng.integers(0, items, size=shape)
-    for _ in range(16):
-        keys = users[:, None] * items + draw
-        where = np.minimum(np.searchsorted(seen, keys), len(seen) - 1)
-        clash = seen[where] == keys
+    for _ in range(ATTEMPTS):
+        clash = is_positive(users[:, None] * items + draw, seen)
         if not clash.any():
             break
         draw[clash] = rng.integers(0, items, size=int(clash.sum()))

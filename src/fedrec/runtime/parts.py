@@ -6,6 +6,7 @@ the tasks implement these protocols.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,6 +25,46 @@ class JoinInfo:
         return int(self.client_ids.nbytes + self.num_examples.nbytes)
 
 
+class Registry:
+    """The clients that joined and how many training examples each holds, as sorted arrays, so that a
+    round's thousands of clients are looked up in one batched operation."""
+
+    def __init__(self) -> None:
+        self.ids = np.empty(0, dtype=np.int64)
+        self.counts = np.empty(0, dtype=np.int64)
+
+    def add(self, ids: np.ndarray, counts: np.ndarray) -> None:
+        """Register clients; a client that joins again replaces its count."""
+        every = np.concatenate([np.asarray(ids, dtype=np.int64), self.ids])
+        counts_all = np.concatenate([np.asarray(counts, dtype=np.int64), self.counts])
+        self.ids, first = np.unique(every, return_index=True)
+        self.counts = counts_all[first]
+
+    def remove(self, ids: np.ndarray) -> None:
+        keep = ~np.isin(self.ids, ids)
+        self.ids, self.counts = self.ids[keep], self.counts[keep]
+
+    def known(self, ids: np.ndarray) -> np.ndarray:
+        where = np.minimum(np.searchsorted(self.ids, ids), max(0, len(self.ids) - 1))
+        return self.ids[where] == ids if len(self.ids) else np.zeros(len(ids), dtype=bool)
+
+    def counts_of(self, ids: np.ndarray) -> np.ndarray:
+        """Counts of clients that are all known (check ``known`` first)."""
+        counts: np.ndarray = self.counts[np.searchsorted(self.ids, ids)]
+        return counts
+
+    def trainable(self) -> np.ndarray:
+        """Clients with data to train on (the others only evaluate)."""
+        ids: np.ndarray = self.ids[self.counts > 0]
+        return ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ids.tolist())
+
+
 class ClientBatch(Protocol):
     """A payload that carries one entry per client (updates, metric sums)."""
 
@@ -34,7 +75,7 @@ class ClientBatch(Protocol):
 class UpdateCheck(Protocol):
     """Validates an incoming update against the current model; returns why it is refused, or None."""
 
-    def problem(self, update: Any, model: Any, registered: dict[int, int]) -> str | None: ...
+    def problem(self, update: Any, model: Any, registered: Registry) -> str | None: ...
 
 
 class Aggregator(Protocol):

@@ -25,6 +25,7 @@ from fedrec.runtime.parts import (
     JoinInfo,
     MetricCombiner,
     NullObserver,
+    Registry,
     RoundObserver,
     RoundRecord,
     UpdateCheck,
@@ -104,7 +105,7 @@ class Server(Worker):
         self.checkpointer = checkpointer
         self.observer: RoundObserver = observer or NullObserver()
         self.check = check
-        self.clients: dict[int, int] = {}
+        self.clients = Registry()
         self.round = plan.first_round - 1
         self.step = _Step()
         self.started = False
@@ -115,7 +116,7 @@ class Server(Worker):
     @handles(MessageKind.JOIN, emits=ROUND_KINDS)
     def on_join(self, message: Message) -> Iterator[Message]:
         info: JoinInfo = message.payload
-        self.clients.update(zip(info.client_ids.tolist(), info.num_examples.tolist(), strict=True))
+        self.clients.add(info.client_ids, info.num_examples)
         if not self.started and len(self.clients) >= self.num_clients:
             self.started = True
             log.info("%d clients joined; starting at round %d", len(self.clients), self.round + 1)
@@ -124,8 +125,7 @@ class Server(Worker):
     @handles(MessageKind.LEAVE, emits=ROUND_KINDS)
     def on_leave(self, message: Message) -> Iterator[Message]:
         gone = set(message.senders())
-        for client in gone:
-            self.clients.pop(client, None)
+        self.clients.remove(np.fromiter(gone, dtype=np.int64))
         self.step.drop(gone)
         log.warning("%d clients left; %d remain", len(gone), len(self.clients))
         if self.started and not self.finished:
@@ -175,7 +175,7 @@ class Server(Worker):
             self._trained = len(step.answered)
             log.info("round %d closed after %.3f s with %d updates", self.round, now - step.opened_at, self._trained)
             if self.plan.evaluates(self.round):
-                yield from self._open(MessageKind.EVALUATE, np.array(sorted(self.clients), dtype=np.int64), now)
+                yield from self._open(MessageKind.EVALUATE, self.clients.ids, now)
                 return
         elif step.kind is MessageKind.EVALUATE and step.payloads:
             self.last_metrics = self.metrics.combine(step.payloads)
@@ -185,14 +185,13 @@ class Server(Worker):
         yield from self._next_round(now)
 
     def _next_round(self, now: float) -> Iterator[Message]:
-        if self.round >= self.plan.rounds or not self.clients:
+        if self.round >= self.plan.rounds or not len(self.clients):
             self.finished = True
             self.step = _Step()
-            yield Message(MessageKind.FINISH, SERVER, tuple(sorted(self.clients)), self.round, None, now)
+            yield Message(MessageKind.FINISH, SERVER, tuple(self.clients.ids.tolist()), self.round, None, now)
             return
         self.round += 1
-        trainable = np.fromiter((c for c, n in self.clients.items() if n > 0), dtype=np.int64)  # data to train on
-        sampled = self.sampler.sample(self.round, trainable)
+        sampled = self.sampler.sample(self.round, self.clients.trainable())
         yield from self._open(MessageKind.TRAIN, sampled, now)
 
     def _open(self, kind: MessageKind, receivers: np.ndarray, now: float) -> Iterator[Message]:

@@ -34,14 +34,15 @@ def draw_negatives(
                 np.int64
             )
             pick[todo] = draw
-            todo = todo[_is_positive(client_ids[todo] * num_items + draw, positive_keys)]
+            todo = todo[is_positive(client_ids[todo] * num_items + draw, positive_keys)]
             if len(todo) == 0:
                 break
         out[:, k] = pick
     return out
 
 
-def _is_positive(keys: np.ndarray, positive_keys: np.ndarray) -> np.ndarray:
+def is_positive(keys: np.ndarray, positive_keys: np.ndarray) -> np.ndarray:
+    """Which ``keys`` (``user * num_items + item``) are among the sorted ``positive_keys``."""
     where = np.searchsorted(positive_keys, keys)
     where = np.minimum(where, len(positive_keys) - 1)
     found: np.ndarray = positive_keys[where] == keys

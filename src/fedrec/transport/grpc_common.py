@@ -10,7 +10,8 @@ import numpy as np
 from fedrec.transport.codec import PROTOCOL_VERSION
 from fedrec.transport.proto import wire_pb2 as wire
 
-METHOD = "/fedrec.Federation/Session"
+SERVICE, SESSION = "fedrec.Federation", "Session"
+METHOD = f"/{SERVICE}/{SESSION}"
 HELLO, WELCOME, REFUSED = "control/hello", "control/welcome", "control/refused"
 
 

@@ -25,7 +25,7 @@ from fedrec.errors import FedrecError
 from fedrec.runtime.message import SERVER, Message, MessageKind, payload_nbytes
 from fedrec.runtime.worker import Worker
 from fedrec.transport.codec import PROTOCOL_VERSION, CodecError, decode, encode
-from fedrec.transport.grpc_common import HELLO, REFUSED, WELCOME, WireOptions, control
+from fedrec.transport.grpc_common import HELLO, REFUSED, SERVICE, SESSION, WELCOME, WireOptions, control
 from fedrec.transport.proto import wire_pb2 as wire
 
 log = logging.getLogger("fedrec.server")
@@ -86,9 +86,7 @@ class GrpcServerTransport:
             maximum_concurrent_rpcs=250,
         )
         handler = grpc.stream_stream_rpc_method_handler(self._session)
-        grpc_server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler("fedrec.Federation", {"Session": handler}),)
-        )
+        grpc_server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {SESSION: handler}),))
         port = (
             grpc_server.add_secure_port(self.listen, self.credentials)
             if self.credentials

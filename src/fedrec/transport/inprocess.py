@@ -69,14 +69,10 @@ class InProcessTransport:
     def send(self, message: Message) -> None:
         self.queue.push(message)
 
-    def run(self, max_messages: int | None = None) -> None:
+    def run(self) -> None:
         """Deliver messages until none is left (after FINISH, or when the protocol stalls)."""
-        delivered = 0
         while len(self.queue):
             self._deliver(self.queue.pop())
-            delivered += 1
-            if max_messages is not None and delivered >= max_messages:
-                return
 
     def _deliver(self, message: Message) -> None:
         self.now = max(self.now, message.time)
