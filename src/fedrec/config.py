@@ -22,6 +22,8 @@ from pydantic import (
 
 from fedrec.errors import ConfigError
 
+GRAPHS = ("cora", "citeseer", "pubmed")
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -38,8 +40,10 @@ class DataConfig(Section):
         "uci-adult",
         "cora",
         "citeseer",
+        "pubmed",
     ] = "ml-100k"
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of each user's ratings held out as test")
+    normalize_features: bool = Field(False, description="graphs: scale each node's features to sum to one")
 
 
 class SplitConfig(Section):
@@ -51,6 +55,17 @@ class SplitConfig(Section):
     classes_per_client: PositiveInt = 2
     attribute: Literal["workclass", "native-country"] = "workclass"
     min_size: PositiveInt = 10
+    node_masks: Literal["public", "random"] = Field(
+        "public", description="graphs: Planetoid's public masks, or random ones over all nodes as FS-G draws them"
+    )
+    val_share: float = Field(0.2, gt=0.0, lt=1.0, description="random node masks: share of nodes for validation")
+    test_share: float = Field(0.3, gt=0.0, lt=1.0, description="random node masks: share of nodes for test")
+
+    @model_validator(mode="after")
+    def _room_to_train(self) -> SplitConfig:
+        if self.val_share + self.test_share >= 1.0:
+            raise ValueError("val_share + test_share must leave nodes to train on (sum below 1)")
+        return self
 
 
 class ModelConfig(Section):
@@ -95,7 +110,7 @@ class FederationConfig(Section):
 
 
 class CentralizedConfig(TrainingConfig):
-    """The baseline that pools all training ratings: same model, data and split."""
+    """The baseline that pools every client's training data (``mode: centralized``): same model and split."""
 
     epochs: PositiveInt = 15
     batch_size: PositiveInt = 256
@@ -124,7 +139,7 @@ class RankingConfig(Section):
 
 class RunConfig(Section):
     seed: int = 0
-    mode: Literal["federated", "centralized"] = "federated"
+    mode: Literal["federated", "centralized", "local"] = "federated"
     task: Literal["rating", "ranking", "classification", "node_classification"] = "rating"
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -143,11 +158,11 @@ class RunConfig(Section):
             raise ValueError("fine-tuning and cold-start evaluation support model.kind biased_mf so far")
         if self.ranking.personal and self.model.kind == "biased_mf":
             raise ValueError("ranking.personal names NCF weights: set model.kind to gmf, mlp or neumf")
-        labelled, graph = self.data.name in ("fashion-mnist", "uci-adult"), self.data.name in ("cora", "citeseer")
+        labelled, graph = self.data.name in ("fashion-mnist", "uci-adult"), self.data.name in GRAPHS
         if labelled != (self.task == "classification") or graph != (self.task == "node_classification"):
             raise ValueError(f"task {self.task} does not fit data.name {self.data.name}")
-        if self.task in ("classification", "node_classification") and self.mode == "centralized":
-            raise ValueError("the centralized baseline for classification is not built yet")
+        if self.mode == "local" and not (labelled or graph):
+            raise ValueError("mode local (each client alone) is for classification and node_classification tasks")
         if graph != (self.split.kind in ("random", "louvain")):
             raise ValueError(f"split.kind {self.split.kind} does not fit data.name {self.data.name}")
         if self.split.kind == "natural" and self.data.name != "uci-adult":

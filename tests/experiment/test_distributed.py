@@ -19,7 +19,7 @@ def _cluster(tmp_path: Path, overrides: list[str], ranges: list[str] = RANGES, s
     port = free_port()
     out, log = tmp_path / "run", tmp_path / "log.txt"
     sets = [arg for o in overrides for arg in ("--set", o)]
-    server = start("server", "--listen", f"127.0.0.1:{port}", "--out", str(out), *sets, *server_args, log=log)
+    server = start("server", *server_args, "--listen", f"127.0.0.1:{port}", "--out", str(out), *sets, log=log)
     clients = [start("client", "--server", f"127.0.0.1:{port}", "--clients", r, log=log) for r in ranges]
     return port, out, log, server, clients
 
@@ -35,6 +35,20 @@ def test_cluster_reaches_the_simulations_result(tmp_path: Path) -> None:
     assert [h["round"] for h in history(out)] == [1, 2, 3]
     text = log.read_text()
     assert "client process 3 connected" in text and "round 3: test_rmse=" in text
+
+
+def test_a_graph_run_over_the_cluster_matches_the_simulation(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "cora_gcn_louvain.yaml"
+    overrides = ["rounds=8", "federation.eval_every=4"]
+    _, out, log, server, clients = _cluster(tmp_path, overrides, ["1-2", "3-5"], ["--config", str(example)])
+    assert finish([server, *clients]) == [0, 0, 0], log.read_text()[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    simulated = execute(load_config(example, overrides), tmp_path / "sim", quiet=True).summary
+    assert summary["task"] == "node_classification" and summary["num_clients"] == 5
+    assert summary["metrics"]["test_accuracy"] == pytest.approx(simulated["metrics"]["test_accuracy"], abs=1e-9)
+    rounds = history(out)
+    assert [h["participants"] for h in rounds] == [5, 5]
+    assert rounds[-1]["test_accuracy"] > rounds[0]["test_accuracy"] + 0.05, "the GCN learns over the wire"
 
 
 def test_a_killed_client_process_does_not_stop_the_run(tmp_path: Path) -> None:
@@ -102,11 +116,12 @@ def test_hello_check_refuses_wrong_task_ids_and_credentials() -> None:
 
     from fedrec.experiment.distributed import hello_check
 
-    open_run = hello_check(943, None)
+    open_run = hello_check("rating", 943, None)
     assert open_run({"tasks": "rating"}, np.array([1, 943])) is None
     assert "runs only ranking" in (open_run({"tasks": "ranking"}, np.array([1])) or "")
+    assert hello_check("node_classification", 5, None)({"tasks": "rating,node_classification"}, np.array([5])) is None
     assert "from 1 to 943" in (open_run({"tasks": "rating"}, np.array([1, 944])) or "")
-    guarded = hello_check(943, {"k3y": np.arange(1, 101)})
+    guarded = hello_check("rating", 943, {"k3y": np.arange(1, 101)})
     assert guarded({"tasks": "rating", "token": "k3y"}, np.array([5, 100])) is None
     assert "does not cover" in (guarded({"tasks": "rating", "token": "k3y"}, np.array([5, 101])) or "")
     assert "wrong credential" in (guarded({"tasks": "rating"}, np.array([5])) or "")

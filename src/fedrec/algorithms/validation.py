@@ -92,8 +92,9 @@ def _metrics_problem(sums: MetricSums, registered: Registry) -> str | None:
     if problem:
         return problem
     for name, values in sums.sums.items():
-        if values.shape != (len(sums.client_ids),) or not _finite(values) or bool((values < 0).any()):
-            return f"metric sum {name} must be one finite, non-negative value per client"
+        per_client = values.dim() in (1, 2) and values.shape[0] == len(sums.client_ids)
+        if not per_client or not _finite(values) or bool((values < 0).any()):
+            return f"metric sum {name} must be one finite, non-negative value (or row) per client"
     return None
 
 

@@ -3,11 +3,13 @@
 The raw files come through the dataset table (checksums, mirror) into the cache, which is writable, so
 ``torch_geometric.datasets.Planetoid`` finds them there, skips its download and writes its processed copy
 beside them. Splitters assign every node to one client; a client holds the subgraph its nodes induce, with
-the public train/validation/test masks restricted to its nodes.
+the train/validation/test masks restricted to its nodes: the public Planetoid masks (140 training nodes on
+Cora), or random masks over the whole graph as FS-G draws them (for example 50/20/30%).
 """
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 
 import networkx as nx
@@ -16,20 +18,47 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.datasets import Planetoid
+from torch_geometric.transforms import RandomNodeSplit
 from torch_geometric.utils import subgraph
 
 from fedrec.data.download import ensure_dataset
 from fedrec.data.registry import get_spec
 from fedrec.data.splitters import iid_split
+from fedrec.errors import DataError
 
-PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer"}
+PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 
 
 def load_planetoid(name: str) -> Data:
-    folder = ensure_dataset(get_spec(name))  # <cache>/planetoid/<Name>/raw
-    dataset = Planetoid(str(folder.parent.parent), PLANETOID[name])
-    data: Data = dataset[0]
+    """The graph with its binary bag-of-words features (as FS-G uses them) and the public masks."""
+    spec = get_spec(name)
+    try:
+        folder = ensure_dataset(spec)  # <cache>/planetoid/<Name>/raw
+    except DataError as exc:
+        if name == "pubmed" and "ind.pubmed.allx" in str(exc):
+            allx = spec.file("ind.pubmed.allx")
+            raise DataError(
+                f"PubMed needs ind.pubmed.allx (the features of its 18,717 training nodes), which is not available: "
+                f"put the official file ({allx.url}) with the other seven at {allx.path} in the mirror, "
+                f"or unset FEDREC_DATA_MIRROR to download it"
+            ) from None
+        raise
+    try:
+        dataset = Planetoid(str(folder.parent.parent), PLANETOID[name])
+        data: Data = dataset[0]
+    except (ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise DataError(f"the {name} raw files in {folder} cannot be read ({exc}): replace them") from None
+    if name == "pubmed" and data.x.shape != (19_717, 500):
+        raise DataError(f"{folder}/ind.pubmed.allx does not hold 18,717 x 500 features: replace it")
     return data
+
+
+def random_node_masks(data: Data, val_share: float, test_share: float, seed: int) -> Data:
+    """FS-G's node split: a seeded random share of all nodes for validation and test, the rest for training."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        masked: Data = RandomNodeSplit("train_rest", num_val=val_share, num_test=test_share)(data.clone())
+    return masked
 
 
 @dataclass(frozen=True)
@@ -38,6 +67,7 @@ class ClientGraph:
     edge_index: Tensor
     y: Tensor
     train_mask: Tensor
+    val_mask: Tensor
     test_mask: Tensor
     nodes: Tensor  # indices in the whole graph
 
@@ -70,7 +100,6 @@ def client_graphs(data: Data, owner: np.ndarray) -> list[ClientGraph]:
     for client in range(int(owner.max()) + 1):
         nodes = torch.from_numpy(np.flatnonzero(owner == client))
         edges, _ = subgraph(nodes, data.edge_index, relabel_nodes=True, num_nodes=data.num_nodes)
-        graphs.append(
-            ClientGraph(data.x[nodes], edges, data.y[nodes], data.train_mask[nodes], data.test_mask[nodes], nodes)
-        )
+        masks = (data.train_mask[nodes], data.val_mask[nodes], data.test_mask[nodes])
+        graphs.append(ClientGraph(data.x[nodes], edges, data.y[nodes], *masks, nodes))
     return graphs

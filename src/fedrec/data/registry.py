@@ -15,7 +15,7 @@ from fedrec.errors import DataError
 class DataFile:
     path: str  # relative to the cache root and to the mirror
     member: str  # path inside the official archive
-    sha256: str
+    sha256: str  # "" when no verified digest of the official file is on record (checked by its parser)
     url: str = ""  # the file's own official address, where it is not in an archive
 
 
@@ -179,6 +179,25 @@ _GRAPHS = (
             "ind.citeseer.ally": "f704b2d986dde6c2669934de1f3ae5696a6cf9455c0f6b2646a2d135ea0a1c95",
             "ind.citeseer.graph": "d79a4ef9d3e7169aee8946145f6b7306e35bc79bffad26346cfb94e10e9912a7",
             "ind.citeseer.test.index": "2af990671580b6b2df5d158d1038f8292e30c9cd821b5453f399659b25b723d4",
+        },
+        "MIT licence (c) 2016 Zhilin Yang; cite Yang, Cohen & Salakhutdinov, ICML 2016",
+    ),
+    _per_file(
+        "pubmed",
+        "Planetoid PubMed: 19,717 papers, 44,324 citations, 3 classes (Yang et al., ICML 2016)",
+        "https://github.com/kimiyoung/planetoid/raw/master/data",
+        "planetoid/PubMed/raw",
+        {
+            "ind.pubmed.x": "fbe9cb5c47200d1b7769a26e579be3b7130b556831f9d850e77c4c74f2599b33",
+            "ind.pubmed.tx": "4eb5f5d0f30f26497eb0ac6ac9719d09c67e284f1ed0385c93f3ef27a671da3d",
+            # No copy of allx (the 18,717 x 500 training features) could be verified here; its parse and
+            # shape are checked on load instead.
+            "ind.pubmed.allx": "",
+            "ind.pubmed.y": "e6c807633307a07ed659249006536a147c7999c797f11a2560752990181b41b3",
+            "ind.pubmed.ty": "ee2e0d4819d9fbcc403689c3bf2e49face401b605932f093bc58ab6461130fdd",
+            "ind.pubmed.ally": "0c37bbe3b5014ec365e9d393cf4791925e5ed94fb194305d74f064a8d7b50f0e",
+            "ind.pubmed.graph": "5b89f0036ca22909471f1e6558eb42fa06e0c730a577bde5b058b40638f81dc9",
+            "ind.pubmed.test.index": "b101d421688bbaecbd82e8a18f1e282378d6830f3a37666f28ebc47f844341b5",
         },
         "MIT licence (c) 2016 Zhilin Yang; cite Yang, Cohen & Salakhutdinov, ICML 2016",
     ),

@@ -1,9 +1,9 @@
 """The cluster mode: the same server and client workers as the simulation, over gRPC between processes.
 
-Only the transport and the clock change: the server worker, its parts, the rating task and FedAvg are
-those of ``simulation``. The server holds no ratings: it reads the dataset's catalogue only to size the item
-table and to know how many users exist. Each client process loads its own clients' ratings and keeps their
-private state for the life of the process.
+Only the transport and the clock change: the server worker, its parts, every task and FedAvg are those of
+``simulation``. The server reads the dataset once at start, only to shape the initial model and to know how
+many clients exist, and builds the task with no clients of its own, so it holds no client's data. Each
+client process loads its own clients' data and keeps their private state for the life of the process.
 """
 
 from __future__ import annotations
@@ -20,35 +20,32 @@ import yaml
 from fedrec.algorithms.fedavg import FedAvg
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig, build_config, dump_config
-from fedrec.data.ratings import RatingSplit
 from fedrec.errors import FedrecError
-from fedrec.experiment.parts import load_split, local_training, mf_shape
+from fedrec.experiment.parts import build_task, load_task_data, metrics_for, num_clients
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder, ServerCheckpointer
 from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
 from fedrec.experiment.simulation import server_plan
-from fedrec.models.mf import init_item_side
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.server import Server
-from fedrec.tasks.rating import RatingMetrics, RatingTask
 from fedrec.transport.grpc_client import Backoff, GrpcClientTransport
 from fedrec.transport.grpc_common import WireOptions
 from fedrec.transport.grpc_server import GrpcServerTransport, HelloCheck
 
 log = logging.getLogger("fedrec.server")
-TASKS = "rating"
+TASKS = "rating,ranking,classification,node_classification"  # what a client process can run
 
 
 def wire_options(config: RunConfig) -> WireOptions:
     return WireOptions(config.distributed.max_message_mb * 1024 * 1024, config.distributed.compression)
 
 
-def hello_check(num_users: int, tokens: dict[str, np.ndarray] | None) -> HelloCheck:
+def hello_check(task: str, num_users: int, tokens: dict[str, np.ndarray] | None) -> HelloCheck:
     def check(meta: dict[str, str], ids: np.ndarray) -> str | None:
-        if TASKS not in meta.get("tasks", "").split(","):
-            return f"this run's task is {TASKS}; the client process runs only {meta.get('tasks') or 'nothing'}"
+        if task not in meta.get("tasks", "").split(","):
+            return f"this run's task is {task}; the client process runs only {meta.get('tasks') or 'nothing'}"
         if ids[-1] > num_users:
             return f"client ids run from 1 to {num_users} in this run, got {ids[-1]}"
         if tokens is not None:
@@ -90,36 +87,37 @@ def serve(
     tokens: dict[str, np.ndarray] | None = None,
     tls: grpc.ServerCredentials | None = None,
 ) -> dict[str, Any]:
-    if config.task != "rating":
-        raise FedrecError(f"the cluster mode runs the rating task so far, not {config.task}; use `fedrec run` for it")
-    catalogue = load_split(config).train
-    model, first_round = _starting_model(config, catalogue.num_items, catalogue.rating_range, folder, resume)
+    data = load_task_data(config)
+    clients = num_clients(data)
+    initial = build_task(config, data, np.empty(0, dtype=np.int64)).initial_model()
+    del data  # the server keeps no client's data
+    model, first_round = _starting_model(initial, folder, resume)
     view = ProgressView(config.federation.rounds, "distributed", enabled=False)
     recorder = RunRecorder(folder, view)
     recorder.on_round = _logged(recorder.on_round)  # type: ignore[method-assign]
     server = Server(
         model=model,
         plan=server_plan(config, first_round),
-        num_clients=config.distributed.min_clients or catalogue.num_users,
+        num_clients=config.distributed.min_clients or clients,
         sampler=ClientSampler(config.seed, config.federation.clients_per_round, config.federation.client_fraction),
         aggregator=FedAvg(config.federation.server_lr),
-        metrics=RatingMetrics(),
+        metrics=metrics_for(config),
         checkpointer=ServerCheckpointer(folder),
         observer=recorder,
         check=UpdateCheck(),
     )
     options = wire_options(config)
     welcome = {"config": dump_config(config), "max_message_bytes": str(options.max_message_bytes)}
-    transport = GrpcServerTransport(server, listen, hello_check(catalogue.num_users, tokens), welcome, options, tls)
+    transport = GrpcServerTransport(server, listen, hello_check(config.task, clients, tokens), welcome, options, tls)
     recorder.traffic = lambda: (transport.traffic.bytes_up, transport.traffic.bytes_down)
     started = time.perf_counter()
     transport.serve()
     summary = {
         "dataset": config.data.name,
-        "task": "rating",
+        "task": config.task,
         "mode": "distributed",
         "algorithm": config.federation.algorithm,
-        "num_clients": catalogue.num_users,
+        "num_clients": clients,
         "rounds": config.federation.rounds,
         "metrics": server.last_metrics,
         "wall_time_s": round(time.perf_counter() - started, 3),
@@ -136,17 +134,12 @@ def serve(
     return summary
 
 
-def _starting_model(
-    config: RunConfig, num_items: int, rating_range: tuple[float, float], folder: RunFolder, resume: bool
-) -> tuple[GlobalModel, int]:
-    if resume:
-        saved = folder.load_tensors(SERVER_CHECKPOINT)
-        log.info("resuming after round %d", saved["round"])
-        params = {k: v for k, v in saved.items() if k != "round"}
-        return GlobalModel(params, RatingTask.row_sparse), int(saved["round"]) + 1
-    low, high = rating_range
-    params = init_item_side(num_items, config.model.dim, config.model.init_std, (low + high) / 2, config.seed)
-    return GlobalModel(params, RatingTask.row_sparse), 1
+def _starting_model(initial: GlobalModel, folder: RunFolder, resume: bool) -> tuple[GlobalModel, int]:
+    if not resume:
+        return initial, 1
+    saved = folder.load_tensors(SERVER_CHECKPOINT)
+    log.info("resuming after round %d", saved["round"])
+    return initial.replace({k: v for k, v in saved.items() if k != "round"}), int(saved["round"]) + 1
 
 
 def _logged(on_round: Any) -> Any:
@@ -168,9 +161,7 @@ def run_client(
 ) -> None:
     def build_host(welcome: dict[str, str]) -> ClientHost:
         config = build_config(yaml.safe_load(welcome["config"]))
-        split: RatingSplit = load_split(config)
-        task = RatingTask(split, client_ids, mf_shape(config), local_training(config), config.federation.execution)
-        return ClientHost(client_ids, task)
+        return ClientHost(client_ids, build_task(config, load_task_data(config), client_ids))
 
     hello = {"tasks": TASKS, **({"token": token} if token else {})}
     GrpcClientTransport(address, client_ids, hello, build_host, options, tls, backoff or Backoff()).run()

@@ -5,17 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from torch_geometric.transforms import NormalizeFeatures
 
 from fedrec.config import RunConfig, TrainingConfig
 from fedrec.data import RATING_LOADERS
-from fedrec.data.graphs import ClientGraph, client_graphs, load_planetoid, louvain_split, random_node_split
+from fedrec.data.graphs import (
+    ClientGraph,
+    client_graphs,
+    load_planetoid,
+    louvain_split,
+    random_node_masks,
+    random_node_split,
+)
 from fedrec.data.implicit import LeaveOneOut, leave_one_out
 from fedrec.data.labelled import TrainTest, load_adult, load_fashion_mnist
 from fedrec.data.ratings import RatingSplit, per_user_holdout
 from fedrec.data.splitters import dirichlet_split, iid_split, natural_split, shard_split
 from fedrec.models.classifiers import make_classifier
 from fedrec.models.gnn import NodeClassifier
-from fedrec.tasks.classification import AccuracyMetrics, ClassificationTask
+from fedrec.tasks.accuracy import AccuracyMetrics
+from fedrec.tasks.classification import ClassificationTask
 from fedrec.tasks.cohort_optim import OptimizerSettings
 from fedrec.tasks.mf_cohort import LocalTraining
 from fedrec.tasks.node_classification import NodeClassificationTask
@@ -69,6 +78,7 @@ class GraphSplit:
     graphs: list[ClientGraph]
     features: int
     classes: int
+    whole: ClientGraph  # the graph before the split, with every edge: what the global baseline trains on
 
     @property
     def num_clients(self) -> int:
@@ -80,12 +90,17 @@ TaskData = RatingSplit | LeaveOneOut | ClientSplit | GraphSplit
 
 def load_graph_split(config: RunConfig) -> GraphSplit:
     data = load_planetoid(config.data.name)
+    if config.data.normalize_features:
+        data = NormalizeFeatures()(data)
     s = config.split
+    if s.node_masks == "random":
+        data = random_node_masks(data, s.val_share, s.test_share, config.seed)
     if s.kind == "louvain":
         owner = louvain_split(data.edge_index, data.num_nodes, s.clients, config.seed)
     else:
         owner = random_node_split(data.num_nodes, s.clients, config.seed)
-    return GraphSplit(client_graphs(data, owner), data.num_features, int(data.y.max()) + 1)
+    (whole,) = client_graphs(data, np.zeros(data.num_nodes, dtype=np.int64))
+    return GraphSplit(client_graphs(data, owner), data.num_features, int(data.y.max()) + 1, whole)
 
 
 def load_task_data(config: RunConfig) -> TaskData:

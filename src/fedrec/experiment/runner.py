@@ -12,12 +12,14 @@ import torch
 from fedrec.config import RunConfig
 from fedrec.data.implicit import LeaveOneOut
 from fedrec.data.ratings import RatingSplit
+from fedrec.experiment.baselines import global_baseline, local_baseline
 from fedrec.experiment.centralized import train_centralized, train_centralized_ranking
 from fedrec.experiment.parts import ClientSplit, GraphSplit, TaskData, load_task_data, num_clients
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT, RunFolder, default_run_dir
 from fedrec.experiment.simulation import run_simulation
+from fedrec.runtime.parts import RoundRecord
 from fedrec.tasks.ranking import PROTOCOL
 
 RANKING_KEYS = ("hr@10", "ndcg@10", "recall@20", "ndcg@20")
@@ -43,14 +45,16 @@ def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> 
     folder = RunFolder(out or default_run_dir(config))
     folder.create(config)
     federated = config.mode == "federated"
-    rounds = config.federation.rounds if federated else config.centralized.epochs
+    rounds = config.centralized.epochs if config.mode == "centralized" else config.federation.rounds
     started = time.perf_counter()
-    with ProgressView(rounds, f"{config.mode} {config.data.name}", enabled=not quiet) as view:
+    baseline = not federated and isinstance(split, ClientSplit | GraphSplit)  # trained in one call, shown once
+    with ProgressView(1 if baseline else rounds, f"{config.mode} {config.data.name}", enabled=not quiet) as view:
         recorder = RunRecorder(folder, view)
         if federated:
             totals = _federated(config, split, recorder, folder)
+        elif isinstance(split, ClientSplit | GraphSplit):
+            totals = _baseline(config, split, recorder, folder)
         else:
-            assert not isinstance(split, ClientSplit | GraphSplit), "the config refuses centralized classification"
             totals = _centralized(config, split, recorder, folder)
     summary = {
         "dataset": config.data.name,
@@ -65,7 +69,7 @@ def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> 
         "bytes_up": totals.bytes_up,
         "bytes_down": totals.bytes_down,
         "seed": config.seed,
-        "execution": config.federation.execution if federated else "centralized",
+        "execution": config.federation.execution if federated else config.mode,
     }
     if config.task == "ranking":
         summary["protocol"] = PROTOCOL
@@ -78,6 +82,17 @@ def _federated(config: RunConfig, split: TaskData, recorder: RunRecorder, folder
     folder.save_tensors(CLIENTS_CHECKPOINT, dict(result.task.private_state()))
     traffic = result.traffic
     return _Totals(result.metrics, traffic.bytes_up, traffic.bytes_down, result.virtual_time_s)
+
+
+def _baseline(config: RunConfig, split: ClientSplit | GraphSplit, recorder: RunRecorder, folder: RunFolder) -> _Totals:
+    if config.mode == "local":
+        metrics, models = local_baseline(config, split)
+        folder.save_tensors(CLIENTS_CHECKPOINT, {"client_ids": torch.arange(1, split.num_clients + 1), **models.params})
+    else:
+        metrics, model = global_baseline(config, split)
+        folder.save_tensors(SERVER_CHECKPOINT, {"round": config.centralized.epochs, **model.params})
+    recorder.on_round(RoundRecord(1, metrics, split.num_clients, 0.0))
+    return _Totals(metrics)
 
 
 def _centralized(

@@ -14,6 +14,7 @@ from torch.func import functional_call, vmap
 
 from fedrec.data.labelled import Labelled
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
+from fedrec.tasks.accuracy import label_counts
 from fedrec.tasks.cohort import epoch_steps, plan_cohort
 from fedrec.tasks.cohort_optim import CohortOptimizer
 from fedrec.tasks.mf_cohort import LocalTraining
@@ -39,6 +40,7 @@ class ClassificationTask:
         self.train_parts = {int(c): train_parts[c - 1] for c in self.client_ids}
         self.test_parts = {int(c): test_parts[c - 1] for c in self.client_ids}
         self.module, self.local, self.execution = module, local, execution
+        self.classes = len(train.classes)
 
     def initial_model(self) -> GlobalModel:
         torch.manual_seed(self.local.seed)
@@ -123,16 +125,5 @@ class ClassificationTask:
         owner = torch.from_numpy(np.repeat(np.arange(len(parts)), [len(p) for p in parts]))
         chunks = [functional_call(self.module, model.params, (self.test_x[c],)) for c in torch.split(index, 4096)]
         predicted = torch.cat([c.argmax(1) for c in chunks]) if chunks else torch.empty(0, dtype=torch.int64)
-        correct = (predicted == self.test_y[index]).double()
-        zeros = torch.zeros(len(parts), dtype=torch.float64)
-        sums = {
-            "correct": zeros.clone().index_add_(0, owner, correct),
-            "count": zeros.index_add_(0, owner, torch.ones_like(correct)),
-        }
+        sums = label_counts(predicted, self.test_y[index], owner, len(parts), self.classes, "test")
         return MetricSums(np.asarray(client_ids, dtype=np.int64), sums)
-
-
-class AccuracyMetrics:
-    def combine(self, sums: list[MetricSums]) -> dict[str, float]:
-        count = sum(s.total("count") for s in sums)
-        return {"test_accuracy": sum(s.total("correct") for s in sums) / max(count, 1.0)}

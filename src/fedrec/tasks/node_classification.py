@@ -14,6 +14,7 @@ from torch.func import functional_call
 
 from fedrec.data.graphs import ClientGraph
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
+from fedrec.tasks.accuracy import label_counts
 from fedrec.tasks.mf_cohort import LocalTraining
 from fedrec.tasks.shuffle import mix
 
@@ -25,6 +26,7 @@ class NodeClassificationTask:
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.graphs = {int(c): graphs[c - 1] for c in self.client_ids}
         self.module, self.local = module, local
+        self.classes = int(max(int(g.y.max()) for g in graphs)) + 1
 
     def initial_model(self) -> GlobalModel:
         torch.manual_seed(self.local.seed)
@@ -62,17 +64,17 @@ class NodeClassificationTask:
 
     @torch.no_grad()
     def evaluate(self, client_ids: np.ndarray, model: GlobalModel) -> MetricSums:
+        """Test and validation counts of each client's own nodes, predicted on its own subgraph."""
         self.module.eval()
-        correct, count = [], []
-        for client in client_ids.tolist():
-            graph = self.graphs[client]
-            predicted = functional_call(self.module, model.params, (graph.x, graph.edge_index)).argmax(1)
-            correct.append(float((predicted[graph.test_mask] == graph.y[graph.test_mask]).sum()))
-            count.append(float(graph.test_mask.sum()))
-        sums = {
-            "correct": torch.tensor(correct, dtype=torch.float64),
-            "count": torch.tensor(count, dtype=torch.float64),
-        }
+        graphs = [self.graphs[int(c)] for c in client_ids]
+        predicted = [functional_call(self.module, model.params, (g.x, g.edge_index)).argmax(1) for g in graphs]
+        sums: dict[str, Tensor] = {}
+        for split in ("test", "val"):
+            masks = [getattr(g, f"{split}_mask") for g in graphs]
+            owner = torch.repeat_interleave(torch.arange(len(graphs)), torch.tensor([int(m.sum()) for m in masks]))
+            chosen = torch.cat([p[m] for p, m in zip(predicted, masks, strict=True)])
+            truth = torch.cat([g.y[m] for g, m in zip(graphs, masks, strict=True)])
+            sums |= label_counts(chosen, truth, owner, len(graphs), self.classes, split)
         return MetricSums(np.asarray(client_ids, dtype=np.int64), sums)
 
     def private_state(self) -> dict[str, Tensor]:
