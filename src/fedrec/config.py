@@ -58,8 +58,8 @@ class SplitConfig(Section):
     node_masks: Literal["public", "random"] = Field(
         "public", description="graphs: Planetoid's public masks, or random ones over all nodes as FS-G draws them"
     )
-    val_share: float = Field(0.2, gt=0.0, lt=1.0, description="random node masks: share of nodes for validation")
-    test_share: float = Field(0.3, gt=0.0, lt=1.0, description="random node masks: share of nodes for test")
+    val_share: float = Field(0.1, gt=0.0, lt=1.0, description="random node masks: share of nodes for validation")
+    test_share: float = Field(0.1, gt=0.0, lt=1.0, description="random node masks: share of nodes for test")
 
     @model_validator(mode="after")
     def _room_to_train(self) -> SplitConfig:
@@ -96,7 +96,13 @@ class FederationConfig(Section):
     clients_per_round: PositiveInt | None = None
     client_fraction: float | None = Field(None, gt=0.0, le=1.0)
     algorithm: Literal["fedavg"] = "fedavg"
+    server_optimizer: Literal["sgd", "momentum", "adam", "yogi", "adagrad"] = Field(
+        "sgd", description="FedOpt: what the server does with the mean client delta (sgd with server_lr 1 is FedAvg)"
+    )
     server_lr: PositiveFloat = 1.0
+    server_beta1: float = Field(0.9, ge=0.0, lt=1.0, description="server momentum / first-moment decay")
+    server_beta2: float = Field(0.99, ge=0.0, lt=1.0, description="adam / yogi second-moment decay")
+    server_tau: PositiveFloat = Field(1e-3, description="adaptivity: added to the root of the second moment")
     eval_every: PositiveInt = 1
     execution: Literal["cohort", "sequential"] = "cohort"
     deadline_s: PositiveFloat | None = Field(None, description="after this, a round closes once a quorum answered")

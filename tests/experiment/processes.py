@@ -40,11 +40,14 @@ def wait_for(condition, timeout: float = 120.0, what: str = "condition") -> None
 
 
 def finish(processes: list[subprocess.Popen[bytes]], timeout: float = 180.0) -> list[int]:
+    """Exit codes, in order; one deadline for all, so a hung server does not leave its clients waiting too."""
+    deadline = time.monotonic() + timeout
     codes = []
     for process in processes:
         try:
-            codes.append(process.wait(timeout=timeout))
+            codes.append(process.wait(timeout=max(deadline - time.monotonic(), 0.1)))
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
             codes.append(-9)
     return codes

@@ -21,7 +21,7 @@ from fedrec.runtime.client_host import ClientHost
 from fedrec.tasks.rating import RatingTask
 from fedrec.transport.grpc_client import Backoff, GrpcClientTransport
 from fedrec.transport.grpc_common import WireOptions
-from tests.experiment.processes import finish, free_port, history, start
+from tests.experiment.processes import finish, free_port, history, start, wait_for
 
 
 def corrupt(update: ClientUpdates, how: str) -> ClientUpdates:
@@ -76,6 +76,7 @@ def test_malformed_updates_are_rejected_and_the_run_finishes(tmp_path: Path, how
     sets = ["--set", "rounds=2", "--set", "distributed.min_clients=50", "--set", "distributed.max_message_mb=1"]
     server = start("server", "--listen", f"127.0.0.1:{port}", "--out", str(out), *sets, log=log)
     honest = start("client", "--server", f"127.0.0.1:{port}", "--clients", "6-50", log=log)
+    wait_for(lambda: "listening on" in log.read_text(), what="the server to listen")  # the rogue gives up fast
     rogue_ids = np.arange(1, 6)
 
     def build_host(welcome: dict[str, str]) -> ClientHost:

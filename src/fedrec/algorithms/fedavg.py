@@ -3,7 +3,8 @@
 McMahan et al., "Communication-Efficient Learning of Deep Networks from Decentralized Data", AISTATS 2017.
 For row-sparse tables (item embeddings) each row moves by the weighted mean of the deltas of the clients
 that trained it, weighted by how many of their examples touched it; rows nobody trained stay put.
-``server_lr`` scales the step (1.0 is plain FedAvg).
+The mean delta goes through a server optimizer (``server_opt``): plain steps of ``server_lr`` (1.0 is plain
+FedAvg), or FedOpt's momentum, Adam, Yogi and Adagrad, by configuration and not by subclassing.
 """
 
 from __future__ import annotations
@@ -11,17 +12,29 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSettings
 from fedrec.payloads import ClientUpdates, GlobalModel
 
 
+def mean_dense(deltas: Tensor, weights: Tensor) -> Tensor:
+    """``sum_k w_k delta_k / sum_k w_k`` for deltas stacked as ``[n, *shape]``."""
+    w = weights.to(deltas.dtype).reshape(-1, *([1] * (deltas.dim() - 1)))
+    return (w * deltas).sum(0) / w.sum()
+
+
 def fedavg_dense(value: Tensor, deltas: Tensor, weights: Tensor, server_lr: float = 1.0) -> Tensor:
-    """``value + server_lr * sum_k w_k delta_k / sum_k w_k`` for deltas stacked as ``[n, *value.shape]``."""
-    w = weights.to(deltas.dtype).reshape(-1, *([1] * value.dim()))
-    return value + server_lr * (w * deltas).sum(0) / weights.sum().to(deltas.dtype)
+    """Plain FedAvg of one dense parameter: ``value + server_lr * mean delta``."""
+    return value + server_lr * mean_dense(deltas, weights)
 
 
 def fedavg_rows(table: Tensor, index: Tensor, deltas: Tensor, weights: Tensor, server_lr: float = 1.0) -> Tensor:
     """Move each row of ``table`` by the weighted mean of the deltas addressed to it."""
+    mean, _ = mean_rows(table, index, deltas, weights)
+    return table + server_lr * mean.to(table.dtype)
+
+
+def mean_rows(table: Tensor, index: Tensor, deltas: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
+    """Each row's weighted mean delta (zero where nobody trained it) and the mask of rows trained."""
     w = weights.to(deltas.dtype)
     total = torch.zeros(table.shape[0], dtype=deltas.dtype).index_add_(0, index, w)
     summed = torch.zeros_like(table, dtype=deltas.dtype).index_add_(
@@ -30,20 +43,22 @@ def fedavg_rows(table: Tensor, index: Tensor, deltas: Tensor, weights: Tensor, s
     touched = total > 0
     mean = torch.zeros_like(summed)
     mean[touched] = summed[touched] / total[touched].reshape(-1, *([1] * (deltas.dim() - 1)))
-    return table + server_lr * mean.to(table.dtype)
+    return mean, touched
 
 
 class FedAvg:
-    def __init__(self, server_lr: float = 1.0) -> None:
-        self.server_lr = server_lr
+    def __init__(self, server_lr: float = 1.0, server_opt: ServerOptimizer | None = None) -> None:
+        self.server_opt = server_opt or ServerOptimizer(ServerOptimizerSettings("sgd", server_lr))
 
     def aggregate(self, model: GlobalModel, updates: list[ClientUpdates]) -> GlobalModel:
         ordered = sorted(updates, key=lambda u: int(u.client_ids.min()))  # arrival order must not matter
         batch = ClientUpdates.concat(ordered)
         params = dict(model.params)
+        step = self.server_opt.step
         for name, deltas in batch.dense.items():
-            params[name] = fedavg_dense(params[name], deltas, batch.num_examples, self.server_lr)
+            params[name] = step(name, params[name], mean_dense(deltas, batch.num_examples))
         rows = batch.rows
         for name, deltas in rows.values.items():
-            params[name] = fedavg_rows(params[name], rows.index, deltas, rows.weight, self.server_lr)
+            mean, touched = mean_rows(params[name], rows.index, deltas, rows.weight)
+            params[name] = step(name, params[name], mean, touched)
         return model.replace(params)

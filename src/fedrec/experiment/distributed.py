@@ -17,11 +17,10 @@ import grpc
 import numpy as np
 import yaml
 
-from fedrec.algorithms.fedavg import FedAvg
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig, build_config, dump_config
 from fedrec.errors import FedrecError
-from fedrec.experiment.parts import build_task, load_task_data, metrics_for, num_clients
+from fedrec.experiment.parts import aggregator, algorithm_name, build_task, load_task_data, metrics_for, num_clients
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder, ServerCheckpointer
 from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
@@ -100,7 +99,7 @@ def serve(
         plan=server_plan(config, first_round),
         num_clients=config.distributed.min_clients or clients,
         sampler=ClientSampler(config.seed, config.federation.clients_per_round, config.federation.client_fraction),
-        aggregator=FedAvg(config.federation.server_lr),
+        aggregator=aggregator(config),
         metrics=metrics_for(config),
         checkpointer=ServerCheckpointer(folder),
         observer=recorder,
@@ -116,7 +115,7 @@ def serve(
         "dataset": config.data.name,
         "task": config.task,
         "mode": "distributed",
-        "algorithm": config.federation.algorithm,
+        "algorithm": algorithm_name(config),
         "num_clients": clients,
         "rounds": config.federation.rounds,
         "metrics": server.last_metrics,

@@ -3,34 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from torch_geometric.transforms import NormalizeFeatures
 
+from fedrec.algorithms.fedavg import FedAvg
+from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSettings
 from fedrec.config import RunConfig, TrainingConfig
 from fedrec.data import RATING_LOADERS
-from fedrec.data.graphs import (
-    ClientGraph,
-    client_graphs,
-    load_planetoid,
-    louvain_split,
-    random_node_masks,
-    random_node_split,
-)
 from fedrec.data.implicit import LeaveOneOut, leave_one_out
 from fedrec.data.labelled import TrainTest, load_adult, load_fashion_mnist
 from fedrec.data.ratings import RatingSplit, per_user_holdout
 from fedrec.data.splitters import dirichlet_split, iid_split, natural_split, shard_split
 from fedrec.models.classifiers import make_classifier
-from fedrec.models.gnn import NodeClassifier
 from fedrec.tasks.accuracy import AccuracyMetrics
 from fedrec.tasks.classification import ClassificationTask
 from fedrec.tasks.cohort_optim import OptimizerSettings
 from fedrec.tasks.mf_cohort import LocalTraining
-from fedrec.tasks.node_classification import NodeClassificationTask
 from fedrec.tasks.ranking import RankingMetrics, RankingTask
 from fedrec.tasks.ranking_cohort import RankingTraining
 from fedrec.tasks.rating import MFShape, RatingMetrics, RatingTask
+
+if TYPE_CHECKING:  # graph learning pulls in PyTorch Geometric, which the other tasks need not pay for at start-up
+    from fedrec.data.graphs import ClientGraph
+    from fedrec.tasks.node_classification import NodeClassificationTask
 
 
 def load_split(config: RunConfig) -> RatingSplit:
@@ -89,6 +85,10 @@ TaskData = RatingSplit | LeaveOneOut | ClientSplit | GraphSplit
 
 
 def load_graph_split(config: RunConfig) -> GraphSplit:
+    from torch_geometric.transforms import NormalizeFeatures
+
+    from fedrec.data.graphs import client_graphs, load_planetoid, louvain_split, random_node_masks, random_node_split
+
     data = load_planetoid(config.data.name)
     if config.data.normalize_features:
         data = NormalizeFeatures()(data)
@@ -146,6 +146,9 @@ def build_task(
 ) -> RatingTask | RankingTask | ClassificationTask | NodeClassificationTask:
     execution = config.federation.execution
     if isinstance(data, GraphSplit):
+        from fedrec.models.gnn import NodeClassifier
+        from fedrec.tasks.node_classification import NodeClassificationTask
+
         gnn = NodeClassifier(config.model.classifier, data.features, data.classes, config.model.hidden[0])
         return NodeClassificationTask(data.graphs, client_ids, gnn, local_training(config))
     if isinstance(data, ClientSplit):
@@ -188,3 +191,16 @@ def cold_start_users(config: RunConfig, num_users: int) -> np.ndarray:
     count = round(config.ranking.cold_start_users * num_users)
     rng = np.random.default_rng([config.seed, 0xC01D])
     return np.sort(rng.choice(np.arange(1, num_users + 1), size=count, replace=False))
+
+
+def aggregator(config: RunConfig) -> FedAvg:
+    """FedAvg with the configured server optimizer (FedOpt); the server's half of every algorithm."""
+    f = config.federation
+    settings = ServerOptimizerSettings(f.server_optimizer, f.server_lr, f.server_beta1, f.server_beta2, f.server_tau)
+    return FedAvg(server_opt=ServerOptimizer(settings))
+
+
+def algorithm_name(config: RunConfig) -> str:
+    """What the summary calls the run's algorithm: ``fedavg``, or FedOpt's ``fedadam``, ``fedavgm``, ..."""
+    kind = config.federation.server_optimizer
+    return {"sgd": "fedavg", "momentum": "fedavgm"}.get(kind, f"fed{kind}")

@@ -14,7 +14,7 @@ from fedrec.data.implicit import LeaveOneOut
 from fedrec.data.ratings import RatingSplit
 from fedrec.experiment.baselines import global_baseline, local_baseline
 from fedrec.experiment.centralized import train_centralized, train_centralized_ranking
-from fedrec.experiment.parts import ClientSplit, GraphSplit, TaskData, load_task_data, num_clients
+from fedrec.experiment.parts import ClientSplit, GraphSplit, TaskData, algorithm_name, load_task_data, num_clients
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT, RunFolder, default_run_dir
@@ -60,7 +60,7 @@ def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> 
         "dataset": config.data.name,
         "task": config.task,
         "mode": config.mode,
-        "algorithm": config.federation.algorithm if federated else "none",
+        "algorithm": algorithm_name(config) if federated else "none",
         "num_clients": num_clients(split),
         "rounds": rounds,
         "metrics": totals.metrics,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fedrec.algorithms.fedavg import FedAvg
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig
-from fedrec.experiment.parts import TaskData, build_task, metrics_for, num_clients
+from fedrec.experiment.parts import TaskData, aggregator, build_task, metrics_for, num_clients
 from fedrec.experiment.recorder import RunRecorder, ServerCheckpointer
 from fedrec.experiment.run_folder import RunFolder
 from fedrec.payloads import GlobalModel
@@ -17,10 +17,12 @@ from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.server import Server, ServerPlan
 from fedrec.tasks.classification import ClassificationTask
-from fedrec.tasks.node_classification import NodeClassificationTask
 from fedrec.tasks.ranking import RankingTask
 from fedrec.tasks.rating import RatingTask
 from fedrec.transport.inprocess import InProcessTransport, TrafficMeter
+
+if TYPE_CHECKING:
+    from fedrec.tasks.node_classification import NodeClassificationTask
 
 
 @dataclass
@@ -51,7 +53,7 @@ def build_simulation(
         plan=server_plan(config),
         num_clients=len(client_ids),
         sampler=ClientSampler(config.seed, fed.clients_per_round, fed.client_fraction),
-        aggregator=FedAvg(fed.server_lr),
+        aggregator=aggregator(config),
         metrics=metrics_for(config),
         checkpointer=ServerCheckpointer(folder),
         observer=recorder,
