@@ -95,7 +95,10 @@ class FederationConfig(Section):
     rounds: PositiveInt = 100
     clients_per_round: PositiveInt | None = None
     client_fraction: float | None = Field(None, gt=0.0, le=1.0)
-    algorithm: Literal["fedavg"] = "fedavg"
+    algorithm: Literal["fedavg", "fedprox", "scaffold"] = Field(
+        "fedavg", description="the clients' side: plain local training, FedProx's proximal term, SCAFFOLD's controls"
+    )
+    proximal_mu: float = Field(0.01, ge=0.0, description="FedProx: weight of the proximal term (mu / 2)|w - w_g|^2")
     server_optimizer: Literal["sgd", "momentum", "adam", "yogi", "adagrad"] = Field(
         "sgd", description="FedOpt: what the server does with the mean client delta (sgd with server_lr 1 is FedAvg)"
     )
@@ -107,11 +110,41 @@ class FederationConfig(Section):
     execution: Literal["cohort", "sequential"] = "cohort"
     deadline_s: PositiveFloat | None = Field(None, description="after this, a round closes once a quorum answered")
     quorum: float = Field(1.0, gt=0.0, le=1.0, description="share of a round's clients whose replies suffice")
+    policy: Literal["sync", "fedbuff"] = Field("sync", description="synchronous rounds, or FedBuff's buffered async")
+    over_selection: float = Field(0.0, ge=0.0, description="sync: invite this share more, keep the first answers")
+    concurrency: PositiveInt | None = Field(None, description="fedbuff: clients training at once (default: a round)")
+    buffer_size: PositiveInt = Field(10, description="fedbuff: arrivals per aggregation")
+    max_staleness: int = Field(10, ge=0, description="fedbuff: updates staler than this are dropped")
+    staleness_exponent: float = Field(0.5, ge=0.0, description="fedbuff: a delta is scaled by (1 + staleness)^-this")
 
     @model_validator(mode="after")
     def _one_sampling_rule(self) -> FederationConfig:
         if self.clients_per_round is not None and self.client_fraction is not None:
             raise ValueError("set either clients_per_round or client_fraction, not both")
+        if self.policy == "fedbuff" and self.concurrency is not None and self.buffer_size > self.concurrency:
+            raise ValueError("fedbuff's buffer_size cannot exceed its concurrency: no buffer would ever fill")
+        if self.policy == "fedbuff" and self.deadline_s is not None:
+            raise ValueError("deadline_s is for sync rounds; fedbuff never waits for a round")
+        return self
+
+
+class DevicesConfig(Section):
+    """Client devices in virtual time (simulation): speeds, bandwidths, availability."""
+
+    kind: Literal["uniform", "lognormal", "trace"] = "uniform"
+    examples_per_s: PositiveFloat = Field(20_000.0, description="training examples a device computes a second (median)")
+    speed_spread: float = Field(10.0, ge=1.0, description="lognormal: 95th over 5th percentile of the speeds")
+    down_bytes_per_s: PositiveFloat = 2_000_000.0
+    up_bytes_per_s: PositiveFloat = 2_000_000.0
+    bandwidth_spread: float = Field(1.0, ge=1.0, description="lognormal: 95th over 5th percentile of bandwidths")
+    availability: float = Field(1.0, gt=0.0, le=1.0, description="lognormal: long-run share of time online")
+    mean_online_s: PositiveFloat = Field(3600.0, description="lognormal: mean length of an online period")
+    trace: str | None = Field(None, description="trace: CSV of client_id,examples_per_s,down_bytes_per_s,...")
+
+    @model_validator(mode="after")
+    def _trace_named(self) -> DevicesConfig:
+        if (self.kind == "trace") != (self.trace is not None):
+            raise ValueError("devices.kind trace and devices.trace go together: name the trace file")
         return self
 
 
@@ -153,6 +186,7 @@ class RunConfig(Section):
     federation: FederationConfig = FederationConfig()
     centralized: CentralizedConfig = CentralizedConfig()
     distributed: DistributedConfig = DistributedConfig()
+    devices: DevicesConfig = DevicesConfig()
     ranking: RankingConfig = RankingConfig()
     split: SplitConfig = SplitConfig()
 
@@ -175,7 +209,15 @@ class RunConfig(Section):
             raise ValueError("the natural split needs an attribute: use it with data.name uci-adult")
         if self.model.kind != "biased_mf" and self.mode == "centralized":
             raise ValueError("the centralized baseline supports model.kind biased_mf so far")
+        self._algorithm_fits()
         return self
+
+    def _algorithm_fits(self) -> None:
+        algorithm = self.federation.algorithm
+        if algorithm != "fedavg" and self.task not in ("classification", "node_classification"):
+            raise ValueError(f"federation.algorithm {algorithm} supports classification and node_classification so far")
+        if algorithm == "scaffold" and (self.train.optimizer != "sgd" or self.train.momentum):
+            raise ValueError("SCAFFOLD's control update assumes plain local SGD: set train.optimizer sgd, momentum 0")
 
 
 SHORTCUTS = {"rounds": "federation.rounds", "epochs": "train.epochs", "lr": "train.lr"}

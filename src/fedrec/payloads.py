@@ -67,6 +67,38 @@ class ClientUpdates:
     def nbytes(self) -> int:
         return int(self.num_examples.numel() * 4 + _tensor_bytes(self.dense) + self.rows.nbytes)
 
+    def select(self, positions: np.ndarray) -> ClientUpdates:
+        """The updates of the clients at ``positions`` (in that order): a batch split by arrival time."""
+        keep = torch.from_numpy(np.asarray(positions, dtype=np.int64))
+        new_position = torch.full((len(self.client_ids),), -1, dtype=torch.int64)
+        new_position[keep] = torch.arange(len(keep))
+        mine = new_position[self.rows.owner] >= 0
+        rows = RowDeltas(
+            new_position[self.rows.owner[mine]],
+            self.rows.index[mine],
+            self.rows.weight[mine],
+            {k: v[mine] for k, v in self.rows.values.items()},
+        )
+        dense = {k: v[keep] for k, v in self.dense.items()}
+        return ClientUpdates(self.client_ids[positions], self.num_examples[keep], dense, rows)
+
+    def discounted(self, factor: np.ndarray) -> ClientUpdates:
+        """Every client's deltas scaled by its ``factor`` (FedBuff's staleness discount), weights kept."""
+        f = torch.from_numpy(np.asarray(factor, dtype=np.float64))
+
+        def scale(v: Tensor, owner: Tensor) -> Tensor:
+            return v * f[owner].to(v.dtype).reshape(-1, *([1] * (v.dim() - 1)))
+
+        every = torch.arange(len(self.client_ids))
+        dense = {k: scale(v, every) for k, v in self.dense.items()}
+        rows = RowDeltas(
+            self.rows.owner,
+            self.rows.index,
+            self.rows.weight,
+            {k: scale(v, self.rows.owner) for k, v in self.rows.values.items()},
+        )
+        return ClientUpdates(self.client_ids, self.num_examples, dense, rows)
+
     @staticmethod
     def concat(parts: list[ClientUpdates]) -> ClientUpdates:
         if len(parts) == 1:
@@ -99,3 +131,7 @@ class MetricSums:
 
     def total(self, name: str) -> float:
         return float(self.sums[name].sum())
+
+    def select(self, positions: np.ndarray) -> MetricSums:
+        keep = torch.from_numpy(np.asarray(positions, dtype=np.int64))
+        return MetricSums(self.client_ids[positions], {k: v[keep] for k, v in self.sums.items()})

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from fedrec.config import load_config
+from fedrec.errors import ConfigError
 from fedrec.experiment.runner import execute
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -17,3 +18,28 @@ def test_server_optimizers_train_adult(tmp_path: Path, kind: str, name: str) -> 
     summary = execute(load_config(EXAMPLES / "adult_natural.yaml", sets), tmp_path / kind, quiet=True).summary
     assert summary["algorithm"] == name
     assert summary["metrics"]["test_accuracy"] > 12_435 / 16_281 + 0.05  # beyond the majority class
+
+
+@pytest.mark.parametrize(
+    ("sets", "name"),
+    [
+        (["federation.algorithm=fedprox", "federation.proximal_mu=0.1"], "fedprox"),
+        (
+            ["federation.algorithm=fedprox", "federation.server_optimizer=adam", "federation.server_lr=0.05"],
+            "fedprox+fedadam",
+        ),
+        (["federation.algorithm=scaffold", "train.optimizer=sgd", "train.lr=0.1"], "scaffold"),
+    ],
+)
+def test_client_side_algorithms_train_adult(tmp_path: Path, sets: list[str], name: str) -> None:
+    config = load_config(EXAMPLES / "adult_natural.yaml", ["rounds=4", "federation.eval_every=4", *sets])
+    summary = execute(config, tmp_path / "run", quiet=True).summary
+    assert summary["algorithm"] == name
+    assert summary["metrics"]["test_accuracy"] > 12_435 / 16_281 + 0.05
+
+
+def test_algorithms_refuse_what_they_do_not_support() -> None:
+    with pytest.raises(ConfigError, match="plain local SGD"):
+        load_config(EXAMPLES / "adult_natural.yaml", ["federation.algorithm=scaffold", "train.optimizer=adam"])
+    with pytest.raises(ConfigError, match="supports classification and node_classification so far"):
+        load_config(overrides=["federation.algorithm=fedprox"])

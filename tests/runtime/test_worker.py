@@ -36,10 +36,10 @@ def test_undeclared_emission_and_unknown_kind_are_protocol_errors() -> None:
 
 def test_server_and_client_protocols_fit_together() -> None:
     server, client = Server.protocol(), ClientHost.protocol()
-    to_itself = {MessageKind.DEADLINE}
+    to_itself = {MessageKind.DEADLINE, MessageKind.UPDATE}  # UPDATE: the rest of a batch, in its turn
     sent_by_server = set().union(*server.values()) - to_itself
     sent_by_client = set().union(*client.values()) | {MessageKind.JOIN, MessageKind.LEAVE}
     assert to_itself <= set(server)
     assert sent_by_server <= set(client), "every kind the server sends has a client handler"
     assert sent_by_client <= set(server), "every kind a client sends has a server handler"
-    assert client[MessageKind.TRAIN] == {MessageKind.UPDATE}
+    assert client[MessageKind.TRAIN] == {MessageKind.UPDATE, MessageKind.OFFLINE}

@@ -20,7 +20,16 @@ import yaml
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig, build_config, dump_config
 from fedrec.errors import FedrecError
-from fedrec.experiment.parts import aggregator, algorithm_name, build_task, load_task_data, metrics_for, num_clients
+from fedrec.experiment.parts import (
+    aggregator,
+    algorithm_name,
+    build_task,
+    initial_model,
+    load_task_data,
+    metrics_for,
+    num_clients,
+    round_policy,
+)
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder, ServerCheckpointer
 from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
@@ -88,7 +97,7 @@ def serve(
 ) -> dict[str, Any]:
     data = load_task_data(config)
     clients = num_clients(data)
-    initial = build_task(config, data, np.empty(0, dtype=np.int64)).initial_model()
+    initial = initial_model(config, build_task(config, data, np.empty(0, dtype=np.int64)))
     del data  # the server keeps no client's data
     model, first_round = _starting_model(initial, folder, resume)
     view = ProgressView(config.federation.rounds, "distributed", enabled=False)
@@ -99,7 +108,8 @@ def serve(
         plan=server_plan(config, first_round),
         num_clients=config.distributed.min_clients or clients,
         sampler=ClientSampler(config.seed, config.federation.clients_per_round, config.federation.client_fraction),
-        aggregator=aggregator(config),
+        aggregator=aggregator(config, clients),
+        policy=round_policy(config, clients),
         metrics=metrics_for(config),
         checkpointer=ServerCheckpointer(folder),
         observer=recorder,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
 from fedrec.algorithms.fedavg import FedAvg
+from fedrec.algorithms.fedprox import FedProx
+from fedrec.algorithms.scaffold import ScaffoldClient, ScaffoldServer, with_controls
 from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSettings
 from fedrec.config import RunConfig, TrainingConfig
 from fedrec.data import RATING_LOADERS
@@ -15,11 +18,17 @@ from fedrec.data.implicit import LeaveOneOut, leave_one_out
 from fedrec.data.labelled import TrainTest, load_adult, load_fashion_mnist
 from fedrec.data.ratings import RatingSplit, per_user_holdout
 from fedrec.data.splitters import dirichlet_split, iid_split, natural_split, shard_split
+from fedrec.errors import ConfigError
 from fedrec.models.classifiers import make_classifier
+from fedrec.payloads import GlobalModel
+from fedrec.runtime.devices import DeviceProfiles, Heterogeneity, TraceError, draw_profiles, read_trace
+from fedrec.runtime.policies import BufferedAsync, RoundPolicy, SyncRounds
+from fedrec.runtime.sampling import ClientSampler
 from fedrec.tasks.accuracy import AccuracyMetrics
 from fedrec.tasks.classification import ClassificationTask
 from fedrec.tasks.cohort_optim import OptimizerSettings
 from fedrec.tasks.mf_cohort import LocalTraining
+from fedrec.tasks.objective import LocalObjective, PlainObjective
 from fedrec.tasks.ranking import RankingMetrics, RankingTask
 from fedrec.tasks.ranking_cohort import RankingTraining
 from fedrec.tasks.rating import MFShape, RatingMetrics, RatingTask
@@ -141,16 +150,19 @@ def ranking_training(config: RunConfig) -> RankingTraining:
     return RankingTraining(local_training(config), config.ranking.loss, config.ranking.num_negatives)
 
 
-def build_task(
-    config: RunConfig, data: TaskData, client_ids: np.ndarray
-) -> RatingTask | RankingTask | ClassificationTask | NodeClassificationTask:
+Task = Union[RatingTask, RankingTask, ClassificationTask, "NodeClassificationTask"]
+
+
+def build_task(config: RunConfig, data: TaskData, client_ids: np.ndarray) -> Task:
     execution = config.federation.execution
     if isinstance(data, GraphSplit):
         from fedrec.models.gnn import NodeClassifier
         from fedrec.tasks.node_classification import NodeClassificationTask
 
         gnn = NodeClassifier(config.model.classifier, data.features, data.classes, config.model.hidden[0])
-        return NodeClassificationTask(data.graphs, client_ids, gnn, local_training(config))
+        return NodeClassificationTask(
+            data.graphs, client_ids, gnn, local_training(config), objective(config, client_ids)
+        )
     if isinstance(data, ClientSplit):
         train = data.data.train
         module = make_classifier(
@@ -158,7 +170,15 @@ def build_task(
         )
         local = local_training(config)
         return ClassificationTask(
-            train, data.data.test, data.train_parts, data.test_parts, client_ids, module, local, execution
+            train,
+            data.data.test,
+            data.train_parts,
+            data.test_parts,
+            client_ids,
+            module,
+            local,
+            execution,
+            objective(config, client_ids),
         )
     if isinstance(data, LeaveOneOut):
         spec = ranking_training(config)
@@ -193,14 +213,65 @@ def cold_start_users(config: RunConfig, num_users: int) -> np.ndarray:
     return np.sort(rng.choice(np.arange(1, num_users + 1), size=count, replace=False))
 
 
-def aggregator(config: RunConfig) -> FedAvg:
-    """FedAvg with the configured server optimizer (FedOpt); the server's half of every algorithm."""
+def objective(config: RunConfig, client_ids: np.ndarray) -> LocalObjective:
+    """The client's half of the configured algorithm (the baselines train plainly)."""
+    f = config.federation
+    if config.mode != "federated" or f.algorithm == "fedavg":
+        return PlainObjective()
+    if f.algorithm == "fedprox":
+        return FedProx(f.proximal_mu)
+    return ScaffoldClient(client_ids, config.train.lr)
+
+
+def initial_model(config: RunConfig, task: Task) -> GlobalModel:
+    model: GlobalModel = task.initial_model()
+    return with_controls(model) if config.federation.algorithm == "scaffold" else model
+
+
+def aggregator(config: RunConfig, num_clients: int) -> FedAvg | ScaffoldServer:
+    """FedAvg with the configured server optimizer (FedOpt); SCAFFOLD also moves its controls."""
     f = config.federation
     settings = ServerOptimizerSettings(f.server_optimizer, f.server_lr, f.server_beta1, f.server_beta2, f.server_tau)
-    return FedAvg(server_opt=ServerOptimizer(settings))
+    fedavg = FedAvg(server_opt=ServerOptimizer(settings))
+    return ScaffoldServer(fedavg, num_clients) if f.algorithm == "scaffold" else fedavg
 
 
 def algorithm_name(config: RunConfig) -> str:
-    """What the summary calls the run's algorithm: ``fedavg``, or FedOpt's ``fedadam``, ``fedavgm``, ..."""
-    kind = config.federation.server_optimizer
-    return {"sgd": "fedavg", "momentum": "fedavgm"}.get(kind, f"fed{kind}")
+    """What the summary calls the run's algorithm: ``fedavg``, ``fedprox+fedadam``, ``scaffold+fedavgm``, ..."""
+    f = config.federation
+    server = {"sgd": "fedavg", "momentum": "fedavgm"}.get(f.server_optimizer, f"fed{f.server_optimizer}")
+    if f.algorithm == "fedavg":
+        return server
+    return f.algorithm if server == "fedavg" else f"{f.algorithm}+{server}"
+
+
+def device_profiles(config: RunConfig, client_ids: np.ndarray) -> DeviceProfiles:
+    """Every client's device in virtual time, as the ``devices`` section says."""
+    d, epochs = config.devices, config.train.epochs
+    if d.kind == "trace":
+        assert d.trace is not None
+        try:
+            return read_trace(Path(d.trace).expanduser(), client_ids, epochs)
+        except TraceError as error:
+            raise ConfigError(str(error)) from None
+    if d.kind == "uniform":
+        return DeviceProfiles.uniform(client_ids, d.examples_per_s, d.down_bytes_per_s, epochs)
+    spread = Heterogeneity(
+        d.examples_per_s,
+        d.speed_spread,
+        d.down_bytes_per_s,
+        d.up_bytes_per_s,
+        d.bandwidth_spread,
+        d.availability,
+        d.mean_online_s,
+    )
+    return draw_profiles(client_ids, spread, config.seed, epochs)
+
+
+def round_policy(config: RunConfig, num_clients: int) -> RoundPolicy:
+    f = config.federation
+    if f.policy == "sync":
+        return SyncRounds(f.deadline_s, f.quorum, f.over_selection)
+    sampler = ClientSampler(config.seed, f.clients_per_round, f.client_fraction)
+    concurrency = f.concurrency or sampler.size(num_clients)
+    return BufferedAsync(concurrency, min(f.buffer_size, concurrency), f.max_staleness, f.staleness_exponent)

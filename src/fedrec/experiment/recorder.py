@@ -34,6 +34,7 @@ class RunRecorder:
             "wall_time_s": round(time.perf_counter() - self.started, 4),
             "bytes_up": up,
             "bytes_down": down,
+            **{k: v for k, v in record.participation.items() if k in ("late", "offline", "staleness_mean")},
         }
         self.history.append(line)
         if self.folder is not None:

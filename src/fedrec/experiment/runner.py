@@ -38,6 +38,7 @@ class _Totals:
     bytes_up: int = 0
     bytes_down: int = 0
     virtual_time_s: float = 0.0
+    participation: dict[str, float] | None = None
 
 
 def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> RunOutcome:
@@ -71,6 +72,8 @@ def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> 
         "seed": config.seed,
         "execution": config.federation.execution if federated else config.mode,
     }
+    if totals.participation is not None:
+        summary["participation"] = totals.participation
     if config.task == "ranking":
         summary["protocol"] = PROTOCOL
     folder.write_summary(summary)
@@ -81,7 +84,7 @@ def _federated(config: RunConfig, split: TaskData, recorder: RunRecorder, folder
     result = run_simulation(config, split, recorder, folder)
     folder.save_tensors(CLIENTS_CHECKPOINT, dict(result.task.private_state()))
     traffic = result.traffic
-    return _Totals(result.metrics, traffic.bytes_up, traffic.bytes_down, result.virtual_time_s)
+    return _Totals(result.metrics, traffic.bytes_up, traffic.bytes_down, result.virtual_time_s, result.participation)
 
 
 def _baseline(config: RunConfig, split: ClientSplit | GraphSplit, recorder: RunRecorder, folder: RunFolder) -> _Totals:

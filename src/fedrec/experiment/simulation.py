@@ -9,7 +9,16 @@ import numpy as np
 
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig
-from fedrec.experiment.parts import TaskData, aggregator, build_task, metrics_for, num_clients
+from fedrec.experiment.parts import (
+    TaskData,
+    aggregator,
+    build_task,
+    device_profiles,
+    initial_model,
+    metrics_for,
+    num_clients,
+    round_policy,
+)
 from fedrec.experiment.recorder import RunRecorder, ServerCheckpointer
 from fedrec.experiment.run_folder import RunFolder
 from fedrec.payloads import GlobalModel
@@ -31,7 +40,8 @@ class SimulationResult:
     task: RatingTask | RankingTask | ClassificationTask | NodeClassificationTask
     metrics: dict[str, float]
     traffic: TrafficMeter
-    virtual_time_s: float
+    virtual_time_s: float  # when the server finished: outstanding updates it did not wait for do not count
+    participation: dict[str, float]
 
 
 def server_plan(config: RunConfig, first_round: int = 1) -> ServerPlan:
@@ -47,19 +57,22 @@ def build_simulation(
 ) -> tuple[InProcessTransport, RatingTask | RankingTask | ClassificationTask | NodeClassificationTask]:
     client_ids = np.arange(1, num_clients(split) + 1)
     task = build_task(config, split, client_ids)
+    devices = device_profiles(config, client_ids)
     fed = config.federation
     server = Server(
-        model=task.initial_model(),
+        model=initial_model(config, task),
         plan=server_plan(config),
         num_clients=len(client_ids),
         sampler=ClientSampler(config.seed, fed.clients_per_round, fed.client_fraction),
-        aggregator=aggregator(config),
+        aggregator=aggregator(config, len(client_ids)),
         metrics=metrics_for(config),
         checkpointer=ServerCheckpointer(folder),
         observer=recorder,
         check=UpdateCheck(),
+        policy=round_policy(config, len(client_ids)),
+        online=devices.online if config.devices.availability < 1 or config.devices.kind == "trace" else None,
     )
-    host = ClientHost(client_ids, task)
+    host = ClientHost(client_ids, task, devices)
     transport = InProcessTransport(server, [host])
     transport.send(host.join())
     if recorder is not None:
@@ -77,4 +90,6 @@ def run_simulation(
     transport.run()
     server = transport.server
     assert isinstance(server, Server)
-    return SimulationResult(server.model, task, server.last_metrics, transport.meter, transport.now)
+    return SimulationResult(
+        server.model, task, server.last_metrics, transport.meter, server.now, server.stats.as_dict()
+    )

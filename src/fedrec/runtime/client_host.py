@@ -8,54 +8,62 @@ private state stay with its host, and what leaves is only what the task puts in 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from fedrec.runtime.devices import DeviceProfiles
 from fedrec.runtime.message import SERVER, Message, MessageKind, payload_nbytes
 from fedrec.runtime.parts import ClientTrainer, JoinInfo
 from fedrec.runtime.worker import Worker, handles
 
 
-@dataclass(frozen=True)
-class UniformDevices:
-    """Every device computes and transfers at the same speed; gives replies a time in the virtual clock."""
-
-    examples_per_second: float = 20_000.0
-    bytes_per_second: float = 2_000_000.0
-
-    def reply_delay(self, num_examples: np.ndarray, bytes_down: int, bytes_up: int) -> float:
-        slowest = float(num_examples.max()) if len(num_examples) else 0.0
-        return slowest / self.examples_per_second + (bytes_down + bytes_up) / self.bytes_per_second
-
-
 class ClientHost(Worker):
-    def __init__(self, client_ids: np.ndarray, trainer: ClientTrainer, devices: UniformDevices | None = None):
+    def __init__(self, client_ids: np.ndarray, trainer: ClientTrainer, devices: DeviceProfiles | None = None):
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.trainer = trainer
-        self.devices = devices or UniformDevices()
+        self.devices = devices or DeviceProfiles.uniform(self.client_ids, 20_000.0, 2_000_000.0)
         self.finished = False
 
     def join(self, now: float = 0.0) -> Message:
         info = JoinInfo(self.client_ids, self.trainer.num_examples(self.client_ids))
         return Message(MessageKind.JOIN, _address(self.client_ids), SERVER, 0, info, now)
 
-    @handles(MessageKind.TRAIN, emits=[MessageKind.UPDATE])
+    @handles(MessageKind.TRAIN, emits=[MessageKind.UPDATE, MessageKind.OFFLINE])
     def on_train(self, message: Message) -> Iterator[Message]:
+        """Train; each client's update arrives when its device has downloaded, trained and uploaded it.
+
+        A client that is offline when invited, or goes offline before its upload ends, does not answer:
+        the server hears of it (OFFLINE) when it drops, as it would notice a lost connection."""
         ids = self._mine(message)
-        if len(ids) == 0:
+        if len(ids) == 0 or self.finished:
             return
         update = self.trainer.train(ids, message.payload, message.round)
-        yield self._reply(MessageKind.UPDATE, ids, message, update)
+        ids = np.asarray(getattr(update, "client_ids", ids), dtype=np.int64)  # the payload's order is the message's
+        down = payload_nbytes(message.payload)
+        up = np.full(len(ids), payload_nbytes(update) // len(ids))
+        arrivals = message.time + self.devices.arrival_delays(ids, self.trainer.num_examples(ids), down, up)
+        stays = self.devices.online_until(ids, message.time, arrivals)
+        if not stays.all():
+            gone = ids[~stays]
+            dropped = self.devices.offline_at(gone, message.time)
+            yield Message(
+                MessageKind.OFFLINE, _address(gone), SERVER, message.round, None, float(dropped.min()), arrivals=dropped
+            )
+            positions = np.flatnonzero(stays)
+            if len(positions) == 0:
+                return
+            ids, arrivals, update = ids[positions], arrivals[positions], update.select(positions)
+        yield Message(
+            MessageKind.UPDATE, _address(ids), SERVER, message.round, update, float(arrivals.min()), arrivals=arrivals
+        )
 
     @handles(MessageKind.EVALUATE, emits=[MessageKind.METRICS])
     def on_evaluate(self, message: Message) -> Iterator[Message]:
         ids = self._mine(message)
         if len(ids) == 0:
             return
-        sums = self.trainer.evaluate(ids, message.payload)
-        yield self._reply(MessageKind.METRICS, ids, message, sums)
+        sums = self.trainer.evaluate(ids, message.payload)  # measurement: no virtual time, every client
+        yield Message(MessageKind.METRICS, _address(ids), SERVER, message.round, sums, message.time)
 
     @handles(MessageKind.FINISH, emits=[])
     def on_finish(self, message: Message) -> Iterator[Message]:
@@ -65,14 +73,6 @@ class ClientHost(Worker):
     def _mine(self, message: Message) -> np.ndarray:
         wanted = np.asarray(message.receivers(), dtype=np.int64)
         return wanted[np.isin(wanted, self.client_ids)]
-
-    def _reply(self, kind: MessageKind, ids: np.ndarray, request: Message, payload: Any) -> Message:
-        delay = self.devices.reply_delay(
-            self.trainer.num_examples(ids),
-            payload_nbytes(request.payload),
-            payload_nbytes(payload) // max(1, len(ids)),
-        )
-        return Message(kind, _address(ids), SERVER, request.round, payload, request.time + delay)
 
 
 def _address(ids: np.ndarray) -> tuple[int, ...]:

@@ -14,6 +14,8 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 SERVER = 0
 
 Address = int | tuple[int, ...]
@@ -28,6 +30,7 @@ class MessageKind(enum.Enum):
     FINISH = "finish"  # server -> clients: the run is over
     LEAVE = "leave"  # transport -> server, for clients whose connection ended
     DEADLINE = "deadline"  # server -> itself: the current step's deadline has passed
+    OFFLINE = "offline"  # client host -> server, in simulation: these clients went offline before answering
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +42,14 @@ class Message:
     payload: Any = None
     time: float = 0.0
     seq: int = field(default=0)
+    # in simulation, a host answering for several clients gives each one's arrival time (``time`` is the
+    # earliest); the transport delivers them in time order among the other messages. None: all at ``time``.
+    arrivals: np.ndarray | None = None
+
+    def arrival_times(self) -> np.ndarray:
+        if self.arrivals is not None:
+            return self.arrivals
+        return np.full(len(self.senders()), self.time)
 
     @property
     def order_key(self) -> tuple[float, int]:

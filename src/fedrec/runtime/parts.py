@@ -7,7 +7,7 @@ the tasks implement these protocols.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -108,6 +108,7 @@ class RoundRecord:
     metrics: dict[str, float]
     num_participants: int
     virtual_time_s: float
+    participation: dict[str, float] = field(default_factory=dict)  # the run's counts so far
 
 
 class RoundObserver(Protocol):

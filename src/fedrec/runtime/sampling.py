@@ -26,9 +26,10 @@ class ClientSampler:
             return max(1, min(num_candidates, round(self.fraction * num_candidates)))
         return num_candidates
 
-    def sample(self, round_index: int, candidates: np.ndarray) -> np.ndarray:
+    def sample(self, round_index: int, candidates: np.ndarray, count: int | None = None) -> np.ndarray:
+        """``count`` clients (default: the configured size) of ``candidates``, seeded by the round."""
         candidates = np.sort(np.asarray(candidates, dtype=np.int64))
-        k = self.size(len(candidates))
+        k = self.size(len(candidates)) if count is None else min(count, len(candidates))
         if k == len(candidates):
             return candidates
         rng = np.random.default_rng([self.seed, round_index, 0x5A3])

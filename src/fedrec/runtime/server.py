@@ -1,17 +1,18 @@
-"""The server worker: handlers that move a run from round to round.
+"""The server worker: registration, evaluation, aggregation; a round policy decides who trains and when.
 
-It owns no algorithm: sampling, update checks, aggregation, metric combination, checkpointing and
-reporting are objects it is given. A round is synchronous: the sampled clients train, and the round closes
-when every one still connected has answered or, once its deadline has passed, when a quorum has. Every
-``eval_every`` rounds (and after the last) all clients evaluate the new model on their own test data.
-Clients whose connection ends (LEAVE) are dropped from the round and from later sampling.
+It owns no algorithm: sampling, the round policy (``SyncRounds`` or ``BufferedAsync``), update checks,
+aggregation, metric combination, checkpointing and reporting are objects it is given. ``round`` counts the
+aggregations so far (the model's version). Every ``eval_every`` versions (and after the last) all clients
+evaluate that model on their own test data; evaluation is the experimenter's measurement and costs no
+virtual time. Clients whose connection ends (LEAVE) are dropped for good; clients that go offline
+(OFFLINE, in simulation) only from what they were doing, and may be invited again once back online.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,17 +31,20 @@ from fedrec.runtime.parts import (
     RoundRecord,
     UpdateCheck,
 )
+from fedrec.runtime.policies import RoundPolicy, SyncRounds
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.worker import Worker, handles
 
 log = logging.getLogger(__name__)
 
-ROUND_KINDS = [MessageKind.TRAIN, MessageKind.EVALUATE, MessageKind.FINISH, MessageKind.DEADLINE]
+EMITS = [MessageKind.TRAIN, MessageKind.EVALUATE, MessageKind.FINISH, MessageKind.DEADLINE]
+
+Online = Callable[[np.ndarray, float], np.ndarray]
 
 
 @dataclass
 class ServerPlan:
-    """How many rounds, which are evaluated, and when a round may close without every reply."""
+    """How many versions, which are evaluated, and when an evaluation may close without every reply."""
 
     rounds: int
     eval_every: int = 1
@@ -53,10 +57,32 @@ class ServerPlan:
 
 
 @dataclass
-class _Step:
-    """Replies expected and received for the current step (training or evaluation)."""
+class RunStats:
+    """Participation and staleness over the run, for the summary."""
 
-    kind: MessageKind | None = None
+    invited: int = 0
+    aggregated: int = 0
+    late: int = 0  # answered after their round closed, or staler than allowed
+    offline: int = 0  # went offline before answering
+    staleness_sum: float = 0.0
+    staleness_max: int = 0
+
+    def as_dict(self) -> dict[str, float]:
+        mean = self.staleness_sum / self.aggregated if self.aggregated else 0.0
+        return {
+            "invited": self.invited,
+            "aggregated": self.aggregated,
+            "late": self.late,
+            "offline": self.offline,
+            "staleness_mean": round(mean, 4),
+            "staleness_max": self.staleness_max,
+        }
+
+
+@dataclass
+class Replies:
+    """Replies expected and received for one step (a synchronous round, or an evaluation)."""
+
     expected: set[int] = field(default_factory=set)
     answered: set[int] = field(default_factory=set)
     payloads: list[Any] = field(default_factory=list)
@@ -64,23 +90,20 @@ class _Step:
     deadline_passed: bool = False
     opened_at: float = 0.0
 
-    def add(self, payload: ClientBatch) -> bool:
-        ids = set(np.asarray(payload.client_ids).tolist())
-        if not ids or not ids <= self.expected - self.answered:
-            log.warning("ignoring a reply from clients not expected now: %s", sorted(ids)[:10])
-            return False
-        self.answered |= ids
+    def add(self, payload: ClientBatch) -> None:
+        self.answered |= set(np.asarray(payload.client_ids).tolist())
         self.payloads.append(payload)
-        return True
 
     def drop(self, ids: set[int]) -> None:
         self.expected -= ids - self.answered
 
     @property
+    def outstanding(self) -> int:
+        return len(self.expected - self.answered)
+
+    @property
     def can_close(self) -> bool:
-        if self.answered >= self.expected:
-            return True
-        return self.deadline_passed and len(self.answered) >= self.quorum
+        return self.outstanding == 0 or (self.deadline_passed and len(self.answered) >= self.quorum)
 
 
 class Server(Worker):
@@ -95,6 +118,8 @@ class Server(Worker):
         checkpointer: Checkpointer | None = None,
         observer: RoundObserver | None = None,
         check: UpdateCheck | None = None,
+        policy: RoundPolicy | None = None,
+        online: Online | None = None,
     ) -> None:
         self.model = model
         self.plan = plan
@@ -105,98 +130,200 @@ class Server(Worker):
         self.checkpointer = checkpointer
         self.observer: RoundObserver = observer or NullObserver()
         self.check = check
+        self.policy: RoundPolicy = policy or SyncRounds(plan.deadline_s, plan.quorum)
+        self.online = online  # who is checked in at a time (simulation); None: every registered client
         self.clients = Registry()
         self.round = plan.first_round - 1
-        self.step = _Step()
+        self.busy = np.empty(0, dtype=np.int64)
+        self.evaluation: Replies | None = None
+        self.evaluating_round = 0
+        self.evaluated_participants = 0
+        self.evaluated_at = 0.0
         self.started = False
         self.finished = False
         self.last_metrics: dict[str, float] = {}
         self.rejected_updates = 0
+        self.stats = RunStats()
+        self.now = 0.0
+        self._participants = 0
 
-    @handles(MessageKind.JOIN, emits=ROUND_KINDS)
+    # -- handlers ---------------------------------------------------------------------------------------
+
+    @handles(MessageKind.JOIN, emits=EMITS)
     def on_join(self, message: Message) -> Iterator[Message]:
         info: JoinInfo = message.payload
         self.clients.add(info.client_ids, info.num_examples)
         if not self.started and len(self.clients) >= self.num_clients:
             self.started = True
             log.info("%d clients joined; starting at round %d", len(self.clients), self.round + 1)
-            yield from self._next_round(message.time)
+            yield from self._continue(message.time)
 
-    @handles(MessageKind.LEAVE, emits=ROUND_KINDS)
+    @handles(MessageKind.LEAVE, emits=EMITS)
     def on_leave(self, message: Message) -> Iterator[Message]:
-        gone = set(message.senders())
-        self.clients.remove(np.fromiter(gone, dtype=np.int64))
-        self.step.drop(gone)
+        gone = np.fromiter(set(message.senders()), dtype=np.int64)
+        self.clients.remove(gone)
         log.warning("%d clients left; %d remain", len(gone), len(self.clients))
-        if self.started and not self.finished:
-            yield from self._maybe_close(message.time)
+        yield from self._gone(gone, message.time)
 
-    @handles(MessageKind.DEADLINE, emits=ROUND_KINDS)
+    @handles(MessageKind.OFFLINE, emits=EMITS)
+    def on_offline(self, message: Message) -> Iterator[Message]:
+        gone = np.asarray(message.senders(), dtype=np.int64)
+        self.stats.offline += len(gone)
+        yield from self._gone(gone, float(message.arrival_times().max()))
+
+    @handles(MessageKind.DEADLINE, emits=EMITS)
     def on_deadline(self, message: Message) -> Iterator[Message]:
-        if message.round == self.round and message.payload == self.step.kind and not self.finished:
-            self.step.deadline_passed = True
-            yield from self._maybe_close(message.time)
-
-    @handles(MessageKind.UPDATE, emits=ROUND_KINDS)
-    def on_update(self, message: Message) -> Iterator[Message]:
-        if message.round != self.round or self.step.kind is not MessageKind.TRAIN:
-            log.warning("dropping an update for round %d during round %d", message.round, self.round)
+        if self.finished:
             return
-        self._accept(message)
-        yield from self._maybe_close(message.time)
+        if message.payload is MessageKind.EVALUATE:
+            if self.evaluation is not None and message.round == self.evaluating_round:
+                self.evaluation.deadline_passed = True
+                yield from self._maybe_close_evaluation(message.time)
+            return
+        yield from self.policy.on_deadline(self, message)
 
-    def _accept(self, message: Message) -> None:
+    @handles(MessageKind.UPDATE, emits=[*EMITS, MessageKind.UPDATE])  # UPDATE: the rest of a batch, deferred
+    def on_update(self, message: Message) -> Iterator[Message]:
+        if self.finished:
+            return
+        problem = self._problem(message)
+        if problem is not None:
+            self.rejected_updates += 1
+            log.warning("rejected a %s from clients %s: %s", message.kind.name, message.senders()[:5], problem)
+            yield from self._gone(np.asarray(message.senders(), dtype=np.int64), message.time)
+            return
+        yield from self.policy.on_updates(self, message)
+
+    @handles(MessageKind.METRICS, emits=EMITS)
+    def on_metrics(self, message: Message) -> Iterator[Message]:
+        step = self.evaluation
+        if step is None or message.round != self.evaluating_round or self.finished:
+            return
+        ids = set(message.senders())
+        if not ids <= step.expected - step.answered:
+            log.warning("ignoring metrics from clients not expected now: %s", sorted(ids)[:10])
+            return
+        problem = self._problem(message)
+        if problem is not None:
+            self.rejected_updates += 1
+            log.warning("rejected a METRICS from clients %s: %s", message.senders()[:5], problem)
+            step.drop(ids)
+        else:
+            step.add(message.payload)
+        yield from self._maybe_close_evaluation(message.time)
+
+    # -- what the round policies use --------------------------------------------------------------------
+
+    def candidates(self, now: float) -> np.ndarray:
+        """Clients that could train now: registered with data, not already training, online."""
+        ids = self.clients.trainable()
+        ids = ids[~np.isin(ids, self.busy)]
+        if self.online is not None and len(ids):
+            ids = ids[self.online(ids, now)]
+        return ids
+
+    def invite(self, ids: np.ndarray, now: float) -> Message:
+        """Send the current model to ``ids`` to train for round ``round + 1``."""
+        self.busy = np.union1d(self.busy, ids)
+        self.stats.invited += len(ids)
+        return Message(MessageKind.TRAIN, SERVER, tuple(ids.tolist()), self.round + 1, self.model, now)
+
+    def arrived(self, ids: np.ndarray) -> None:
+        self.busy = self.busy[~np.isin(self.busy, ids)]
+
+    def apply(self, updates: list[Any], now: float, staleness: list[int]) -> Iterator[Message]:
+        """Aggregate ``updates`` into a new version; evaluate and checkpoint it as planned."""
+        self.model = self.aggregator.aggregate(self.model, updates)
+        self.round += 1
+        self._participants = len(staleness)
+        self.stats.aggregated += len(staleness)
+        self.stats.staleness_sum += float(sum(staleness))
+        self.stats.staleness_max = max([self.stats.staleness_max, *staleness])
+        self.now = now
+        log.info("round %d aggregated %d updates at t=%.3f", self.round, len(staleness), now)
+        if self.checkpointer is not None:
+            self.checkpointer.save(self.round, self.model)
+        if self.plan.evaluates(self.round):
+            yield from self._open_evaluation(now)
+
+    def skip(self, now: float) -> Iterator[Message]:
+        """Close a round without an update: the model stays, the round counts."""
+        self.round += 1
+        self._participants = 0
+        log.warning("round %d closed with no update; the model is unchanged", self.round)
+        if self.plan.evaluates(self.round):
+            yield from self._open_evaluation(now)
+
+    @property
+    def done(self) -> bool:
+        return self.round >= self.plan.rounds or not len(self.clients)
+
+    def finish(self, now: float) -> Iterator[Message]:
+        if self.finished:
+            return
+        self.finished = True
+        self.now = max(self.now, now)
+        yield Message(MessageKind.FINISH, SERVER, tuple(self.clients.ids.tolist()), self.round, None, now)
+
+    def wake(self, now: float, delay: float) -> Message:
+        """A reminder to the policy (a DEADLINE without a step), to retry when nobody was online."""
+        return Message(MessageKind.DEADLINE, SERVER, SERVER, self.round, None, now + delay)
+
+    # -- internals --------------------------------------------------------------------------------------
+
+    @property
+    def evaluating(self) -> bool:
+        return self.evaluation is not None
+
+    def _problem(self, message: Message) -> str | None:
         problem = self.check.problem(message.payload, self.model, self.clients) if self.check else None
         claimed = set(np.asarray(getattr(message.payload, "client_ids", [])).tolist())
         if problem is None and claimed != set(message.senders()):
             problem = "the payload speaks for other clients than its sender"
-        if problem is not None:
-            self.rejected_updates += 1
-            log.warning("rejected a %s from clients %s: %s", message.kind.name, message.senders()[:5], problem)
-            self.step.drop(set(message.senders()))
-        else:
-            self.step.add(message.payload)
+        return problem
 
-    @handles(MessageKind.METRICS, emits=ROUND_KINDS)
-    def on_metrics(self, message: Message) -> Iterator[Message]:
-        if message.round == self.round and self.step.kind is MessageKind.EVALUATE:
-            self._accept(message)
-            yield from self._maybe_close(message.time)
+    def _gone(self, ids: np.ndarray, now: float) -> Iterator[Message]:
+        self.arrived(ids)
+        if self.evaluation is not None:
+            self.evaluation.drop(set(ids.tolist()))
+        if self.started and not self.finished:
+            yield from self.policy.on_gone(self, ids, now)
+            yield from self._maybe_close_evaluation(now)
 
-    def _maybe_close(self, now: float) -> Iterator[Message]:
-        step = self.step
-        if not step.can_close:
+    def _continue(self, now: float) -> Iterator[Message]:
+        yield from self.policy.on_ready(self, now)
+
+    def _open_evaluation(self, now: float) -> Iterator[Message]:
+        if self.evaluation is not None:
+            log.warning("round %d is not evaluated: the evaluation of round %d is still open", self.round,
+                        self.evaluating_round)  # fmt: skip
             return
-        if step.kind is MessageKind.TRAIN:
-            if step.payloads:
-                self.model = self.aggregator.aggregate(self.model, step.payloads)
-            else:
-                log.warning("round %d closed with no update; the model is unchanged", self.round)
-            self._trained = len(step.answered)
-            log.info("round %d closed after %.3f s with %d updates", self.round, now - step.opened_at, self._trained)
-            if self.plan.evaluates(self.round):
-                yield from self._open(MessageKind.EVALUATE, self.clients.ids, now)
-                return
-        elif step.kind is MessageKind.EVALUATE and step.payloads:
-            self.last_metrics = self.metrics.combine(step.payloads)
-            self.observer.on_round(RoundRecord(self.round, self.last_metrics, self._trained, now))
-        if self.checkpointer is not None:
-            self.checkpointer.save(self.round, self.model)
-        yield from self._next_round(now)
-
-    def _next_round(self, now: float) -> Iterator[Message]:
-        if self.round >= self.plan.rounds or not len(self.clients):
-            self.finished = True
-            self.step = _Step()
-            yield Message(MessageKind.FINISH, SERVER, tuple(self.clients.ids.tolist()), self.round, None, now)
-            return
-        self.round += 1
-        sampled = self.sampler.sample(self.round, self.clients.trainable())
-        yield from self._open(MessageKind.TRAIN, sampled, now)
-
-    def _open(self, kind: MessageKind, receivers: np.ndarray, now: float) -> Iterator[Message]:
+        receivers = self.clients.ids
         quorum = max(1, math.ceil(self.plan.quorum * len(receivers)))
-        self.step = _Step(kind, set(receivers.tolist()), quorum=quorum, opened_at=now)
-        yield Message(kind, SERVER, tuple(receivers.tolist()), self.round, self.model, now)
+        self.evaluation = Replies(set(receivers.tolist()), quorum=quorum, opened_at=now)
+        self.evaluating_round = self.round
+        self.evaluated_participants = self._participants
+        self.evaluated_at = now
+        yield Message(MessageKind.EVALUATE, SERVER, tuple(receivers.tolist()), self.round, self.model, now)
         if self.plan.deadline_s is not None:
-            yield Message(MessageKind.DEADLINE, SERVER, SERVER, self.round, kind, now + self.plan.deadline_s)
+            yield Message(
+                MessageKind.DEADLINE, SERVER, SERVER, self.round, MessageKind.EVALUATE, now + self.plan.deadline_s
+            )
+
+    def _maybe_close_evaluation(self, now: float) -> Iterator[Message]:
+        step = self.evaluation
+        if step is None or not step.can_close:
+            return
+        self.evaluation = None
+        if step.payloads:
+            self.last_metrics = self.metrics.combine(step.payloads)
+            self.observer.on_round(
+                RoundRecord(
+                    self.evaluating_round,
+                    self.last_metrics,
+                    self.evaluated_participants,
+                    self.evaluated_at,
+                    self.stats.as_dict(),
+                )
+            )
+        yield from self.policy.on_evaluated(self, now)

@@ -18,6 +18,7 @@ from fedrec.tasks.accuracy import label_counts
 from fedrec.tasks.cohort import epoch_steps, plan_cohort
 from fedrec.tasks.cohort_optim import CohortOptimizer
 from fedrec.tasks.mf_cohort import LocalTraining
+from fedrec.tasks.objective import LocalObjective, PlainObjective, module_weights
 from fedrec.tasks.rating import Execution
 from fedrec.tasks.shuffle import shuffle_keys
 
@@ -33,6 +34,7 @@ class ClassificationTask:
         module: nn.Module,
         local: LocalTraining,
         execution: Execution,
+        objective: LocalObjective | None = None,
     ) -> None:
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.train_x, self.train_y = torch.from_numpy(train.features), torch.from_numpy(train.labels)
@@ -41,6 +43,8 @@ class ClassificationTask:
         self.test_parts = {int(c): test_parts[c - 1] for c in self.client_ids}
         self.module, self.local, self.execution = module, local, execution
         self.classes = len(train.classes)
+        self.objective: LocalObjective = objective or PlainObjective()
+        self.names = [name for name, _ in module.named_parameters()]
 
     def initial_model(self) -> GlobalModel:
         torch.manual_seed(self.local.seed)
@@ -65,7 +69,8 @@ class ClassificationTask:
         local = self.local
         plan = plan_cohort(client_ids, counts, np.zeros((len(examples), 1), dtype=np.int64), 1, local.batch_size)
         clients = len(plan.counts)
-        start = {k: v.expand(clients, *v.shape).clone() for k, v in model.params.items()}
+        weights = module_weights(model, self.names)
+        start = {k: v.expand(clients, *v.shape).clone() for k, v in weights.items()}
         params = {k: v.clone().requires_grad_() for k, v in start.items()}
         owners = {k: torch.arange(clients) for k in params}
         optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(params))
@@ -86,17 +91,24 @@ class ClassificationTask:
                 out = batched({k: v[:active] for k, v in params.items()}, self.train_x[index])
                 loss = nn.functional.cross_entropy(out.flatten(0, 1), self.train_y[index].flatten(), reduction="none")
                 total = ((loss.view(active, -1) * mask).sum(1) / mask.sum(1)).sum()
+                total = total + self.objective.penalty(
+                    plan.client_ids, {k: v[:active] for k, v in params.items()}, model
+                )
                 grads = dict(zip(params, torch.autograd.grad(total, list(params.values())), strict=True))
                 optimizer.step(grads, active, dict.fromkeys(grads, active))
-        dense = {k: (params[k] - start[k]).detach() for k in params}
+        end = {k: v.detach() for k, v in params.items()}
+        dense = {k: end[k] - start[k] for k in params}
+        dense |= self.objective.uploads(plan.client_ids, model, start, end, plan.batches * local.epochs)
         return ClientUpdates(plan.client_ids, torch.from_numpy(plan.counts.astype(np.float32)), dense)
 
     def _sequential(self, client_ids: np.ndarray, model: GlobalModel, round_index: int) -> ClientUpdates:
         updates = []
         for client in client_ids.tolist():
             part = self.train_parts[client]
-            weights: dict[str, Tensor] = {k: nn.Parameter(v.clone()) for k, v in model.params.items()}
+            start = module_weights(model, self.names)
+            weights: dict[str, Tensor] = {k: nn.Parameter(v.clone()) for k, v in start.items()}
             settings = self.local.optimizer
+            ids, steps = np.array([client]), 0
             optimizer = settings.torch_optimizer(
                 [{"params": list(weights.values()), "weight_decay": settings.weight_decay}]
             )
@@ -108,9 +120,15 @@ class ClassificationTask:
                 for batch in torch.split(order, self.local.batch_size):
                     optimizer.zero_grad()
                     out = functional_call(self.module, weights, (self.train_x[batch],))
-                    nn.functional.cross_entropy(out, self.train_y[batch]).backward()  # type: ignore[no-untyped-call]
+                    loss = nn.functional.cross_entropy(out, self.train_y[batch])
+                    loss = loss + self.objective.penalty(ids, {k: w.unsqueeze(0) for k, w in weights.items()}, model)
+                    loss.backward()  # type: ignore[no-untyped-call]
                     optimizer.step()
-            dense = {k: (weights[k] - model.params[k]).detach().unsqueeze(0) for k in weights}
+                    steps += 1
+            end = {k: w.detach().unsqueeze(0) for k, w in weights.items()}
+            dense = {k: end[k] - start[k].unsqueeze(0) for k in weights}
+            first = {k: v.unsqueeze(0) for k, v in start.items()}
+            dense |= self.objective.uploads(ids, model, first, end, np.array([steps]))
             updates.append(ClientUpdates(np.array([client]), torch.tensor([float(len(part))]), dense))
         return ClientUpdates.concat(updates)
 
@@ -123,7 +141,8 @@ class ClassificationTask:
         parts = [self.test_parts[int(c)] for c in client_ids]
         index = torch.from_numpy(np.concatenate(parts))
         owner = torch.from_numpy(np.repeat(np.arange(len(parts)), [len(p) for p in parts]))
-        chunks = [functional_call(self.module, model.params, (self.test_x[c],)) for c in torch.split(index, 4096)]
+        weights = module_weights(model, self.names)
+        chunks = [functional_call(self.module, weights, (self.test_x[c],)) for c in torch.split(index, 4096)]
         predicted = torch.cat([c.argmax(1) for c in chunks]) if chunks else torch.empty(0, dtype=torch.int64)
         sums = label_counts(predicted, self.test_y[index], owner, len(parts), self.classes, "test")
         return MetricSums(np.asarray(client_ids, dtype=np.int64), sums)

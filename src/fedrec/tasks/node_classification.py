@@ -16,17 +16,25 @@ from fedrec.data.graphs import ClientGraph
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.tasks.accuracy import label_counts
 from fedrec.tasks.mf_cohort import LocalTraining
+from fedrec.tasks.objective import LocalObjective, PlainObjective, module_weights
 from fedrec.tasks.shuffle import mix
 
 
 class NodeClassificationTask:
     def __init__(
-        self, graphs: list[ClientGraph], client_ids: np.ndarray, module: nn.Module, local: LocalTraining
+        self,
+        graphs: list[ClientGraph],
+        client_ids: np.ndarray,
+        module: nn.Module,
+        local: LocalTraining,
+        objective: LocalObjective | None = None,
     ) -> None:
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.graphs = {int(c): graphs[c - 1] for c in self.client_ids}
         self.module, self.local = module, local
         self.classes = int(max(int(g.y.max()) for g in graphs)) + 1
+        self.objective: LocalObjective = objective or PlainObjective()
+        self.names = [name for name, _ in module.named_parameters()]
 
     def initial_model(self) -> GlobalModel:
         torch.manual_seed(self.local.seed)
@@ -45,8 +53,10 @@ class NodeClassificationTask:
 
     def _train_one(self, client: int, model: GlobalModel, round_index: int) -> ClientUpdates:
         graph = self.graphs[client]
-        weights: dict[str, Tensor] = {k: nn.Parameter(v.clone()) for k, v in model.params.items()}
+        start = module_weights(model, self.names)
+        weights: dict[str, Tensor] = {k: nn.Parameter(v.clone()) for k, v in start.items()}
         settings = self.local.optimizer
+        ids, steps = np.array([client]), 0
         optimizer = settings.torch_optimizer(
             [{"params": list(weights.values()), "weight_decay": settings.weight_decay}]
         )
@@ -57,9 +67,14 @@ class NodeClassificationTask:
             out = functional_call(self.module, weights, (graph.x, graph.edge_index))
             if int(graph.train_mask.sum()):
                 loss = nn.functional.cross_entropy(out[graph.train_mask], graph.y[graph.train_mask])
+                loss = loss + self.objective.penalty(ids, {k: w.unsqueeze(0) for k, w in weights.items()}, model)
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
-        dense = {k: (weights[k] - model.params[k]).detach().unsqueeze(0) for k in weights}
+                steps += 1
+        end = {k: w.detach().unsqueeze(0) for k, w in weights.items()}
+        first = {k: v.unsqueeze(0) for k, v in start.items()}
+        dense = {k: end[k] - first[k] for k in weights}
+        dense |= self.objective.uploads(ids, model, first, end, np.array([steps]))
         return ClientUpdates(np.array([client]), torch.tensor([float(max(1, int(graph.train_mask.sum())))]), dense)
 
     @torch.no_grad()
@@ -67,7 +82,8 @@ class NodeClassificationTask:
         """Test and validation counts of each client's own nodes, predicted on its own subgraph."""
         self.module.eval()
         graphs = [self.graphs[int(c)] for c in client_ids]
-        predicted = [functional_call(self.module, model.params, (g.x, g.edge_index)).argmax(1) for g in graphs]
+        weights = module_weights(model, self.names)
+        predicted = [functional_call(self.module, weights, (g.x, g.edge_index)).argmax(1) for g in graphs]
         sums: dict[str, Tensor] = {}
         for split in ("test", "val"):
             masks = [getattr(g, f"{split}_mask") for g in graphs]

@@ -1,6 +1,8 @@
 """In-process transport: a priority queue of messages in virtual time.
 
-Messages are delivered in ``(time, seq)`` order. A broadcast to many clients is split by host, so a host
+Messages are delivered in ``(time, seq)`` order. A batch of replies whose clients arrive at different
+times is delivered in parts, each part before the next other message, so that a server sees every
+arrival in its place among the other events. A broadcast to many clients is split by host, so a host
 that holds a whole cohort receives one message naming all of its receivers, and trains them together.
 The transport also counts the bytes that would have crossed the network in each direction.
 """
@@ -8,6 +10,7 @@ The transport also counts the bytes that would have crossed the network in each 
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import count
@@ -38,6 +41,9 @@ class VirtualTimeQueue:
 
     def pop(self) -> Message:
         return heapq.heappop(self._heap)[2]
+
+    def next_time(self) -> float:
+        return self._heap[0][0] if self._heap else math.inf
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -72,7 +78,22 @@ class InProcessTransport:
     def run(self) -> None:
         """Deliver messages until none is left (after FINISH, or when the protocol stalls)."""
         while len(self.queue):
-            self._deliver(self.queue.pop())
+            message = self.queue.pop()
+            if message.arrivals is not None and message.receiver == SERVER:
+                message = self._due_part(message)
+            self._deliver(message)
+
+    def _due_part(self, message: Message) -> Message:
+        """The part of a batch of replies that arrives before the next other message; the rest waits its turn."""
+        arrivals = message.arrivals
+        assert arrivals is not None
+        due = arrivals <= self.queue.next_time()
+        if due.all():
+            return message
+        later, now = np.flatnonzero(~due), np.flatnonzero(due)
+        senders = np.asarray(message.senders())
+        self.queue.push(_part(message, senders, later))
+        return _part(message, senders, now)
 
     def _deliver(self, message: Message) -> None:
         self.now = max(self.now, message.time)
@@ -97,6 +118,13 @@ class InProcessTransport:
         hosts = self._host_of[pos[known]]
         ids = receivers[known]
         return [(int(h), ids[hosts == h]) for h in np.unique(hosts)]
+
+
+def _part(message: Message, senders: np.ndarray, positions: np.ndarray) -> Message:
+    payload = message.payload.select(positions) if message.payload is not None else None
+    arrivals = message.arrivals[positions] if message.arrivals is not None else None
+    time = float(arrivals.min()) if arrivals is not None else message.time
+    return replace(message, sender=tuple(senders[positions].tolist()), payload=payload, time=time, arrivals=arrivals)
 
 
 def _readdressed(message: Message, ids: np.ndarray) -> Message:

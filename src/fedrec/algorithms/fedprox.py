@@ -1,0 +1,37 @@
+"""FedProx: every client minimises its loss plus ``(mu / 2) * ||w - w_global||^2``.
+
+Li et al., "Federated Optimization in Heterogeneous Networks", MLSys 2020. The term pulls a client that takes
+many steps on skewed data back towards the model it received, which bounds how far clients drift apart.
+It is a client objective term only: the server side is FedAvg's, or any server optimizer's (FedProx with
+FedAdam is a configuration). For stacked weights (one row per client) the sum over rows gives each client
+exactly its own term's gradient, ``mu * (w_c - w_global)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fedrec.payloads import GlobalModel
+
+
+class FedProx:
+    def __init__(self, mu: float) -> None:
+        self.mu = mu
+
+    def penalty(self, clients: np.ndarray, weights: dict[str, Tensor], model: GlobalModel) -> Tensor:
+        total = torch.zeros(())
+        for name, w in weights.items():
+            total = total + ((w - model.params[name]) ** 2).sum()
+        return 0.5 * self.mu * total
+
+    def uploads(
+        self,
+        clients: np.ndarray,
+        model: GlobalModel,
+        start: dict[str, Tensor],
+        end: dict[str, Tensor],
+        steps: np.ndarray,
+    ) -> dict[str, Tensor]:
+        return {}

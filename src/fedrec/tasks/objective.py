@@ -1,0 +1,54 @@
+"""What an algorithm may add to a client's local training: a term in its loss, and uploads beside its delta.
+
+FedProx adds a proximal term; SCAFFOLD adds a drift correction and uploads the change of its control
+variate. The tasks call this protocol on stacked weights (one row per client, the same for one client in
+the sequential path), so a term written once holds in both execution paths. Implementations live in
+``fedrec.algorithms``; ``PlainObjective`` is FedAvg's client: nothing added.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fedrec.payloads import GlobalModel
+
+
+class LocalObjective(Protocol):
+    def penalty(self, clients: np.ndarray, weights: dict[str, Tensor], model: GlobalModel) -> Tensor:
+        """Extra loss of ``clients`` (row i of every weight is client i's) given the model they received."""
+        ...
+
+    def uploads(
+        self,
+        clients: np.ndarray,
+        model: GlobalModel,
+        start: dict[str, Tensor],
+        end: dict[str, Tensor],
+        steps: np.ndarray,
+    ) -> dict[str, Tensor]:
+        """Dense uploads beside the weight deltas, ``[clients, *shape]`` each, once the clients took ``steps``."""
+        ...
+
+
+class PlainObjective:
+    def penalty(self, clients: np.ndarray, weights: dict[str, Tensor], model: GlobalModel) -> Tensor:
+        return torch.zeros(())
+
+    def uploads(
+        self,
+        clients: np.ndarray,
+        model: GlobalModel,
+        start: dict[str, Tensor],
+        end: dict[str, Tensor],
+        steps: np.ndarray,
+    ) -> dict[str, Tensor]:
+        return {}
+
+
+def module_weights(model: GlobalModel, names: set[str] | list[str]) -> dict[str, Tensor]:
+    """The model's values of the module's own parameters (a model may carry more, as SCAFFOLD's controls)."""
+    return {k: v for k, v in model.params.items() if k in names}
