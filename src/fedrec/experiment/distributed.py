@@ -137,6 +137,7 @@ def serve(
         "raw_tensor_bytes_down": transport.traffic.raw_down,
         "seed": config.seed,
         "rejected_updates": server.rejected_updates,
+        "participation": server.stats.as_dict(),
         "resumed_from_round": first_round - 1 if resume else None,
     }
     folder.write_summary(summary)

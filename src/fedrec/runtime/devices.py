@@ -93,18 +93,15 @@ class Heterogeneity:
 
 
 def draw_profiles(ids: np.ndarray, h: Heterogeneity, seed: int, epochs: int = 1) -> DeviceProfiles:
-    """Seeded profiles: speed and bandwidths log-normal; online and offline periods exponential."""
+    """Seeded profiles: speed and bandwidths log-normal; online periods exponential, each followed by an
+    offline period that makes the client's share of time online ``availability``; a random phase."""
     ids = np.sort(np.asarray(ids, dtype=np.int64))
     rng = np.random.default_rng([seed, 0xDE71CE])
     n = len(ids)
     speed = lognormal(h.examples_per_s, h.speed_spread, n, rng)
     link = lognormal(1.0, h.bandwidth_spread, n, rng)
     online = rng.exponential(h.mean_online_s, n)
-    offline = (
-        rng.exponential(h.mean_online_s * (1 - h.availability) / h.availability, n)
-        if h.availability < 1
-        else np.zeros(n)
-    )
+    offline = online * (1 - h.availability) / h.availability  # each client online that share of its time
     phase = rng.uniform(0, 1, n) * (online + offline)
     return DeviceProfiles(
         ids, speed, h.down_bytes_per_s * link, h.up_bytes_per_s * link, online, offline, phase, epochs

@@ -106,10 +106,11 @@ class SyncRounds:
             log.info("dropping %d late updates for round %d during round %d", len(ids), message.round, server.round + 1)
             return
         order, times = in_arrival_order(message)
-        take = min(len(order), self.needed - len(step.answered))
+        enough = min(self.needed, step.quorum) if step.deadline_passed else self.needed
+        take = min(len(order), enough - len(step.answered))
         kept = order[:take] if take < len(order) else order
         step.add(message.payload if take == len(order) else message.payload.select(kept))
-        if len(step.answered) >= self.needed or step.outstanding == 0:
+        if len(step.answered) >= enough or step.outstanding == 0:
             if take < len(order):
                 server.stats.late += len(order) - take  # over-selected: the round has what it needs
             yield from self._close(server, float(times[take - 1]))
