@@ -17,6 +17,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -89,6 +90,9 @@ class LocalTrainConfig(TrainingConfig):
     """How each client trains on its own data in a round."""
 
     epochs: PositiveInt = 1
+    finetune_epochs: int = Field(
+        0, ge=0, description="personalization: each client fine-tunes a personal copy this long before it evaluates"
+    )
 
 
 class FederationConfig(Section):
@@ -97,6 +101,12 @@ class FederationConfig(Section):
     client_fraction: float | None = Field(None, gt=0.0, le=1.0)
     algorithm: Literal["fedavg", "fedprox", "scaffold"] = Field(
         "fedavg", description="the clients' side: plain local training, FedProx's proximal term, SCAFFOLD's controls"
+    )
+    local_layers: list[str] = Field(
+        default_factory=list, description="parameters (name prefixes) that stay on each client: FedPer/FedBN"
+    )
+    ditto_lambda: PositiveFloat | None = Field(
+        None, description="Ditto: each client also trains a personal model pulled this hard to the global one"
     )
     proximal_mu: float = Field(0.01, ge=0.0, description="FedProx: weight of the proximal term (mu / 2)|w - w_g|^2")
     server_optimizer: Literal["sgd", "momentum", "adam", "yogi", "adagrad"] = Field(
@@ -116,6 +126,12 @@ class FederationConfig(Section):
     buffer_size: PositiveInt = Field(10, description="fedbuff: arrivals per aggregation")
     max_staleness: int = Field(10, ge=0, description="fedbuff: updates staler than this are dropped")
     staleness_exponent: float = Field(0.5, ge=0.0, description="fedbuff: a delta is scaled by (1 + staleness)^-this")
+
+    @field_validator("local_layers", mode="before")
+    @classmethod
+    def _names_as_text(cls, value: Any) -> Any:
+        """``[7]`` names layer ``7`` of a Sequential: YAML reads it as a number."""
+        return [str(v) for v in value] if isinstance(value, list) else value
 
     @model_validator(mode="after")
     def _one_sampling_rule(self) -> FederationConfig:
@@ -171,7 +187,6 @@ class RankingConfig(Section):
     loss: Literal["bpr", "bce"] = "bpr"
     num_negatives: PositiveInt = 1
     eval_negatives: PositiveInt = 99
-    finetune_epochs: int = Field(0, ge=0, description="personalization: local fine-tuning epochs before evaluation")
     cold_start_users: float = Field(0.0, ge=0.0, lt=1.0, description="share of users held out of training")
     personal: tuple[str, ...] = Field((), description="NCF weights each client keeps, e.g. [mlp_h, gmf_h]")
 
@@ -194,7 +209,7 @@ class RunConfig(Section):
     def _models_fit_tasks(self) -> RunConfig:
         if self.model.kind != "biased_mf" and self.task != "ranking":
             raise ValueError(f"model.kind {self.model.kind} is a ranking model: set task: ranking")
-        if self.model.kind != "biased_mf" and (self.ranking.finetune_epochs or self.ranking.cold_start_users):
+        if self.model.kind != "biased_mf" and (self.train.finetune_epochs or self.ranking.cold_start_users):
             raise ValueError("fine-tuning and cold-start evaluation support model.kind biased_mf so far")
         if self.ranking.personal and self.model.kind == "biased_mf":
             raise ValueError("ranking.personal names NCF weights: set model.kind to gmf, mlp or neumf")
@@ -213,6 +228,10 @@ class RunConfig(Section):
         return self
 
     def _algorithm_fits(self) -> None:
+        if (self.federation.local_layers or self.federation.ditto_lambda) and self.task != "classification":
+            raise ValueError("federation.local_layers and ditto_lambda support the classification task so far")
+        if self.train.finetune_epochs and self.task not in ("rating", "ranking"):
+            raise ValueError("train.finetune_epochs (personalization) supports the rating and ranking tasks so far")
         algorithm = self.federation.algorithm
         if algorithm != "fedavg" and self.task not in ("classification", "node_classification"):
             raise ValueError(f"federation.algorithm {algorithm} supports classification and node_classification so far")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fedrec.data.splitters import dirichlet_split, iid_split, natural_split, shard_split
+from fedrec.data.splitters import dirichlet_split, iid_split, natural_split, shard_split, split_like
 
 LABELS = np.random.default_rng(0).integers(0, 10, size=5_000)
 
@@ -50,3 +50,16 @@ def test_natural_split_pools_small_groups() -> None:
     parts, names = natural_split(groups, min_size=10)
     assert names == ["a", "b", "other"] and [len(p) for p in parts] == [50, 30, 3]
     _partition(parts, len(groups))
+
+
+def test_split_like_gives_each_client_its_training_label_mix() -> None:
+    rng = np.random.default_rng(0)
+    train, test = rng.integers(0, 5, 20_000), rng.integers(0, 5, 5_000)
+    parts = dirichlet_split(train, 8, 0.2, 0)
+    tested = split_like(train, parts, test, 0)
+    assert sorted(np.concatenate(tested).tolist()) == list(range(len(test))), "every test example, once"
+    for part, mine in zip(parts, tested, strict=True):
+        share_train = np.bincount(train[part], minlength=5) / np.bincount(train, minlength=5)
+        share_test = np.bincount(test[mine], minlength=5) / np.bincount(test, minlength=5)
+        assert np.allclose(share_train, share_test, atol=0.01)
+    assert [t.tolist() for t in split_like(train, parts, test, 0)] == [t.tolist() for t in tested]

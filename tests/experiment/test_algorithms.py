@@ -43,3 +43,5 @@ def test_algorithms_refuse_what_they_do_not_support() -> None:
         load_config(EXAMPLES / "adult_natural.yaml", ["federation.algorithm=scaffold", "train.optimizer=adam"])
     with pytest.raises(ConfigError, match="supports classification and node_classification so far"):
         load_config(overrides=["federation.algorithm=fedprox"])
+    with pytest.raises(ConfigError, match="finetune_epochs"):
+        load_config(EXAMPLES / "adult_natural.yaml", ["train.finetune_epochs=2"])

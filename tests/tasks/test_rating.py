@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from fedrec.algorithms.fedavg import FedAvg
 from fedrec.tasks.cohort_optim import OptimizerSettings
 from fedrec.tasks.mf_cohort import LocalTraining
 from fedrec.tasks.rating import MFShape, RatingMetrics, RatingTask
@@ -39,3 +40,20 @@ def test_evaluation_sends_sums_and_metrics_combine_them(ml100k_split) -> None:  
     naive = np.sqrt(np.mean((np.clip(global_mean, 1, 5) - ml100k_split.test.values) ** 2))
     assert abs(metrics["test_rmse"] - naive) < 0.05, "an untrained model predicts about the global offset"
     assert metrics["test_mae"] < metrics["test_rmse"]
+
+
+def test_fine_tuning_personalizes_evaluation_without_keeping_anything(ml100k_split) -> None:  # type: ignore[no-untyped-def]
+    ids = np.arange(1, 101)
+    task = _task(ml100k_split, ids)
+    model = task.initial_model()
+    for round_index in (1, 2, 3):
+        model = FedAvg().aggregate(model, [task.train(ids, model, round_index)])
+    kept = task.user_emb.clone()
+    task.finetune_epochs = 5
+    sums = task.evaluate(ids, model)
+    assert torch.equal(kept, task.user_emb), "the personal copy is evaluated, not kept"
+    metrics = RatingMetrics().combine([sums])
+    assert set(metrics) == {"test_rmse", "test_mae", "ft_rmse", "ft_mae"}
+    # five more epochs on their own ratings fit each user's side better to them than three rounds did
+    per_user_ft, per_user = sums.sums["ft_sse"] / sums.sums["count"], sums.sums["sse"] / sums.sums["count"]
+    assert metrics["ft_rmse"] < metrics["test_rmse"] and (per_user_ft < per_user).float().mean() > 0.5

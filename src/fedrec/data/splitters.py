@@ -38,6 +38,28 @@ def dirichlet_split(
     raise ValueError(f"no Dirichlet split gives each of {num_clients} clients {min_size} examples; lower min_size")
 
 
+def split_like(
+    train_labels: np.ndarray, train_parts: list[np.ndarray], labels: np.ndarray, seed: int
+) -> list[np.ndarray]:
+    """Divide another labelled set (a test set) so that each client's share of every class is its share of
+    that class in training: a client is then tested on the distribution it trains on, which personalized
+    models need, and the union of the parts is still the whole set."""
+    classes = np.unique(np.concatenate([train_labels, labels]))
+    held = np.zeros((len(train_parts), len(classes)))
+    for client, part in enumerate(train_parts):
+        held[client] = np.bincount(np.searchsorted(classes, train_labels[part]), minlength=len(classes))
+    rng = np.random.default_rng([seed, 0x7E57])
+    owner = np.empty(len(labels), dtype=np.int64)
+    for k, label in enumerate(classes):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        total = held[:, k].sum()
+        shares = held[:, k] / total if total else np.full(len(train_parts), 1 / len(train_parts))
+        cuts = np.round(np.cumsum(shares)[:-1] * len(members)).astype(np.int64)
+        for client, part in enumerate(np.split(members, cuts)):
+            owner[part] = client
+    return [np.flatnonzero(owner == c) for c in range(len(train_parts))]
+
+
 def shard_split(labels: np.ndarray, num_clients: int, classes_per_client: int, seed: int) -> list[np.ndarray]:
     """Pathological non-IID (McMahan et al. 2017): sort by label, cut into shards, deal each client
     ``classes_per_client`` shards, so a client sees at most that many classes."""

@@ -17,7 +17,7 @@ from fedrec.data import RATING_LOADERS
 from fedrec.data.implicit import LeaveOneOut, leave_one_out
 from fedrec.data.labelled import TrainTest, load_adult, load_fashion_mnist
 from fedrec.data.ratings import RatingSplit, per_user_holdout
-from fedrec.data.splitters import dirichlet_split, iid_split, natural_split, shard_split
+from fedrec.data.splitters import dirichlet_split, iid_split, natural_split, shard_split, split_like
 from fedrec.errors import ConfigError
 from fedrec.models.classifiers import make_classifier
 from fedrec.payloads import GlobalModel
@@ -136,14 +136,15 @@ def load_client_split(config: RunConfig) -> ClientSplit:
             test_parts.append(np.flatnonzero(~np.isin(test_groups, known)))
         return ClientSplit(data, train_parts, test_parts)
 
-    def divide(labels: np.ndarray, salt: int) -> list[np.ndarray]:
-        if s.kind == "iid":
-            return iid_split(len(labels), s.clients, seed + salt)
-        if s.kind == "shards":
-            return shard_split(labels, s.clients, s.classes_per_client, seed + salt)
-        return dirichlet_split(labels, s.clients, s.alpha, seed + salt)
-
-    return ClientSplit(data, divide(data.train.labels, 0), divide(data.test.labels, 1))
+    labels = data.train.labels
+    if s.kind == "iid":
+        train_parts = iid_split(len(labels), s.clients, seed)
+    elif s.kind == "shards":
+        train_parts = shard_split(labels, s.clients, s.classes_per_client, seed)
+    else:
+        train_parts = dirichlet_split(labels, s.clients, s.alpha, seed)
+    # each client is tested on its own label distribution: personalized models are measured where they live
+    return ClientSplit(data, train_parts, split_like(labels, train_parts, data.test.labels, seed))
 
 
 def ranking_training(config: RunConfig) -> RankingTraining:
@@ -169,17 +170,22 @@ def build_task(config: RunConfig, data: TaskData, client_ids: np.ndarray) -> Tas
             config.model.classifier, train.features.shape[1:], len(train.classes), config.model.hidden[0]
         )
         local = local_training(config)
-        return ClassificationTask(
-            train,
-            data.data.test,
-            data.train_parts,
-            data.test_parts,
-            client_ids,
-            module,
-            local,
-            execution,
-            objective(config, client_ids),
-        )
+        try:
+            return ClassificationTask(
+                train,
+                data.data.test,
+                data.train_parts,
+                data.test_parts,
+                client_ids,
+                module,
+                local,
+                execution,
+                objective(config, client_ids),
+                tuple(config.federation.local_layers) if config.mode == "federated" else (),
+                config.federation.ditto_lambda if config.mode == "federated" else None,
+            )
+        except ValueError as error:
+            raise ConfigError(f"federation.local_layers: {error}") from None
     if isinstance(data, LeaveOneOut):
         spec = ranking_training(config)
         cold = cold_start_users(config, data.train.num_users)
@@ -191,13 +197,14 @@ def build_task(config: RunConfig, data: TaskData, client_ids: np.ndarray) -> Tas
             mf_shape(config),
             spec,
             execution,
-            config.ranking.finetune_epochs,
+            config.train.finetune_epochs,
             cold,
             kind,
             model.hidden,
             config.ranking.personal,
         )
-    return RatingTask(data, client_ids, mf_shape(config), local_training(config), execution)
+    finetune = config.train.finetune_epochs
+    return RatingTask(data, client_ids, mf_shape(config), local_training(config), execution, finetune)
 
 
 def metrics_for(config: RunConfig) -> RatingMetrics | RankingMetrics | AccuracyMetrics:

@@ -35,11 +35,12 @@ def label_counts(
 
 
 class AccuracyMetrics:
-    """``test_accuracy`` and ``test_macro_f1`` (and ``val_*`` when clients report a validation split)."""
+    """``test_accuracy`` and ``test_macro_f1`` (``val_*`` when clients report a validation split, and
+    ``personal_*`` for personal models evaluated on the same test data)."""
 
     def combine(self, sums: list[MetricSums]) -> dict[str, float]:
         metrics: dict[str, float] = {}
-        for split in ("test", "val"):
+        for split in ("test", "val", "personal"):
             if not sums or f"{split}_count" not in sums[0].sums:
                 continue
             total = {

@@ -7,6 +7,8 @@ with ``torch.optim``. Evaluation runs on the clients (their share of the test da
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -15,12 +17,15 @@ from torch.func import functional_call, vmap
 from fedrec.data.labelled import Labelled
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.tasks.accuracy import label_counts
-from fedrec.tasks.cohort import epoch_steps, plan_cohort
+from fedrec.tasks.cohort import CohortPlan, epoch_steps, plan_cohort
 from fedrec.tasks.cohort_optim import CohortOptimizer
 from fedrec.tasks.mf_cohort import LocalTraining
 from fedrec.tasks.objective import LocalObjective, PlainObjective, module_weights
+from fedrec.tasks.personal import PersonalLayers
 from fedrec.tasks.rating import Execution
 from fedrec.tasks.shuffle import shuffle_keys
+
+Term = Callable[[dict[str, Tensor]], Tensor]  # an extra loss on the stacked weights being trained
 
 
 class ClassificationTask:
@@ -35,6 +40,8 @@ class ClassificationTask:
         local: LocalTraining,
         execution: Execution,
         objective: LocalObjective | None = None,
+        local_layers: tuple[str, ...] = (),
+        ditto_lambda: float | None = None,
     ) -> None:
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.train_x, self.train_y = torch.from_numpy(train.features), torch.from_numpy(train.labels)
@@ -45,13 +52,30 @@ class ClassificationTask:
         self.classes = len(train.classes)
         self.objective: LocalObjective = objective or PlainObjective()
         self.names = [name for name, _ in module.named_parameters()]
+        self.personal = PersonalLayers(self.client_ids, self.names, local_layers)
+        self._personal_start: dict[str, Tensor] = {}
+        # Ditto (Li et al., "Ditto: Fair and Robust Federated Learning Through Personalization", ICML 2021):
+        # each client also trains a personal model of its own, pulled towards the global one, and is
+        # evaluated with it as well (``personal_*`` metrics)
+        self.ditto_lambda = ditto_lambda or 0.0
+        self.ditto = PersonalLayers(self.client_ids, self.names, tuple(self.names)) if ditto_lambda else None
 
     def initial_model(self) -> GlobalModel:
+        """The seeded initial weights, without the personal layers: the server never holds those."""
+        return GlobalModel(self.personal.shared(self._initial_weights()))
+
+    def _initial_weights(self) -> dict[str, Tensor]:
         torch.manual_seed(self.local.seed)
         for layer in self.module.modules():
             if isinstance(layer, nn.Linear | nn.Conv2d):
                 layer.reset_parameters()
-        return GlobalModel({k: v.detach().clone() for k, v in self.module.named_parameters()})
+        return {k: v.detach().clone() for k, v in self.module.named_parameters()}
+
+    def _received(self, model: GlobalModel) -> dict[str, Tensor]:
+        """The model's weights, completed by the initial personal layers (a client's own, until it trains)."""
+        if self.personal.names and not self._personal_start:
+            self._personal_start = {k: v for k, v in self._initial_weights().items() if k in self.personal.names}
+        return module_weights(model, self.names) | self._personal_start
 
     def num_examples(self, client_ids: np.ndarray) -> np.ndarray:
         return np.array([len(self.train_parts[int(c)]) for c in client_ids], dtype=np.int64)
@@ -66,13 +90,41 @@ class ClassificationTask:
 
     def _cohort(self, client_ids: np.ndarray, model: GlobalModel, round_index: int) -> ClientUpdates:
         examples, counts = self._examples(client_ids)
+        plan = plan_cohort(client_ids, counts, np.zeros((len(examples), 1), dtype=np.int64), 1, self.local.batch_size)
+        ids, received = plan.client_ids, self._received(model)
+        start = self.personal.start(ids, received)
+        end = self._run_cohort(plan, examples, start, round_index, self._objective_term(ids, model))
+        if self.ditto is not None:
+            own = self.ditto.start(ids, received)
+            self.ditto.keep(ids, self._run_cohort(plan, examples, own, round_index, self._ditto_term(received)))
+        steps = plan.batches * self.local.epochs
+        return self._update(ids, model, start, end, steps, torch.from_numpy(plan.counts.astype(np.float32)))
+
+    def _objective_term(self, ids: np.ndarray, model: GlobalModel) -> Term:
+        return lambda w: self.objective.penalty(ids, self.personal.shared(w), model)
+
+    def _ditto_term(self, received: dict[str, Tensor]) -> Term:
+        """Ditto's personal objective: the client's loss plus ``(lambda / 2) * ||v - w_global||^2``."""
+        lam = self.ditto_lambda
+        return lambda w: 0.5 * lam * sum(((v - received[k]) ** 2).sum() for k, v in w.items())  # type: ignore[return-value]
+
+    def _update(
+        self, ids: np.ndarray, model: GlobalModel, start: dict[str, Tensor], end: dict[str, Tensor],
+        steps: np.ndarray, weights: Tensor,
+    ) -> ClientUpdates:  # fmt: skip
+        self.personal.keep(ids, end)
+        start, end = self.personal.shared(start), self.personal.shared(end)
+        dense = {k: end[k] - start[k] for k in end}
+        dense |= self.objective.uploads(ids, model, start, end, steps)
+        return ClientUpdates(ids, weights, dense)
+
+    def _run_cohort(
+        self, plan: CohortPlan, examples: np.ndarray, start: dict[str, Tensor], round_index: int, term: Term
+    ) -> dict[str, Tensor]:
+        """Every client's local epochs from its row of ``start``, all at once; ``term`` is added to the loss."""
         local = self.local
-        plan = plan_cohort(client_ids, counts, np.zeros((len(examples), 1), dtype=np.int64), 1, local.batch_size)
-        clients = len(plan.counts)
-        weights = module_weights(model, self.names)
-        start = {k: v.expand(clients, *v.shape).clone() for k, v in weights.items()}
         params = {k: v.clone().requires_grad_() for k, v in start.items()}
-        owners = {k: torch.arange(clients) for k in params}
+        owners = {k: torch.arange(len(plan.counts)) for k in params}
         optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(params))
         rows = torch.from_numpy(examples[plan.take])
 
@@ -88,61 +140,77 @@ class ClassificationTask:
                 grid = (torch.from_numpy(plan.owner[chosen]), torch.from_numpy(slot))
                 index = torch.zeros(active, local.batch_size, dtype=torch.int64).index_put_(grid, rows[chosen])
                 mask = torch.zeros(active, local.batch_size).index_put_(grid, torch.tensor(1.0))
-                out = batched({k: v[:active] for k, v in params.items()}, self.train_x[index])
+                current = {k: v[:active] for k, v in params.items()}
+                out = batched(current, self.train_x[index])
                 loss = nn.functional.cross_entropy(out.flatten(0, 1), self.train_y[index].flatten(), reduction="none")
-                total = ((loss.view(active, -1) * mask).sum(1) / mask.sum(1)).sum()
-                total = total + self.objective.penalty(
-                    plan.client_ids, {k: v[:active] for k, v in params.items()}, model
-                )
+                total = ((loss.view(active, -1) * mask).sum(1) / mask.sum(1)).sum() + term(current)
                 grads = dict(zip(params, torch.autograd.grad(total, list(params.values())), strict=True))
                 optimizer.step(grads, active, dict.fromkeys(grads, active))
-        end = {k: v.detach() for k, v in params.items()}
-        dense = {k: end[k] - start[k] for k in params}
-        dense |= self.objective.uploads(plan.client_ids, model, start, end, plan.batches * local.epochs)
-        return ClientUpdates(plan.client_ids, torch.from_numpy(plan.counts.astype(np.float32)), dense)
+        return {k: v.detach() for k, v in params.items()}
 
     def _sequential(self, client_ids: np.ndarray, model: GlobalModel, round_index: int) -> ClientUpdates:
         updates = []
+        received = self._received(model)
         for client in client_ids.tolist():
-            part = self.train_parts[client]
-            start = module_weights(model, self.names)
-            weights: dict[str, Tensor] = {k: nn.Parameter(v.clone()) for k, v in start.items()}
-            settings = self.local.optimizer
-            ids, steps = np.array([client]), 0
-            optimizer = settings.torch_optimizer(
-                [{"params": list(weights.values()), "weight_decay": settings.weight_decay}]
-            )
-            for epoch in range(self.local.epochs):
-                keys = shuffle_keys(
-                    self.local.seed, round_index, epoch, np.full(len(part), client), np.arange(len(part))
-                )
-                order = torch.from_numpy(part[np.argsort(keys, kind="stable")])
-                for batch in torch.split(order, self.local.batch_size):
-                    optimizer.zero_grad()
-                    out = functional_call(self.module, weights, (self.train_x[batch],))
-                    loss = nn.functional.cross_entropy(out, self.train_y[batch])
-                    loss = loss + self.objective.penalty(ids, {k: w.unsqueeze(0) for k, w in weights.items()}, model)
-                    loss.backward()  # type: ignore[no-untyped-call]
-                    optimizer.step()
-                    steps += 1
-            end = {k: w.detach().unsqueeze(0) for k, w in weights.items()}
-            dense = {k: end[k] - start[k].unsqueeze(0) for k in weights}
-            first = {k: v.unsqueeze(0) for k, v in start.items()}
-            dense |= self.objective.uploads(ids, model, first, end, np.array([steps]))
-            updates.append(ClientUpdates(np.array([client]), torch.tensor([float(len(part))]), dense))
+            ids = np.array([client])
+            start = self.personal.start(ids, received)
+            end, steps = self._run_one(client, start, round_index, self._objective_term(ids, model))
+            if self.ditto is not None:
+                own, _ = self._run_one(client, self.ditto.start(ids, received), round_index, self._ditto_term(received))
+                self.ditto.keep(ids, own)
+            count = torch.tensor([float(len(self.train_parts[client]))])
+            updates.append(self._update(ids, model, start, end, np.array([steps]), count))
         return ClientUpdates.concat(updates)
 
+    def _run_one(
+        self, client: int, start: dict[str, Tensor], round_index: int, term: Term
+    ) -> tuple[dict[str, Tensor], int]:
+        """One client's local epochs with ``torch.optim`` (the reference the cohort path must match)."""
+        part, settings = self.train_parts[client], self.local.optimizer
+        weights: dict[str, Tensor] = {k: nn.Parameter(v[0].clone()) for k, v in start.items()}
+        optimizer = settings.torch_optimizer(
+            [{"params": list(weights.values()), "weight_decay": settings.weight_decay}]
+        )
+        steps = 0
+        for epoch in range(self.local.epochs):
+            keys = shuffle_keys(self.local.seed, round_index, epoch, np.full(len(part), client), np.arange(len(part)))
+            order = torch.from_numpy(part[np.argsort(keys, kind="stable")])
+            for batch in torch.split(order, self.local.batch_size):
+                optimizer.zero_grad()
+                out = functional_call(self.module, weights, (self.train_x[batch],))
+                loss = nn.functional.cross_entropy(out, self.train_y[batch])
+                loss = loss + term({k: w.unsqueeze(0) for k, w in weights.items()})
+                loss.backward()  # type: ignore[no-untyped-call]
+                optimizer.step()
+                steps += 1
+        return {k: w.detach().unsqueeze(0) for k, w in weights.items()}, steps
+
     def private_state(self) -> dict[str, Tensor]:
-        """Nothing of these clients is private beyond their data: every weight is shared."""
-        return {"client_ids": torch.from_numpy(self.client_ids)}
+        """The clients' personal layers, if any (every other weight is shared)."""
+        ditto = {f"ditto.{k}": v for k, v in self.ditto.store.items()} if self.ditto is not None else {}
+        return {"client_ids": torch.from_numpy(self.client_ids), **self.personal.store, **ditto}
 
     @torch.no_grad()
     def evaluate(self, client_ids: np.ndarray, model: GlobalModel) -> MetricSums:
+        """Counts of each client on its own test data; with Ditto, also (``personal_*``) of its own model."""
         parts = [self.test_parts[int(c)] for c in client_ids]
         index = torch.from_numpy(np.concatenate(parts))
         owner = torch.from_numpy(np.repeat(np.arange(len(parts)), [len(p) for p in parts]))
-        weights = module_weights(model, self.names)
-        chunks = [functional_call(self.module, weights, (self.test_x[c],)) for c in torch.split(index, 4096)]
-        predicted = torch.cat([c.argmax(1) for c in chunks]) if chunks else torch.empty(0, dtype=torch.int64)
+        weights = self._received(model)
+        if self.personal.names:  # each client predicts with its own layers
+            predicted = self._predict_each(client_ids, parts, self.personal, weights)
+        else:
+            chunks = [functional_call(self.module, weights, (self.test_x[c],)) for c in torch.split(index, 4096)]
+            predicted = torch.cat([c.argmax(1) for c in chunks]) if chunks else torch.empty(0, dtype=torch.int64)
         sums = label_counts(predicted, self.test_y[index], owner, len(parts), self.classes, "test")
+        if self.ditto is not None:
+            own = self._predict_each(client_ids, parts, self.ditto, weights)
+            sums |= label_counts(own, self.test_y[index], owner, len(parts), self.classes, "personal")
         return MetricSums(np.asarray(client_ids, dtype=np.int64), sums)
+
+    def _predict_each(
+        self, client_ids: np.ndarray, parts: list[np.ndarray], own: PersonalLayers, weights: dict[str, Tensor]
+    ) -> Tensor:
+        chunks = [functional_call(self.module, own.of(int(c), weights), (self.test_x[p],))
+                  for c, p in zip(client_ids.tolist(), parts, strict=True) if len(p)]  # fmt: skip
+        return torch.cat([c.argmax(1) for c in chunks]) if chunks else torch.empty(0, dtype=torch.int64)

@@ -7,7 +7,7 @@ bias and the rows of the items the client trained on, and evaluation sends back 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -21,6 +21,7 @@ from fedrec.tasks.mf_cohort import CohortData, LocalTraining, train_mf_cohort
 from fedrec.tasks.mf_sequential import train_mf_sequentially
 
 Execution = Literal["cohort", "sequential"]
+FINETUNE_ROUND = 1 << 40  # a round number no training round uses: fine-tuning shuffles its own way
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,10 @@ class RatingTask(HostedClients):
         shape: MFShape,
         local: LocalTraining,
         execution: Execution,
+        finetune_epochs: int = 0,
     ) -> None:
         self.split = split
+        self.finetune_epochs = finetune_epochs
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.shape = shape
         self.local = local
@@ -103,18 +106,45 @@ class RatingTask(HostedClients):
         return result.updates
 
     def evaluate(self, client_ids: np.ndarray, model: GlobalModel) -> MetricSums:
+        """Error sums of each client on its own test ratings; with ``finetune_epochs``, also (``ft_*``) after
+        it fine-tunes a personal copy of its model on its own training ratings (never uploaded, not kept)."""
         pos = self.positions(client_ids)
         data = self.test_shards.cohort(pos, client_ids)
         owner = torch.from_numpy(np.repeat(pos, data.counts))
-        pred = self.predict(owner, torch.from_numpy(data.items), model)
-        err = (pred - torch.from_numpy(data.ratings)).double()
+        truth = torch.from_numpy(data.ratings)
         per_client = torch.from_numpy(np.repeat(np.arange(len(pos)), data.counts))
 
         def per(values: Tensor) -> Tensor:
             return torch.zeros(len(pos), dtype=torch.float64).index_add_(0, per_client, values)
 
+        err = (self.predict(owner, torch.from_numpy(data.items), model) - truth).double()
         sums = {"sse": per(err**2), "sae": per(err.abs()), "count": per(torch.ones_like(err))}
+        if self.finetune_epochs:
+            emb, bias, global_bias = self._finetuned(client_ids, model)
+            low, high = self.split.train.rating_range
+            items = torch.from_numpy(data.items)
+            p = model.params
+            raw = predict(global_bias[per_client], bias[per_client], emb[per_client], p["item_bias"][items],
+                          p["item_emb"][items])  # fmt: skip
+            ft = (raw.clamp(low, high) - truth).double()
+            sums |= {"ft_sse": per(ft**2), "ft_sae": per(ft.abs())}
         return MetricSums(client_ids, sums)
+
+    def _finetuned(self, client_ids: np.ndarray, model: GlobalModel) -> tuple[Tensor, Tensor, Tensor]:
+        """Each client's personal user side and global bias after fine-tuning, in ``client_ids`` order.
+
+        A client's test items are items it never trained on, so its personal copy of the item table agrees
+        with the global one on them: only the user side and the global bias change its predictions."""
+        pos = self.positions(client_ids)
+        data = self.train_shards.cohort(pos, client_ids)
+        local = replace(self.local, epochs=self.finetune_epochs)
+        result = train_mf_cohort(data, self.user_emb[pos], self.user_bias[pos], model, local, FINETUNE_ROUND)
+        slot = torch.from_numpy(np.searchsorted(client_ids, result.updates.client_ids))
+        emb, bias = torch.empty_like(self.user_emb[pos]), torch.empty_like(self.user_bias[pos])
+        emb[slot], bias[slot] = result.user_emb, result.user_bias
+        global_bias = torch.empty(len(pos), dtype=model.params["global_bias"].dtype)
+        global_bias[slot] = model.params["global_bias"] + result.updates.dense["global_bias"].reshape(-1)
+        return emb, bias, global_bias
 
     @torch.no_grad()
     def predict(self, positions: Tensor, items: Tensor, model: GlobalModel) -> Tensor:
@@ -145,4 +175,8 @@ class RatingMetrics:
         count = sum(s.total("count") for s in sums)
         sse = sum(s.total("sse") for s in sums)
         sae = sum(s.total("sae") for s in sums)
-        return {"test_rmse": float(np.sqrt(sse / count)), "test_mae": sae / count}
+        metrics = {"test_rmse": float(np.sqrt(sse / count)), "test_mae": sae / count}
+        if "ft_sse" in sums[0].sums:
+            metrics["ft_rmse"] = float(np.sqrt(sum(s.total("ft_sse") for s in sums) / count))
+            metrics["ft_mae"] = sum(s.total("ft_sae") for s in sums) / count
+        return metrics
