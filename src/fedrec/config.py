@@ -126,6 +126,9 @@ class FederationConfig(Section):
     buffer_size: PositiveInt = Field(10, description="fedbuff: arrivals per aggregation")
     max_staleness: int = Field(10, ge=0, description="fedbuff: updates staler than this are dropped")
     staleness_exponent: float = Field(0.5, ge=0.0, description="fedbuff: a delta is scaled by (1 + staleness)^-this")
+    participation_cap: int = Field(
+        0, ge=0, description="weigh an update by the rounds since its client last counted, up to this (FedAU)"
+    )
 
     @field_validator("local_layers", mode="before")
     @classmethod

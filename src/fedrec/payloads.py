@@ -82,6 +82,15 @@ class ClientUpdates:
         dense = {k: v[keep] for k, v in self.dense.items()}
         return ClientUpdates(self.client_ids[positions], self.num_examples[keep], dense, rows)
 
+    def reweighted(self, factor: np.ndarray) -> ClientUpdates:
+        """Every client's aggregation weight (its example count, and its rows' weights) times its ``factor``."""
+        f = torch.from_numpy(np.asarray(factor, dtype=np.float64))
+        rows = RowDeltas(
+            self.rows.owner, self.rows.index, self.rows.weight * f[self.rows.owner].to(self.rows.weight.dtype),
+            self.rows.values,
+        )  # fmt: skip
+        return ClientUpdates(self.client_ids, self.num_examples * f.to(self.num_examples.dtype), self.dense, rows)
+
     def discounted(self, factor: np.ndarray) -> ClientUpdates:
         """Every client's deltas scaled by its ``factor`` (FedBuff's staleness discount), weights kept."""
         f = torch.from_numpy(np.asarray(factor, dtype=np.float64))

@@ -21,21 +21,22 @@ def test_deadline_and_over_selection_beat_waiting_for_the_slowest(tmp_path: Path
     short = ["rounds=10", "federation.eval_every=10"]
     fast = execute(load_config(example, short), tmp_path / "deadline", quiet=True).summary
     slow = execute(load_config(example, [*short, *WAIT_FOR_ALL]), tmp_path / "all", quiet=True).summary
-    assert fast["participation"]["aggregated"] == 10 * 300 and fast["participation"]["late"] > 0
+    assert fast["participation"]["aggregated"] == 10 * 700 and fast["participation"]["late"] > 0
     assert slow["participation"]["aggregated"] == 10 * 943 and slow["participation"]["late"] == 0
     assert slow["virtual_time_s"] > 3 * fast["virtual_time_s"] > 0
     assert fast["metrics"]["test_rmse"] < 1.0 and slow["metrics"]["test_rmse"] < 1.0
 
 
 def test_fedbuff_example_aggregates_stale_updates(tmp_path: Path) -> None:
-    config = load_config(EXAMPLES / "ml100k_fedbuff.yaml", ["rounds=40", "federation.eval_every=20"])
+    config = load_config(EXAMPLES / "ml100k_fedbuff.yaml", ["rounds=20", "federation.eval_every=10"])
     outcome = execute(config, tmp_path / "run", quiet=True)
     p = outcome.summary["participation"]
-    assert p["aggregated"] == 40 * 100 and 0 < p["staleness_mean"] and p["staleness_max"] <= 10
-    assert [h["round"] for h in outcome.history] == [20, 40]
+    assert p["aggregated"] == 20 * 300 and 0 < p["staleness_mean"] and p["staleness_max"] <= 20
+    assert [h["round"] for h in outcome.history] == [10, 20]
     assert outcome.history[-1]["virtual_time_s"] == pytest.approx(outcome.summary["virtual_time_s"], abs=1e-3)
     assert outcome.summary["virtual_time_s"] > 0
-    assert math.isfinite(outcome.summary["metrics"]["test_rmse"]) and outcome.summary["metrics"]["test_rmse"] < 1.0
+    first, last = outcome.history[0]["test_rmse"], outcome.summary["metrics"]["test_rmse"]
+    assert math.isfinite(last) and last < first - 0.02, "it learns between the two evaluations"
 
 
 def test_fedbuff_runs_on_the_wall_clock_over_grpc(tmp_path: Path) -> None:

@@ -148,3 +148,18 @@ def test_a_heterogeneous_simulation_replays_its_events_exactly() -> None:
     first, again, other = _event_log(3), _event_log(3), _event_log(4)
     assert len(first) == 15 and first == again
     assert first != other
+
+
+def test_participation_weights_by_hand() -> None:
+    from fedrec.payloads import ClientUpdates
+    from fedrec.runtime.policies import ParticipationWeights
+
+    weights = ParticipationWeights(cap=5)
+
+    def update(*ids: int) -> ClientUpdates:
+        return ClientUpdates(np.array(ids), torch.ones(len(ids)), {"w": torch.zeros(len(ids), 1)})
+
+    assert weights.apply(update(1, 2), version=2).num_examples.tolist() == [2.0, 2.0]  # first time: since start
+    assert weights.apply(update(1, 3), version=3).num_examples.tolist() == [1.0, 3.0]
+    assert weights.apply(update(2), version=10).num_examples.tolist() == [5.0]  # 8 versions, capped at 5
+    assert ParticipationWeights().apply(update(4), version=9).num_examples.tolist() == [1.0]  # cap 0: off

@@ -22,7 +22,7 @@ from fedrec.errors import ConfigError
 from fedrec.models.classifiers import make_classifier
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.devices import DeviceProfiles, Heterogeneity, TraceError, draw_profiles, read_trace
-from fedrec.runtime.policies import BufferedAsync, RoundPolicy, SyncRounds
+from fedrec.runtime.policies import BufferedAsync, ParticipationWeights, RoundPolicy, SyncRounds
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.tasks.accuracy import AccuracyMetrics
 from fedrec.tasks.classification import ClassificationTask
@@ -278,7 +278,9 @@ def device_profiles(config: RunConfig, client_ids: np.ndarray) -> DeviceProfiles
 def round_policy(config: RunConfig, num_clients: int) -> RoundPolicy:
     f = config.federation
     if f.policy == "sync":
-        return SyncRounds(f.deadline_s, f.quorum, f.over_selection)
+        return SyncRounds(f.deadline_s, f.quorum, f.over_selection, ParticipationWeights(f.participation_cap))
     sampler = ClientSampler(config.seed, f.clients_per_round, f.client_fraction)
     concurrency = f.concurrency or sampler.size(num_clients)
-    return BufferedAsync(concurrency, min(f.buffer_size, concurrency), f.max_staleness, f.staleness_exponent)
+    buffer = min(f.buffer_size, concurrency)
+    weights = ParticipationWeights(f.participation_cap)
+    return BufferedAsync(concurrency, buffer, f.max_staleness, f.staleness_exponent, weights)
