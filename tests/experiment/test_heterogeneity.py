@@ -21,7 +21,7 @@ def test_deadline_and_over_selection_beat_waiting_for_the_slowest(tmp_path: Path
     short = ["rounds=10", "federation.eval_every=10"]
     fast = execute(load_config(example, short), tmp_path / "deadline", quiet=True).summary
     slow = execute(load_config(example, [*short, *WAIT_FOR_ALL]), tmp_path / "all", quiet=True).summary
-    assert fast["participation"]["aggregated"] == 10 * 700 and fast["participation"]["late"] > 0
+    assert fast["participation"]["aggregated"] == 10 * 750 and fast["participation"]["late"] > 0
     assert slow["participation"]["aggregated"] == 10 * 943 and slow["participation"]["late"] == 0
     assert slow["virtual_time_s"] > 3 * fast["virtual_time_s"] > 0
     assert fast["metrics"]["test_rmse"] < 1.0 and slow["metrics"]["test_rmse"] < 1.0
