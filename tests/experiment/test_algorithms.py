@@ -45,3 +45,10 @@ def test_algorithms_refuse_what_they_do_not_support() -> None:
         load_config(overrides=["federation.algorithm=fedprox"])
     with pytest.raises(ConfigError, match="finetune_epochs"):
         load_config(EXAMPLES / "adult_natural.yaml", ["train.finetune_epochs=2"])
+
+
+def test_scaffold_trains_a_gcn_on_cora(tmp_path: Path) -> None:
+    overrides = ["rounds=10", "federation.eval_every=10", "federation.algorithm=scaffold"]
+    summary = execute(load_config(EXAMPLES / "cora_gcn_louvain.yaml", overrides), tmp_path / "run", quiet=True).summary
+    assert summary["algorithm"] == "scaffold"
+    assert summary["metrics"]["test_accuracy"] > 0.5  # the majority class of Cora is 30%
