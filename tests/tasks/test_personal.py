@@ -17,12 +17,16 @@ from fedrec.tasks.mf_cohort import LocalTraining
 from fedrec.tasks.personal import PersonalLayers
 
 
-@pytest.mark.parametrize("mu", [0.0, 0.5])  # with FedProx, its term covers the shared layers only
-def test_personal_layers_stay_home_and_both_paths_agree(mu: float, double_precision) -> None:  # type: ignore[no-untyped-def]
+def _five_adult_clients() -> tuple[Labelled, list[np.ndarray], np.ndarray, LocalTraining]:
     data = load_adult().train
     train = Labelled(data.features[:3000].astype(np.float64), data.labels[:3000], data.classes)
-    parts, ids = dirichlet_split(train.labels, 5, 0.3, 0), np.arange(1, 6)
-    local = LocalTraining(2, 32, OptimizerSettings("sgd", lr=0.05), seed=0)
+    parts = dirichlet_split(train.labels, 5, 0.3, 0)
+    return train, parts, np.arange(1, 6), LocalTraining(2, 32, OptimizerSettings("sgd", lr=0.05), seed=0)
+
+
+@pytest.mark.parametrize("mu", [0.0, 0.5])  # with FedProx, its term covers the shared layers only
+def test_personal_layers_stay_home_and_both_paths_agree(mu: float, double_precision) -> None:  # type: ignore[no-untyped-def]
+    train, parts, ids, local = _five_adult_clients()
     results = {}
     for execution in ("cohort", "sequential"):
         module = make_classifier("mlp", train.features.shape[1:], len(train.classes), 8)
@@ -56,10 +60,7 @@ def test_unknown_layer_names_are_a_config_error(tmp_path) -> None:  # type: igno
 
 
 def test_ditto_trains_a_personal_model_beside_the_global_one(double_precision) -> None:  # type: ignore[no-untyped-def]
-    data = load_adult().train
-    train = Labelled(data.features[:3000].astype(np.float64), data.labels[:3000], data.classes)
-    parts, ids = dirichlet_split(train.labels, 5, 0.3, 0), np.arange(1, 6)
-    local = LocalTraining(2, 32, OptimizerSettings("sgd", lr=0.05), seed=0)
+    train, parts, ids, local = _five_adult_clients()
     results = {}
     for execution in ("cohort", "sequential"):
         module = make_classifier("mlp", train.features.shape[1:], len(train.classes), 8)

@@ -21,7 +21,7 @@ class ClientHost(Worker):
     def __init__(self, client_ids: np.ndarray, trainer: ClientTrainer, devices: DeviceProfiles | None = None):
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.trainer = trainer
-        self.devices = devices or DeviceProfiles.uniform(self.client_ids, 20_000.0, 2_000_000.0)
+        self.devices = devices or DeviceProfiles.uniform(self.client_ids)
         self.finished = False
 
     def join(self, now: float = 0.0) -> Message:

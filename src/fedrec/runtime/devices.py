@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 Z95 = 1.6448536269514722  # the standard normal's 95th percentile
+EXAMPLES_PER_S = 20_000.0  # a device's default speed, and
+BYTES_PER_S = 2_000_000.0  # bandwidth in each direction
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ class DeviceProfiles:
         return np.where(always, np.inf, when)
 
     @staticmethod
-    def uniform(ids: np.ndarray, examples_per_s: float, bytes_per_s: float, epochs: int = 1) -> DeviceProfiles:
+    def uniform(
+        ids: np.ndarray, examples_per_s: float = EXAMPLES_PER_S, bytes_per_s: float = BYTES_PER_S, epochs: int = 1
+    ) -> DeviceProfiles:
         ids = np.sort(np.asarray(ids, dtype=np.int64))
         full, zero = np.full(len(ids), 1.0), np.zeros(len(ids))
         return DeviceProfiles(
@@ -83,10 +87,10 @@ def lognormal(median: float, spread: float, size: int, rng: np.random.Generator)
 class Heterogeneity:
     """How to draw profiles: medians and spreads of speeds and bandwidths, and the share of time online."""
 
-    examples_per_s: float = 20_000.0
+    examples_per_s: float = EXAMPLES_PER_S
     speed_spread: float = 1.0
-    down_bytes_per_s: float = 2_000_000.0
-    up_bytes_per_s: float = 2_000_000.0
+    down_bytes_per_s: float = BYTES_PER_S
+    up_bytes_per_s: float = BYTES_PER_S
     bandwidth_spread: float = 1.0
     availability: float = 1.0
     mean_online_s: float = 3600.0

@@ -51,6 +51,15 @@ class Message:
             return self.arrivals
         return np.full(len(self.senders()), self.time)
 
+    def part(self, positions: np.ndarray) -> Message:
+        """The senders at ``positions`` of a batch of replies, with their payload and arrival times, as a
+        message of their own at their earliest arrival (payloads split with ``select``)."""
+        senders = np.asarray(self.senders())[positions]
+        payload = self.payload.select(positions) if self.payload is not None else None
+        arrivals = self.arrival_times()[positions]
+        return replace(self, sender=tuple(senders.tolist()), payload=payload, time=float(arrivals.min()),
+                       arrivals=arrivals)  # fmt: skip
+
     @property
     def order_key(self) -> tuple[float, int]:
         return (self.time, self.seq)

@@ -3,7 +3,7 @@
 A policy drives any aggregation algorithm through the server's small interface (``candidates``,
 ``invite``, ``arrived``, ``apply``, ``finish``). Updates reach it in arrival order: the in-process transport
 delivers a batch of replies in parts, each before the next other event, and a policy that acts in the
-middle of a part sends the rest back to the server as a new message at its own arrival time, so every
+middle of a part sends the rest back to the server (``Message.part``) at its own arrival time, so every
 arrival is handled in its place among the events its action caused.
 
 - ``SyncRounds``: invite ``clients_per_round`` clients (``1 + over_selection`` times as many, if set), and
@@ -56,15 +56,6 @@ def in_arrival_order(message: Message) -> tuple[np.ndarray, np.ndarray]:
     return order, times[order]
 
 
-def remainder(message: Message, positions: np.ndarray) -> Message:
-    """The clients at ``positions`` of a batch, as a message of their own at their earliest arrival."""
-    senders = np.asarray(message.senders())[positions]
-    times = message.arrival_times()[positions]
-    payload = message.payload.select(positions)
-    return Message(message.kind, tuple(senders.tolist()), SERVER, message.round, payload, float(times.min()),
-                   arrivals=times)  # fmt: skip
-
-
 @dataclass
 class ParticipationWeights:
     """Weigh an update by the versions since its client last counted, up to ``cap`` (since the start, the
@@ -114,7 +105,7 @@ class SyncRounds:
         invited = server.sampler.sample(server.round + 1, candidates, math.ceil(target * (1 + self.over_selection)))
         self.needed = min(target, len(invited)) if self.over_selection else len(invited)
         quorum = max(1, math.ceil(self.quorum * self.needed))
-        self.step = Replies(set(invited.tolist()), quorum=quorum, opened_at=now)
+        self.step = Replies(set(invited.tolist()), quorum=quorum)
         yield server.invite(invited, now)
         if self.deadline_s is not None:
             yield Message(
@@ -225,7 +216,7 @@ class BufferedAsync:
         self.buffer, self.staleness = [], []
         yield from server.apply(updates, now, stale)
         if take < len(order):
-            yield remainder(message, order[take:])  # arrivals after this aggregation, in their turn
+            yield message.part(order[take:])  # arrivals after this aggregation, in their turn
         yield from self.on_ready(server, now)
 
     def on_gone(self, server: Server, ids: np.ndarray, now: float) -> Iterator[Message]:

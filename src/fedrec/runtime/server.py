@@ -88,7 +88,6 @@ class Replies:
     payloads: list[Any] = field(default_factory=list)
     quorum: int = 0
     deadline_passed: bool = False
-    opened_at: float = 0.0
 
     def add(self, payload: ClientBatch) -> None:
         self.answered |= set(np.asarray(payload.client_ids).tolist())
@@ -156,7 +155,7 @@ class Server(Worker):
         if not self.started and len(self.clients) >= self.num_clients:
             self.started = True
             log.info("%d clients joined; starting at round %d", len(self.clients), self.round + 1)
-            yield from self._continue(message.time)
+            yield from self.policy.on_ready(self, message.time)
 
     @handles(MessageKind.LEAVE, emits=EMITS)
     def on_leave(self, message: Message) -> Iterator[Message]:
@@ -290,9 +289,6 @@ class Server(Worker):
             yield from self.policy.on_gone(self, ids, now)
             yield from self._maybe_close_evaluation(now)
 
-    def _continue(self, now: float) -> Iterator[Message]:
-        yield from self.policy.on_ready(self, now)
-
     def _open_evaluation(self, now: float) -> Iterator[Message]:
         if self.evaluation is not None:
             log.warning("round %d is not evaluated: the evaluation of round %d is still open", self.round,
@@ -300,7 +296,7 @@ class Server(Worker):
             return
         receivers = self.clients.ids
         quorum = max(1, math.ceil(self.plan.quorum * len(receivers)))
-        self.evaluation = Replies(set(receivers.tolist()), quorum=quorum, opened_at=now)
+        self.evaluation = Replies(set(receivers.tolist()), quorum=quorum)
         self.evaluating_round = self.round
         self.evaluated_participants = self._participants
         self.evaluated_at = now

@@ -90,10 +90,8 @@ class InProcessTransport:
         due = arrivals <= self.queue.next_time()
         if due.all():
             return message
-        later, now = np.flatnonzero(~due), np.flatnonzero(due)
-        senders = np.asarray(message.senders())
-        self.queue.push(_part(message, senders, later))
-        return _part(message, senders, now)
+        self.queue.push(message.part(np.flatnonzero(~due)))
+        return message.part(np.flatnonzero(due))
 
     def _deliver(self, message: Message) -> None:
         self.now = max(self.now, message.time)
@@ -118,13 +116,6 @@ class InProcessTransport:
         hosts = self._host_of[pos[known]]
         ids = receivers[known]
         return [(int(h), ids[hosts == h]) for h in np.unique(hosts)]
-
-
-def _part(message: Message, senders: np.ndarray, positions: np.ndarray) -> Message:
-    payload = message.payload.select(positions) if message.payload is not None else None
-    arrivals = message.arrivals[positions] if message.arrivals is not None else None
-    time = float(arrivals.min()) if arrivals is not None else message.time
-    return replace(message, sender=tuple(senders[positions].tolist()), payload=payload, time=time, arrivals=arrivals)
 
 
 def _readdressed(message: Message, ids: np.ndarray) -> Message:
