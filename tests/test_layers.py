@@ -38,6 +38,14 @@ FORBIDDEN = {
         "fedrec.experiment",
         "fedrec.cli",
     },
+    "privacy": {
+        "grpc",
+        "fedrec.runtime",
+        "fedrec.transport",
+        "fedrec.algorithms",
+        "fedrec.experiment",
+        "fedrec.cli",
+    },
     "tasks": {
         "grpc",
         "fedrec.runtime",
@@ -88,3 +96,11 @@ def test_layer_imports_only_what_lies_below_it(layer: str) -> None:
         for name in _imports(path):
             for banned in FORBIDDEN[layer]:
                 assert not (name == banned or name.startswith(banned + ".")), f"{path.name} imports {name}"
+
+
+def test_the_secure_aggregation_protocol_the_runtime_drives_knows_no_torch() -> None:
+    """The runtime imports these modules, and the runtime runs without torch."""
+    for name in ("crypto", "messages", "protocol", "session"):
+        names = _imports(PACKAGE / "privacy" / "secagg" / f"{name}.py")
+        assert not any(n == "torch" or n.startswith("torch.") for n in names), name
+        assert not any(n.startswith("fedrec.") and not n.startswith("fedrec.privacy.secagg") for n in names), name

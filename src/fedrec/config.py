@@ -194,6 +194,44 @@ class RankingConfig(Section):
     personal: tuple[str, ...] = Field((), description="NCF weights each client keeps, e.g. [mlp_h, gmf_h]")
 
 
+class PrivacyConfig(Section):
+    """Differential privacy, secure aggregation and pseudo-items (see README, Privacy)."""
+
+    dp: Literal["none", "user", "local"] = Field(
+        "none", description="user: user-level DP-FedAvg with an accountant; local: each device noises its upload"
+    )
+    clip_norm: PositiveFloat = Field(1.0, description="every client's whole update is clipped to this L2 norm")
+    noise_multiplier: float | None = Field(None, gt=0.0, description="noise std over clip_norm (or target_epsilon)")
+    target_epsilon: PositiveFloat | None = Field(None, description="dp user: the run computes the noise multiplier")
+    delta: float | None = Field(None, gt=0.0, lt=1.0, description="default 1 / number of clients")
+    epsilon_budget: PositiveFloat | None = Field(None, description="stop before a round would spend more epsilon")
+    accountant: Literal["rdp", "pld"] = "rdp"
+    secure_aggregation: bool = Field(False, description="the server learns only the sum (Bonawitz et al. 2017)")
+    threshold: float = Field(0.5, gt=0.0, le=1.0, description="secagg: share of a round's clients that must survive")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="secagg simulation: share that drops after masking")
+    pseudo_items: float = Field(0.0, ge=0.0, description="rating: pseudo-items trained per rated item (FedRec)")
+
+    @model_validator(mode="after")
+    def _one_noise_rule(self) -> PrivacyConfig:
+        if self.dp == "user" and (self.noise_multiplier is None) == (self.target_epsilon is None):
+            raise ValueError("dp user needs exactly one of privacy.noise_multiplier and privacy.target_epsilon")
+        if self.dp == "local" and self.noise_multiplier is None:
+            raise ValueError("dp local needs privacy.noise_multiplier (the noise each device adds)")
+        if self.dp == "none" and (self.noise_multiplier or self.target_epsilon or self.epsilon_budget):
+            raise ValueError("noise_multiplier, target_epsilon and epsilon_budget need privacy.dp user or local")
+        if self.dropout and not self.secure_aggregation:
+            raise ValueError("privacy.dropout simulates secure aggregation's dropouts: set secure_aggregation true")
+        if self.dp == "local" and self.secure_aggregation:
+            raise ValueError("dp local and secure_aggregation do not combine; use dp user with secure_aggregation")
+        if self.secure_aggregation and 1 - self.dropout < self.threshold:
+            raise ValueError("privacy.dropout leaves fewer clients than privacy.threshold: no sum could be recovered")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return self.dp != "none" or self.secure_aggregation or self.pseudo_items > 0
+
+
 class RunConfig(Section):
     seed: int = 0
     mode: Literal["federated", "centralized", "local"] = "federated"
@@ -207,6 +245,7 @@ class RunConfig(Section):
     devices: DevicesConfig = DevicesConfig()
     ranking: RankingConfig = RankingConfig()
     split: SplitConfig = SplitConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @model_validator(mode="after")
     def _models_fit_tasks(self) -> RunConfig:
@@ -228,7 +267,24 @@ class RunConfig(Section):
         if self.model.kind != "biased_mf" and self.mode == "centralized":
             raise ValueError("the centralized baseline supports model.kind biased_mf so far")
         self._algorithm_fits()
+        self._privacy_fits()
         return self
+
+    def _privacy_fits(self) -> None:
+        p, f = self.privacy, self.federation
+        if not p.active:
+            return
+        if self.mode != "federated":
+            raise ValueError("the privacy section applies to federated runs (mode: federated)")
+        if (p.dp == "local" or p.pseudo_items) and self.task != "rating":
+            raise ValueError("privacy.dp local and pseudo_items protect the recommender's uploads: task rating")
+        if f.policy != "sync" or f.over_selection or f.participation_cap or f.algorithm != "fedavg":
+            raise ValueError(
+                "privacy needs plain synchronous rounds: federation.policy sync, algorithm fedavg, "
+                "over_selection 0 and participation_cap 0 (sampling and weights are part of the guarantee)"
+            )
+        if p.dp == "user" and (self.devices.availability < 1 or self.devices.kind == "trace"):
+            raise ValueError("dp user samples every client alike: use devices that are always online")
 
     def _algorithm_fits(self) -> None:
         if (self.federation.local_layers or self.federation.ditto_lambda) and self.task != "classification":

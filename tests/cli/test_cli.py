@@ -113,3 +113,36 @@ def test_recommend_for_a_new_user_from_a_file(trained_run: Path, tmp_path: Path)
     ratings.write_text("50 five\n")
     assert_usage_error(fedrec("recommend", "--run", str(trained_run), "--new-user-ratings", str(ratings)), "me.txt:1")
     assert_usage_error(fedrec("recommend", "--run", str(trained_run)), "either --user")
+
+
+def test_audit_attacks_a_runs_uploads_and_saves_the_result(trained_run: Path) -> None:
+    result = fedrec("audit", "--run", str(trained_run), "--clients", "20", "--pseudo-items", "2")
+    assert result.returncode == 0, result.stderr
+    assert "plain" in result.stdout and "pseudo-items x2" in result.stdout and "secure" in result.stdout
+    saved = json.loads((trained_run / "audit.json").read_text())["results"]
+    assert saved["plain"]["precision"] == 1.0 and saved["plain"]["recall"] == 1.0
+    assert saved["secure aggregation"]["precision_at_m"] < 0.2
+
+
+@pytest.mark.parametrize(
+    ("args", "phrases"),
+    [
+        (["audit", "--clients", "1"], ["--clients must be at least 2"]),
+        (["audit", "--run", "/nonexistent"], ["not a fedrec run folder"]),
+        (["audit", "--set", "task=classification", "--set", "data.name=uci-adult", "--set", "split.kind=natural"],
+         ["task rating"]),
+        (["run", "--set", "privacy.dp=user"], ["exactly one of privacy.noise_multiplier"]),
+    ],
+)  # fmt: skip
+def test_privacy_usage_errors_are_one_line(args: list[str], phrases: list[str]) -> None:
+    assert_usage_error(fedrec(*args), *phrases)
+
+
+def test_a_spent_privacy_budget_is_said_when_the_run_ends(tmp_path: Path) -> None:
+    result = fedrec("run", "--set", "privacy.dp=user", "--set", "privacy.noise_multiplier=0.7", "--set",
+                    "privacy.epsilon_budget=3", "--set", "federation.client_fraction=0.2", "--set", "rounds=40",
+                    "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "stopped early: privacy budget spent" in result.stdout
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["privacy"]["epsilon"] <= 3 and summary["privacy"]["steps"] < 40

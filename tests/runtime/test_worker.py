@@ -4,6 +4,7 @@ import pytest
 
 from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.message import SERVER, Message, MessageKind
+from fedrec.runtime.secure_host import SecureClientHost
 from fedrec.runtime.server import Server
 from fedrec.runtime.worker import ProtocolError, Worker, handles
 
@@ -34,12 +35,21 @@ def test_undeclared_emission_and_unknown_kind_are_protocol_errors() -> None:
         Echo().handle(Message(MessageKind.FINISH, SERVER, 5, 1))
 
 
-def test_server_and_client_protocols_fit_together() -> None:
-    server, client = Server.protocol(), ClientHost.protocol()
+SECURE_ONLY = {MessageKind.SECAGG_ROSTER, MessageKind.SECAGG_ROUTED, MessageKind.SECAGG_SURVIVORS}
+
+
+@pytest.mark.parametrize("host", [ClientHost, SecureClientHost])
+def test_server_and_client_protocols_fit_together(host: type[ClientHost]) -> None:
+    server, client = Server.protocol(), host.protocol()
     to_itself = {MessageKind.DEADLINE, MessageKind.UPDATE}  # UPDATE: the rest of a batch, in its turn
     sent_by_server = set().union(*server.values()) - to_itself
+    if host is ClientHost:  # secure aggregation's stages come only to a host that asked for them
+        sent_by_server -= SECURE_ONLY
     sent_by_client = set().union(*client.values()) | {MessageKind.JOIN, MessageKind.LEAVE}
     assert to_itself <= set(server)
     assert sent_by_server <= set(client), "every kind the server sends has a client handler"
     assert sent_by_client <= set(server), "every kind a client sends has a server handler"
-    assert client[MessageKind.TRAIN] == {MessageKind.UPDATE, MessageKind.OFFLINE}
+    if host is ClientHost:
+        assert client[MessageKind.TRAIN] == {MessageKind.UPDATE, MessageKind.OFFLINE}
+    else:  # the update never leaves in the clear
+        assert MessageKind.UPDATE not in set().union(*client.values())

@@ -90,3 +90,32 @@ def test_malformed_envelopes_raise_codec_error(mutate) -> None:  # type: ignore[
         decode(envelope.SerializeToString())
     with pytest.raises(CodecError):
         decode(b"\xff\xff\xff not protobuf")
+
+
+def test_secure_aggregation_payloads_cross_the_wire_intact() -> None:
+    from fedrec.privacy.secagg.messages import MaskedInputs, PublicKeys, RevealedShares, SealedShares, Survivors
+
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 256, size=(3, 32), dtype=np.uint8)
+    payloads = [
+        PublicKeys(np.array([4, 5, 9]), keys, keys[::-1].copy(), threshold=2),
+        SealedShares(np.array([4, 4]), np.array([5, 9]), rng.integers(0, 256, size=(2, 176), dtype=np.uint8)),
+        MaskedInputs(np.array([5]), rng.integers(0, 2**64, size=(1, 1000), dtype=np.uint64)),
+        Survivors(np.array([4, 5])),
+        RevealedShares(np.array([4, 4]), np.array([5, 9]), np.array([0, 1]),
+                       rng.integers(0, 256, size=(2, 66), dtype=np.uint8)),
+    ]  # fmt: skip
+    for payload in payloads:
+        back, _ = decode(encode(Message(MessageKind.SECAGG_MASKED, 5, SERVER, 3, payload)))
+        assert type(back.payload) is type(payload)
+        for name, value in vars(payload).items():
+            got = getattr(back.payload, name)
+            assert got == value if isinstance(value, int) else (got.dtype == value.dtype and np.array_equal(got, value))
+
+
+def test_a_malformed_secure_aggregation_payload_is_a_codec_error() -> None:
+    from fedrec.privacy.secagg.messages import SealedShares
+
+    bad = SealedShares(np.array([4, 4]), np.array([5]), np.zeros((2, 176), dtype=np.uint8))
+    with pytest.raises(CodecError, match="differ in length"):
+        decode(encode(Message(MessageKind.SECAGG_SHARES, 4, SERVER, 1, bad)))

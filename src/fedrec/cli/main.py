@@ -39,6 +39,11 @@ def run(
     outcome = execute(load_config(config, set_ or []), out_dir, quiet)
     metrics = "  ".join(f"{k}={v:.4f}" for k, v in outcome.summary["metrics"].items())
     out.print(f"{outcome.summary['mode']} run finished: {metrics}  wall {outcome.summary['wall_time_s']:.1f}s")
+    privacy = outcome.summary.get("privacy", {})
+    if "epsilon" in privacy:
+        out.print(f"privacy spent: epsilon {privacy['epsilon']:.3f} at delta {privacy['delta']:.3g}")
+    if "stopped" in outcome.summary:
+        out.print(f"stopped early: {outcome.summary['stopped']}")
     out.print(f"run folder: {outcome.folder}")
 
 
@@ -74,6 +79,36 @@ def recommend(
     for rank, item in enumerate(items, 1):
         table.add_row(str(rank), str(item.item_id), item.title, f"{item.score:.2f}")
     out.print(table)
+
+
+@app.command()
+def audit(
+    run_dir: Annotated[Path | None, typer.Option("--run", help="audit this run's model (its folder)")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="or a config's initial model")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override, e.g. --set data.name=ml-1m")] = None,
+    clients: Annotated[int, typer.Option(help="clients whose uploads are attacked")] = 100,
+    pseudo_items: Annotated[float, typer.Option(help="pseudo-items per rated item, for that row")] = 1.0,
+    local_noise: Annotated[float, typer.Option(help="local DP noise multiplier, for that row")] = 1.0,
+    clip_norm: Annotated[float, typer.Option(help="local DP clip norm")] = 0.5,
+) -> None:
+    """Attack what clients upload: can the server tell which items a user rated?"""
+    from fedrec.experiment.audit import AuditSettings, audit_run
+
+    if run_dir is not None and config is not None:
+        raise FedrecError("give --run FOLDER or --config FILE, not both")
+    if clients < 2 or pseudo_items < 0 or local_noise <= 0 or clip_norm <= 0:
+        raise FedrecError("--clients must be at least 2; --pseudo-items >= 0; --local-noise and --clip-norm > 0")
+    settings = AuditSettings(clients, pseudo_items, local_noise, clip_norm)
+    results, folder = audit_run(run_dir, config, set_ or [], settings)
+    table = Table(title=f"Rated-item inference attack, {clients} clients, one round of uploads")
+    for column in ("protection", "precision", "recall", "precision@m", "random@m", "upload bytes"):
+        table.add_column(column, justify="left" if column == "protection" else "right")
+    for name, r in results.items():
+        table.add_row(name, f"{r.precision:.3f}", f"{r.recall:.3f}", f"{r.precision_at_m:.3f}",
+                      f"{r.random_precision:.3f}", f"{r.upload_bytes:,.0f}")  # fmt: skip
+    out.print(table)
+    if folder is not None:
+        out.print(f"written to {folder / 'audit.json'}")
 
 
 def _logging() -> None:

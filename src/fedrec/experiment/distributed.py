@@ -20,6 +20,7 @@ import yaml
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig, build_config, dump_config
 from fedrec.errors import FedrecError
+from fedrec.experiment import privacy_parts
 from fedrec.experiment.parts import (
     aggregator,
     algorithm_name,
@@ -36,7 +37,6 @@ from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
 from fedrec.experiment.simulation import server_plan
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.client_host import ClientHost
-from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.server import Server
 from fedrec.transport.grpc_client import Backoff, GrpcClientTransport
 from fedrec.transport.grpc_common import WireOptions
@@ -100,6 +100,7 @@ def serve(
     initial = initial_model(config, build_task(config, data, np.empty(0, dtype=np.int64)))
     del data  # the server keeps no client's data
     model, first_round = _starting_model(initial, folder, resume)
+    spent = privacy_parts.ledger(config, clients)
     view = ProgressView(config.federation.rounds, "distributed", enabled=False)
     recorder = RunRecorder(folder, view)
     recorder.on_round = _logged(recorder.on_round)  # type: ignore[method-assign]
@@ -107,14 +108,16 @@ def serve(
         model=model,
         plan=server_plan(config, first_round),
         num_clients=config.distributed.min_clients or clients,
-        sampler=ClientSampler(config.seed, config.federation.clients_per_round, config.federation.client_fraction),
-        aggregator=aggregator(config, clients),
-        policy=round_policy(config, clients),
+        sampler=privacy_parts.sampler(config),
+        aggregator=aggregator(config, clients, spent),
+        policy=privacy_parts.secure_policy(config, spent, clients) or round_policy(config, clients),
         metrics=metrics_for(config),
         checkpointer=ServerCheckpointer(folder),
         observer=recorder,
         check=UpdateCheck(),
+        budget=spent.refuses if spent is not None else None,
     )
+    recorder.ledger = spent
     options = wire_options(config)
     welcome = {"config": dump_config(config), "max_message_bytes": str(options.max_message_bytes)}
     transport = GrpcServerTransport(server, listen, hello_check(config.task, clients, tokens), welcome, options, tls)
@@ -140,6 +143,11 @@ def serve(
         "participation": server.stats.as_dict(),
         "resumed_from_round": first_round - 1 if resume else None,
     }
+    privacy = privacy_parts.privacy_block(config, spent, server.round, clients)
+    if privacy is not None:
+        summary["privacy"] = privacy
+    if server.stopped:
+        summary["stopped"] = server.stopped
     folder.write_summary(summary)
     return summary
 
@@ -171,7 +179,9 @@ def run_client(
 ) -> None:
     def build_host(welcome: dict[str, str]) -> ClientHost:
         config = build_config(yaml.safe_load(welcome["config"]))
-        return ClientHost(client_ids, build_task(config, load_task_data(config), client_ids))
+        data = load_task_data(config)
+        task = build_task(config, data, client_ids)
+        return privacy_parts.client_host(config, client_ids, task, num_clients(data), secure=True)
 
     hello = {"tasks": TASKS, **({"token": token} if token else {})}
     GrpcClientTransport(address, client_ids, hello, build_host, options, tls, backoff or Backoff()).run()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
+from fedrec.algorithms.dp_fedavg import DPFedAvg
 from fedrec.algorithms.fedavg import FedAvg
 from fedrec.algorithms.fedprox import FedProx
 from fedrec.algorithms.scaffold import ScaffoldClient, ScaffoldServer, with_controls
@@ -19,8 +20,10 @@ from fedrec.data.labelled import TrainTest, load_adult, load_fashion_mnist
 from fedrec.data.ratings import RatingSplit, per_user_holdout
 from fedrec.data.splitters import dirichlet_split, iid_split, natural_split, shard_split, split_like
 from fedrec.errors import ConfigError
+from fedrec.experiment.privacy_parts import dp_aggregator
 from fedrec.models.classifiers import make_classifier
 from fedrec.payloads import GlobalModel
+from fedrec.privacy.accountant import PrivacyLedger
 from fedrec.runtime.devices import DeviceProfiles, Heterogeneity, TraceError, draw_profiles, read_trace
 from fedrec.runtime.policies import BufferedAsync, ParticipationWeights, RoundPolicy, SyncRounds
 from fedrec.runtime.sampling import ClientSampler
@@ -204,7 +207,9 @@ def build_task(config: RunConfig, data: TaskData, client_ids: np.ndarray) -> Tas
             config.ranking.personal,
         )
     finetune = config.train.finetune_epochs
-    return RatingTask(data, client_ids, mf_shape(config), local_training(config), execution, finetune)
+    return RatingTask(
+        data, client_ids, mf_shape(config), local_training(config), execution, finetune, config.privacy.pseudo_items
+    )
 
 
 def metrics_for(config: RunConfig) -> RatingMetrics | RankingMetrics | AccuracyMetrics:
@@ -235,10 +240,15 @@ def initial_model(config: RunConfig, task: Task) -> GlobalModel:
     return with_controls(model) if config.federation.algorithm == "scaffold" else model
 
 
-def aggregator(config: RunConfig, num_clients: int) -> FedAvg | ScaffoldServer:
-    """FedAvg with the configured server optimizer (FedOpt); SCAFFOLD also moves its controls."""
+def aggregator(
+    config: RunConfig, num_clients: int, spent: PrivacyLedger | None = None
+) -> FedAvg | ScaffoldServer | DPFedAvg:
+    """FedAvg with the configured server optimizer (FedOpt); SCAFFOLD also moves its controls; user-level DP
+    clips, sums and noises before the server optimizer."""
     f = config.federation
     settings = ServerOptimizerSettings(f.server_optimizer, f.server_lr, f.server_beta1, f.server_beta2, f.server_tau)
+    if spent is not None:
+        return dp_aggregator(config, spent, num_clients, ServerOptimizer(settings))
     fedavg = FedAvg(server_opt=ServerOptimizer(settings))
     return ScaffoldServer(fedavg, num_clients) if f.algorithm == "scaffold" else fedavg
 

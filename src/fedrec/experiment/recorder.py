@@ -9,6 +9,7 @@ from typing import Any
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
 from fedrec.payloads import GlobalModel
+from fedrec.privacy.accountant import PrivacyLedger
 from fedrec.runtime.parts import RoundRecord
 
 
@@ -24,6 +25,7 @@ class RunRecorder:
         self.traffic = traffic
         self.started = time.perf_counter()
         self.history: list[dict[str, Any]] = []
+        self.ledger: PrivacyLedger | None = None  # user-level DP: each line carries the epsilon spent so far
 
     def on_round(self, record: RoundRecord) -> None:
         up, down = self.traffic()
@@ -36,6 +38,8 @@ class RunRecorder:
             "bytes_down": down,
             **{k: v for k, v in record.participation.items() if k in ("late", "offline", "staleness_mean")},
         }
+        if self.ledger is not None:
+            line["epsilon"] = round(self.ledger.epsilon(record.round), 6)
         self.history.append(line)
         if self.folder is not None:
             self.folder.append_history(line)

@@ -15,6 +15,7 @@ from fedrec.data.ratings import RatingSplit
 from fedrec.experiment.baselines import global_baseline, local_baseline
 from fedrec.experiment.centralized import train_centralized, train_centralized_ranking
 from fedrec.experiment.parts import ClientSplit, GraphSplit, TaskData, algorithm_name, load_task_data, num_clients
+from fedrec.experiment.privacy_parts import privacy_block
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT, RunFolder, default_run_dir
@@ -39,6 +40,8 @@ class _Totals:
     bytes_down: int = 0
     virtual_time_s: float = 0.0
     participation: dict[str, float] | None = None
+    privacy: dict[str, Any] | None = None
+    stopped: str | None = None
 
 
 def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> RunOutcome:
@@ -74,6 +77,10 @@ def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> 
     }
     if totals.participation is not None:
         summary["participation"] = totals.participation
+    if totals.privacy is not None:
+        summary["privacy"] = totals.privacy
+    if totals.stopped is not None:
+        summary["stopped"] = totals.stopped
     if config.task == "ranking":
         summary["protocol"] = PROTOCOL
     folder.write_summary(summary)
@@ -84,7 +91,11 @@ def _federated(config: RunConfig, split: TaskData, recorder: RunRecorder, folder
     result = run_simulation(config, split, recorder, folder)
     folder.save_tensors(CLIENTS_CHECKPOINT, dict(result.task.private_state()))
     traffic = result.traffic
-    return _Totals(result.metrics, traffic.bytes_up, traffic.bytes_down, result.virtual_time_s, result.participation)
+    privacy = privacy_block(config, result.ledger, result.rounds_done, num_clients(split))
+    return _Totals(
+        result.metrics, traffic.bytes_up, traffic.bytes_down, result.virtual_time_s, result.participation, privacy,
+        result.stopped,
+    )  # fmt: skip
 
 
 def _baseline(config: RunConfig, split: ClientSplit | GraphSplit, recorder: RunRecorder, folder: RunFolder) -> _Totals:

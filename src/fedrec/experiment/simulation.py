@@ -9,6 +9,7 @@ import numpy as np
 
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig
+from fedrec.experiment import privacy_parts
 from fedrec.experiment.parts import (
     TaskData,
     aggregator,
@@ -22,8 +23,7 @@ from fedrec.experiment.parts import (
 from fedrec.experiment.recorder import RunRecorder, ServerCheckpointer
 from fedrec.experiment.run_folder import RunFolder
 from fedrec.payloads import GlobalModel
-from fedrec.runtime.client_host import ClientHost
-from fedrec.runtime.sampling import ClientSampler
+from fedrec.privacy.accountant import PrivacyLedger
 from fedrec.runtime.server import Server, ServerPlan
 from fedrec.tasks.classification import ClassificationTask
 from fedrec.tasks.ranking import RankingTask
@@ -42,6 +42,9 @@ class SimulationResult:
     traffic: TrafficMeter
     virtual_time_s: float  # when the server finished: outstanding updates it did not wait for do not count
     participation: dict[str, float]
+    rounds_done: int = 0
+    stopped: str | None = None  # why the run ended before its planned rounds
+    ledger: PrivacyLedger | None = None
 
 
 def server_plan(config: RunConfig, first_round: int = 1) -> ServerPlan:
@@ -58,25 +61,28 @@ def build_simulation(
     client_ids = np.arange(1, num_clients(split) + 1)
     task = build_task(config, split, client_ids)
     devices = device_profiles(config, client_ids)
-    fed = config.federation
+    spent = privacy_parts.ledger(config, len(client_ids))
+    policy = privacy_parts.secure_policy(config, spent, len(client_ids)) or round_policy(config, len(client_ids))
+    host = privacy_parts.client_host(config, client_ids, task, len(client_ids), devices)
     server = Server(
         model=initial_model(config, task),
         plan=server_plan(config),
         num_clients=len(client_ids),
-        sampler=ClientSampler(config.seed, fed.clients_per_round, fed.client_fraction),
-        aggregator=aggregator(config, len(client_ids)),
+        sampler=privacy_parts.sampler(config),
+        aggregator=aggregator(config, len(client_ids), spent),
         metrics=metrics_for(config),
         checkpointer=ServerCheckpointer(folder),
         observer=recorder,
         check=UpdateCheck(),
-        policy=round_policy(config, len(client_ids)),
+        policy=policy,
         online=devices.online if config.devices.availability < 1 or config.devices.kind == "trace" else None,
+        budget=spent.refuses if spent is not None else None,
     )
-    host = ClientHost(client_ids, task, devices)
     transport = InProcessTransport(server, [host])
     transport.send(host.join())
     if recorder is not None:
         recorder.traffic = lambda: (transport.meter.bytes_up, transport.meter.bytes_down)
+        recorder.ledger = spent
     return transport, task
 
 
@@ -90,6 +96,8 @@ def run_simulation(
     transport.run()
     server = transport.server
     assert isinstance(server, Server)
+    ledger = recorder.ledger if recorder is not None else privacy_parts.ledger(config, server.num_clients)
     return SimulationResult(
-        server.model, task, server.last_metrics, transport.meter, server.now, server.stats.as_dict()
-    )
+        server.model, task, server.last_metrics, transport.meter, server.now, server.stats.as_dict(), server.round,
+        server.stopped, ledger,
+    )  # fmt: skip

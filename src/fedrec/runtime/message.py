@@ -31,6 +31,14 @@ class MessageKind(enum.Enum):
     LEAVE = "leave"  # transport -> server, for clients whose connection ended
     DEADLINE = "deadline"  # server -> itself: the current step's deadline has passed
     OFFLINE = "offline"  # client host -> server, in simulation: these clients went offline before answering
+    # secure aggregation (privacy.secagg): the update never travels in the clear
+    SECAGG_KEYS = "secagg_keys"  # clients -> server: two public keys each
+    SECAGG_ROSTER = "secagg_roster"  # server -> clients: every client's public keys, and the threshold
+    SECAGG_SHARES = "secagg_shares"  # clients -> server: secret shares sealed for the other clients
+    SECAGG_ROUTED = "secagg_routed"  # server -> one client: the sealed shares addressed to it
+    SECAGG_MASKED = "secagg_masked"  # client -> server: its masked vector
+    SECAGG_SURVIVORS = "secagg_survivors"  # server -> clients: whose masked vectors arrived
+    SECAGG_REVEAL = "secagg_reveal"  # clients -> server: the shares that unmask the sum
 
 
 @dataclass(frozen=True, eq=False)

@@ -100,6 +100,17 @@ class ClientTrainer(Protocol):
     def evaluate(self, client_ids: np.ndarray, model: Any) -> Any: ...
 
 
+class SecureCodec(Protocol):
+    """Secure aggregation's view of updates: ring vectors of a fixed length, and the recovered sum decoded
+    into what the aggregator takes."""
+
+    def dim(self, model: Any) -> int: ...
+
+    def encode(self, updates: Any, model: Any, round_index: int) -> np.ndarray: ...
+
+    def decode(self, total: np.ndarray, model: Any, clients: int) -> Any: ...
+
+
 @dataclass(frozen=True)
 class RoundRecord:
     """What the server reports after an evaluated round."""

@@ -103,6 +103,11 @@ class SyncRounds:
             yield server.wake(now, RETRY_S)
             return
         invited = server.sampler.sample(server.round + 1, candidates, math.ceil(target * (1 + self.over_selection)))
+        if len(invited) == 0:  # a Poisson draw may pick nobody: the round passes, and counts
+            yield from server.skip(now)
+            if not server.evaluating:
+                yield from self.on_ready(server, now)
+            return
         self.needed = min(target, len(invited)) if self.over_selection else len(invited)
         quorum = max(1, math.ceil(self.quorum * self.needed))
         self.step = Replies(set(invited.tolist()), quorum=quorum)

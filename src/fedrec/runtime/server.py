@@ -33,13 +33,16 @@ from fedrec.runtime.parts import (
 )
 from fedrec.runtime.policies import RoundPolicy, SyncRounds
 from fedrec.runtime.sampling import ClientSampler
+from fedrec.runtime.secure_rounds import SecureRounds
 from fedrec.runtime.worker import Worker, handles
 
 log = logging.getLogger(__name__)
 
 EMITS = [MessageKind.TRAIN, MessageKind.EVALUATE, MessageKind.FINISH, MessageKind.DEADLINE]
+SECURE_EMITS = [*EMITS, MessageKind.SECAGG_ROSTER, MessageKind.SECAGG_ROUTED, MessageKind.SECAGG_SURVIVORS]
 
 Online = Callable[[np.ndarray, float], np.ndarray]
+Budget = Callable[[int], "str | None"]  # why version r may not be made (a privacy budget spent), or None
 
 
 @dataclass
@@ -119,6 +122,7 @@ class Server(Worker):
         check: UpdateCheck | None = None,
         policy: RoundPolicy | None = None,
         online: Online | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.model = model
         self.plan = plan
@@ -131,6 +135,8 @@ class Server(Worker):
         self.check = check
         self.policy: RoundPolicy = policy or SyncRounds(plan.deadline_s, plan.quorum)
         self.online = online  # who is checked in at a time (simulation); None: every registered client
+        self.budget = budget
+        self.stopped: str | None = None  # why the run ended before its planned rounds
         self.clients = Registry()
         self.round = plan.first_round - 1
         self.busy = np.empty(0, dtype=np.int64)
@@ -157,14 +163,14 @@ class Server(Worker):
             log.info("%d clients joined; starting at round %d", len(self.clients), self.round + 1)
             yield from self.policy.on_ready(self, message.time)
 
-    @handles(MessageKind.LEAVE, emits=EMITS)
+    @handles(MessageKind.LEAVE, emits=SECURE_EMITS)
     def on_leave(self, message: Message) -> Iterator[Message]:
         gone = np.fromiter(set(message.senders()), dtype=np.int64)
         self.clients.remove(gone)
         log.warning("%d clients left; %d remain", len(gone), len(self.clients))
         yield from self._gone(gone, message.time)
 
-    @handles(MessageKind.OFFLINE, emits=EMITS)
+    @handles(MessageKind.OFFLINE, emits=SECURE_EMITS)
     def on_offline(self, message: Message) -> Iterator[Message]:
         gone = np.asarray(message.senders(), dtype=np.int64)
         self.stats.offline += len(gone)
@@ -181,7 +187,7 @@ class Server(Worker):
             return
         yield from self.policy.on_deadline(self, message)
 
-    @handles(MessageKind.UPDATE, emits=[*EMITS, MessageKind.UPDATE])  # UPDATE: the rest of a batch, deferred
+    @handles(MessageKind.UPDATE, emits=[*SECURE_EMITS, MessageKind.UPDATE])  # UPDATE: the rest of a batch, deferred
     def on_update(self, message: Message) -> Iterator[Message]:
         if self.finished:
             return
@@ -192,6 +198,23 @@ class Server(Worker):
             yield from self._gone(np.asarray(message.senders(), dtype=np.int64), message.time)
             return
         yield from self.policy.on_updates(self, message)
+
+    # secure aggregation's stages (``SecureRounds``): the replies that replace UPDATE
+    @handles(MessageKind.SECAGG_KEYS, emits=SECURE_EMITS)
+    def on_secagg_keys(self, message: Message) -> Iterator[Message]:
+        yield from self._secure(message)
+
+    @handles(MessageKind.SECAGG_SHARES, emits=SECURE_EMITS)
+    def on_secagg_shares(self, message: Message) -> Iterator[Message]:
+        yield from self._secure(message)
+
+    @handles(MessageKind.SECAGG_MASKED, emits=SECURE_EMITS)
+    def on_secagg_masked(self, message: Message) -> Iterator[Message]:
+        yield from self._secure(message)
+
+    @handles(MessageKind.SECAGG_REVEAL, emits=SECURE_EMITS)
+    def on_secagg_reveal(self, message: Message) -> Iterator[Message]:
+        yield from self._secure(message)
 
     @handles(MessageKind.METRICS, emits=EMITS)
     def on_metrics(self, message: Message) -> Iterator[Message]:
@@ -255,7 +278,12 @@ class Server(Worker):
 
     @property
     def done(self) -> bool:
-        return self.round >= self.plan.rounds or not len(self.clients)
+        if self.round >= self.plan.rounds or not len(self.clients) or self.stopped:
+            return True
+        self.stopped = self.budget(self.round + 1) if self.budget is not None else None
+        if self.stopped:
+            log.warning(self.stopped)
+        return self.stopped is not None
 
     def finish(self, now: float) -> Iterator[Message]:
         if self.finished:
@@ -280,6 +308,16 @@ class Server(Worker):
         if problem is None and claimed != set(message.senders()):
             problem = "the payload speaks for other clients than its sender"
         return problem
+
+    def _secure(self, message: Message) -> Iterator[Message]:
+        if self.finished:
+            return
+        if not isinstance(self.policy, SecureRounds):
+            self.rejected_updates += 1
+            log.warning("ignoring %s from %s: this run does not use secure aggregation", message.kind.name,
+                        message.senders()[:5])  # fmt: skip
+            return
+        yield from self.policy.on_secure(self, message)
 
     def _gone(self, ids: np.ndarray, now: float) -> Iterator[Message]:
         self.arrived(ids)

@@ -19,6 +19,7 @@ from fedrec.models.mf import init_item_side, init_user_side, predict
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.tasks.mf_cohort import CohortData, LocalTraining, train_mf_cohort
 from fedrec.tasks.mf_sequential import train_mf_sequentially
+from fedrec.tasks.pseudo_items import with_pseudo_items
 
 Execution = Literal["cohort", "sequential"]
 FINETUNE_ROUND = 1 << 40  # a round number no training round uses: fine-tuning shuffles its own way
@@ -75,9 +76,11 @@ class RatingTask(HostedClients):
         local: LocalTraining,
         execution: Execution,
         finetune_epochs: int = 0,
+        pseudo_items: float = 0.0,
     ) -> None:
         self.split = split
         self.finetune_epochs = finetune_epochs
+        self.pseudo_items = pseudo_items  # unrated items trained per rated one, with virtual ratings (privacy)
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.shape = shape
         self.local = local
@@ -98,6 +101,8 @@ class RatingTask(HostedClients):
     def train(self, client_ids: np.ndarray, model: GlobalModel, round_index: int) -> ClientUpdates:
         pos = self.positions(client_ids)
         data = self.train_shards.cohort(pos, client_ids)
+        if self.pseudo_items:
+            data = with_pseudo_items(data, self.split.train.num_items, self.pseudo_items, self.local.seed, round_index)
         run = train_mf_cohort if self.execution == "cohort" else train_mf_sequentially
         result = run(data, self.user_emb[pos], self.user_bias[pos], model, self.local, round_index)
         back = self.positions(result.updates.client_ids)

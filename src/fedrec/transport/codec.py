@@ -18,9 +18,16 @@ from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums, RowDeltas
 from fedrec.runtime.message import SERVER, Message, MessageKind
 from fedrec.runtime.parts import JoinInfo
 from fedrec.transport.proto import wire_pb2 as wire
+from fedrec.transport.secagg_codec import decode_secagg, encode_secagg
 
 PROTOCOL_VERSION = 1
-_DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64, "int32": torch.int32}
+_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "int64": torch.int64,
+    "int32": torch.int32,
+    "uint8": torch.uint8,
+}
 _INT32 = torch.iinfo(torch.int32)
 _NAMES = {v: k for k, v in _DTYPES.items()}
 
@@ -90,6 +97,9 @@ def encode_payload(payload: Any) -> tuple[str, dict[str, Tensor], dict[str, str]
     if isinstance(payload, JoinInfo):
         ids, counts = torch.from_numpy(payload.client_ids), torch.from_numpy(payload.num_examples.astype(np.int64))
         return ("join", {"client_ids": ids, "num_examples": counts}, {})
+    secure = encode_secagg(payload)
+    if secure is not None:
+        return secure
     raise TypeError(f"no wire encoding for {type(payload).__name__}")
 
 
@@ -111,6 +121,11 @@ def decode_payload(kind: str, tensors: dict[str, Tensor], meta: dict[str, str]) 
         return MetricSums(_ids(tensors), _group(tensors, "sums/"))
     if kind == "join":
         return JoinInfo(_ids(tensors), _need(tensors, "num_examples").numpy())
+    if kind.startswith("secagg_"):
+        try:
+            return decode_secagg(kind, {k: v.numpy() for k, v in tensors.items()}, meta)
+        except ValueError as error:
+            raise CodecError(str(error)) from None
     raise CodecError(f"unknown payload type {kind!r}")
 
 

@@ -1,0 +1,63 @@
+"""User-level DP-FedAvg: clip each client's whole update, sum, add Gaussian noise, divide by the expected
+cohort size.
+
+McMahan, Ramage, Talwar and Zhang, "Learning Differentially Private Recurrent Language Models", ICLR 2018.
+Every client weighs the same (its example count would otherwise be part of what is protected), and the sum
+is divided by the expected number of sampled clients ``q * N``, a constant: dividing by the actual count
+would make the divisor depend on who took part. Noise covers every coordinate of every federated parameter,
+the whole item table included, so rows nobody trained move too and do not tell which items were rated.
+The noisy mean feeds the configured server optimizer (FedOpt), which is post-processing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from fedrec.algorithms.server_opt import ServerOptimizer
+from fedrec.payloads import ClientUpdates, GlobalModel
+from fedrec.privacy.clipping import clip_updates
+from fedrec.privacy.sums import NoisySum
+
+
+def summed(model: GlobalModel, updates: ClientUpdates) -> dict[str, Tensor]:
+    """The plain sum of the clients' deltas in the shape of each parameter (row deltas scattered)."""
+    sums = {name: deltas.sum(0) for name, deltas in updates.dense.items()}
+    rows = updates.rows
+    for name, values in rows.values.items():
+        table = model.params[name]
+        sums[name] = torch.zeros(table.shape, dtype=values.dtype).index_add_(0, rows.index, values)
+    return sums
+
+
+@dataclass
+class DPFedAvg:
+    clip_norm: float
+    noise_multiplier: float
+    expected_clients: float  # q * N
+    server_opt: ServerOptimizer = field(default_factory=ServerOptimizer)
+    seed: int = 0
+    rounds: int = 0
+
+    def aggregate(self, model: GlobalModel, updates: list[ClientUpdates | NoisySum]) -> GlobalModel:
+        self.rounds += 1
+        if len(updates) == 1 and isinstance(updates[0], NoisySum):
+            sums = updates[0].sums
+        else:
+            plain = [u for u in updates if isinstance(u, ClientUpdates)]
+            batch = clip_updates(ClientUpdates.concat(plain), self.clip_norm)  # the server enforces the bound
+            sums = self.noised(summed(model, batch))
+        params = dict(model.params)
+        for name, total in sums.items():
+            params[name] = self.server_opt.step(name, params[name], total / self.expected_clients)
+        return model.replace(params)
+
+    def noised(self, sums: dict[str, Tensor]) -> dict[str, Tensor]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.rounds)
+        std = self.noise_multiplier * self.clip_norm
+        return {
+            name: total + std * torch.randn(total.shape, generator=generator, dtype=torch.float64).to(total.dtype)
+            for name, total in sorted(sums.items())
+        }

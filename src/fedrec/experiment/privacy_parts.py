@@ -1,0 +1,124 @@
+"""The privacy pieces of a run, from its ``privacy`` section: ledger, aggregator, what leaves a device."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fedrec.algorithms.dp_fedavg import DPFedAvg
+from fedrec.algorithms.server_opt import ServerOptimizer
+from fedrec.config import RunConfig
+from fedrec.privacy.accountant import PrivacyLedger, calibrate_noise, local_dp_report
+from fedrec.privacy.secagg.encoding import SecureEncoding
+from fedrec.privacy.uploads import PrivateUploads, Trainer
+from fedrec.runtime.client_host import ClientHost
+from fedrec.runtime.devices import DeviceProfiles
+from fedrec.runtime.sampling import ClientSampler
+from fedrec.runtime.secure_host import SecureClientHost
+from fedrec.runtime.secure_rounds import SecureRounds
+
+
+def sampler(config: RunConfig) -> ClientSampler:
+    f = config.federation
+    return ClientSampler(config.seed, f.clients_per_round, f.client_fraction, poisson=config.privacy.dp == "user")
+
+
+def delta(config: RunConfig, num_clients: int) -> float:
+    return config.privacy.delta if config.privacy.delta is not None else 1.0 / num_clients
+
+
+def ledger(config: RunConfig, num_clients: int) -> PrivacyLedger | None:
+    """What user-level DP spends, with the noise multiplier calibrated to ``target_epsilon`` if that is set."""
+    p = config.privacy
+    if p.dp != "user":
+        return None
+    rate = sampler(config).rate(num_clients)
+    d = delta(config, num_clients)
+    if p.noise_multiplier is not None:
+        z = p.noise_multiplier
+    else:
+        assert p.target_epsilon is not None
+        z = calibrate_noise(p.target_epsilon, d, rate, config.federation.rounds, p.accountant)
+    budget = p.epsilon_budget if p.epsilon_budget is not None else p.target_epsilon
+    return PrivacyLedger(z, rate, d, p.clip_norm, p.accountant, budget)
+
+
+def dp_aggregator(config: RunConfig, spent: PrivacyLedger, num_clients: int, server_opt: ServerOptimizer) -> DPFedAvg:
+    expected = spent.sampling_rate * num_clients
+    return DPFedAvg(config.privacy.clip_norm, spent.noise_multiplier, expected, server_opt, config.seed)
+
+
+def uploads(config: RunConfig, task: Trainer, secure: bool = False) -> Trainer:
+    """The trainer a client host calls: the task itself, or the task behind clipping and local noise
+    (``secure``: noise from the OS, as on a real device)."""
+    p = config.privacy
+    if p.dp == "none":
+        return task
+    return PrivateUploads(task, p.clip_norm, p.noise_multiplier if p.dp == "local" else None, config.seed, secure)
+
+
+def secure_encoding(
+    config: RunConfig, spent: PrivacyLedger | None, num_clients: int, secure: bool = False
+) -> SecureEncoding:
+    """How updates become ring vectors: FedAvg's weighted sums, or under DP clipped deltas with noise shares
+    (``secure``: drawn from the OS, as on a real device)."""
+    if spent is None:
+        return SecureEncoding(weighted=True, seed=config.seed)
+    z_c, fewest = spent.noise_multiplier * spent.clip_norm, min_survivors(config, num_clients)
+    return SecureEncoding(False, z_c, fewest, config.seed, secure)
+
+
+def min_survivors(config: RunConfig, num_clients: int) -> int:
+    """Under DP, the fewest clients whose sum secure aggregation unmasks: their noise shares add up to the
+    noise the accountant assumed. Without DP, any majority of the cohort."""
+    if config.privacy.dp != "user":
+        return 1
+    return max(2, int(np.ceil(config.privacy.threshold * expected_cohort(config, num_clients))))
+
+
+def secure_policy(config: RunConfig, spent: PrivacyLedger | None, num_clients: int) -> SecureRounds | None:
+    """Secure aggregation's rounds, when the run asks for them."""
+    if not config.privacy.secure_aggregation:
+        return None
+    codec = secure_encoding(config, spent, num_clients)
+    fewest = min_survivors(config, num_clients)
+    return SecureRounds(codec, config.privacy.threshold, fewest, config.federation.deadline_s)
+
+
+def client_host(
+    config: RunConfig,
+    client_ids: np.ndarray,
+    task: Trainer,
+    num_clients: int,
+    devices: DeviceProfiles | None = None,
+    secure: bool = False,
+) -> ClientHost:
+    """The worker that hosts ``client_ids`` (of ``num_clients`` in the run): plain, or answering with secure
+    aggregation's stages. ``secure``: a real device, whose noise comes from the OS."""
+    trainer = uploads(config, task, secure)
+    if not config.privacy.secure_aggregation:
+        return ClientHost(client_ids, trainer, devices)
+    codec = secure_encoding(config, ledger(config, num_clients), num_clients, secure)
+    return SecureClientHost(client_ids, trainer, codec, devices, config.privacy.dropout, config.seed)
+
+
+def privacy_block(
+    config: RunConfig, spent: PrivacyLedger | None, rounds_done: int, num_clients: int
+) -> dict[str, Any] | None:
+    """The ``privacy`` block of ``summary.json``."""
+    p = config.privacy
+    if not p.active:
+        return None
+    block: dict[str, Any] = {"mechanism": {"user": "user-level DP-FedAvg", "local": "local DP"}.get(p.dp, "none")}
+    if spent is not None:
+        block |= spent.report(rounds_done)
+    elif p.dp == "local":
+        assert p.noise_multiplier is not None
+        block |= local_dp_report(p.noise_multiplier, delta(config, num_clients), p.clip_norm, rounds_done, p.accountant)
+    block |= {"secure_aggregation": p.secure_aggregation, "pseudo_items": p.pseudo_items}
+    return block
+
+
+def expected_cohort(config: RunConfig, num_clients: int) -> int:
+    return int(np.ceil(sampler(config).rate(num_clients) * num_clients))

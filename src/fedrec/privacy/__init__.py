@@ -1,0 +1,1 @@
+"""Privacy: user-level DP (clipping, calibrated noise, an accountant), local DP, secure aggregation, audits."""

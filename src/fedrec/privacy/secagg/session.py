@@ -1,0 +1,199 @@
+"""The server's half of secure aggregation for one round: it routes, counts and finally unmasks the sum."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fedrec.privacy.secagg import crypto
+from fedrec.privacy.secagg.messages import (
+    REVEAL_MASK_KEY,
+    REVEAL_SELF_SEED,
+    MaskedInputs,
+    PublicKeys,
+    RevealedShares,
+    SealedShares,
+    Survivors,
+)
+from fedrec.privacy.secagg.protocol import SecAggError, _key
+
+
+class Stage(enum.Enum):
+    KEYS = 0
+    SHARES = 1
+    MASKED = 2
+    REVEAL = 3
+    DONE = 4
+
+
+@dataclass
+class SecAggSession:
+    """One round's server state. ``expected`` are the clients the current stage waits for."""
+
+    invited: np.ndarray
+    threshold: int
+    dim: int
+    stage: Stage = Stage.KEYS
+    expected: set[int] = field(default_factory=set)
+    answered: set[int] = field(default_factory=set)
+    keys: list[PublicKeys] = field(default_factory=list)
+    roster: PublicKeys | None = None
+    shares: list[SealedShares] = field(default_factory=list)
+    sharers: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # U2
+    total: np.ndarray | None = None
+    survivors: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # U3
+    revealed: list[RevealedShares] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.expected = set(np.asarray(self.invited).tolist())
+
+    @property
+    def complete(self) -> bool:
+        """Every client the stage waits for has answered (or is gone)."""
+        return self.expected <= self.answered
+
+    def drop(self, ids: set[int]) -> None:
+        self.expected -= ids - self.answered
+
+    def add(self, payload: object) -> None:
+        """Take a client message of the current stage (anything else is refused with ``SecAggError``)."""
+        if self.stage is Stage.KEYS and isinstance(payload, PublicKeys):
+            self.add_keys(payload)
+        elif self.stage is Stage.SHARES and isinstance(payload, SealedShares):
+            self.add_shares(payload)
+        elif self.stage is Stage.MASKED and isinstance(payload, MaskedInputs):
+            self.add_masked(payload)
+        elif self.stage is Stage.REVEAL and isinstance(payload, RevealedShares):
+            self.add_revealed(payload)
+        else:
+            raise SecAggError(f"a {type(payload).__name__} does not belong to the {self.stage.name} stage")
+
+    def add_keys(self, keys: PublicKeys) -> None:
+        if keys.cipher.shape != (len(keys.client_ids), 32) or keys.mask.shape != keys.cipher.shape:
+            raise SecAggError("public keys must be 32 bytes each, one pair per client")
+        if not all(crypto.valid_public(_key(k)) for k in np.concatenate([keys.cipher, keys.mask])):
+            raise SecAggError("a public key is not a valid X25519 key")
+        self._expect(Stage.KEYS, keys.client_ids)
+        self.keys.append(keys)
+
+    def add_shares(self, shares: SealedShares) -> None:
+        self._expect(Stage.SHARES, shares.client_ids)
+        roster = self._roster()
+        if not np.isin(shares.receiver, roster.client_ids).all():
+            raise SecAggError("sealed shares addressed to clients outside the roster")
+        self.shares.append(shares)
+
+    def add_masked(self, masked: MaskedInputs) -> None:
+        self._expect(Stage.MASKED, masked.client_ids)
+        if masked.vectors.shape[1:] != (self.dim,) or masked.vectors.dtype != np.uint64:
+            raise SecAggError(f"a masked input must be {self.dim} uint64, got {masked.vectors.shape[1:]}")
+        part = masked.vectors.sum(axis=0, dtype=np.uint64)
+        self.total = part if self.total is None else self.total + part
+
+    def add_revealed(self, revealed: RevealedShares) -> None:
+        self._expect(Stage.REVEAL, revealed.client_ids)
+        self.revealed.append(revealed)
+
+    # -- stage transitions: each returns what the server sends next ----------------------------------
+
+    def publish_roster(self) -> PublicKeys:
+        keys = self._gathered(Stage.KEYS)
+        order = np.argsort(np.concatenate([k.client_ids for k in keys]))
+        roster = PublicKeys(
+            np.concatenate([k.client_ids for k in keys])[order],
+            np.concatenate([k.cipher for k in keys])[order],
+            np.concatenate([k.mask for k in keys])[order],
+            self.threshold,
+        )
+        self.roster = roster
+        self._next(Stage.SHARES, roster.client_ids)
+        return roster
+
+    def route_shares(self) -> SealedShares:
+        """All sealed shares from clients that shared (each client gets those addressed to it)."""
+        shares = self._gathered(Stage.SHARES)
+        self.sharers = np.unique(np.concatenate([s.sender for s in shares]))
+        every = SealedShares(
+            np.concatenate([s.sender for s in shares]),
+            np.concatenate([s.receiver for s in shares]),
+            np.concatenate([s.sealed for s in shares]),
+        )
+        keep = np.isin(every.receiver, self.sharers)  # shares for clients that dropped already are useless
+        every = SealedShares(every.sender[keep], every.receiver[keep], every.sealed[keep])
+        self._next(Stage.MASKED, self.sharers)
+        return every
+
+    def call_survivors(self) -> Survivors:
+        if len(self.answered) < self.threshold:
+            raise SecAggError(f"{len(self.answered)} masked inputs arrived, fewer than the threshold {self.threshold}")
+        self.survivors = np.asarray(sorted(self.answered), dtype=np.int64)
+        self._next(Stage.REVEAL, self.survivors)
+        return Survivors(self.survivors)
+
+    def unmask(self) -> np.ndarray:
+        """The survivors' sum: their masked inputs minus self masks and masks shared with dropped clients."""
+        revealed = self._gathered(Stage.REVEAL)
+        assert self.total is not None and self.roster is not None
+        total = self.total.copy()
+        x_of = {int(c): i + 1 for i, c in enumerate(self.roster.client_ids)}
+        mask_pk = {int(c): _key(k) for c, k in zip(self.roster.client_ids, self.roster.mask, strict=True)}
+        sender = np.concatenate([r.sender for r in revealed])
+        owner = np.concatenate([r.owner for r in revealed])
+        secret = np.concatenate([r.secret for r in revealed])
+        share = np.concatenate([r.share for r in revealed])
+        weights: dict[tuple[int, ...], list[int]] = {}
+
+        def recover(who: int, kind: int) -> bytes:
+            rows = np.flatnonzero((owner == who) & (secret == kind))[: self.threshold]
+            if len(rows) < self.threshold:
+                raise SecAggError(f"only {len(rows)} shares of client {who}'s secret, threshold {self.threshold}")
+            xs = tuple(x_of[int(s)] for s in sender[rows])
+            w = weights.setdefault(xs, crypto.lagrange_at_zero(list(xs)))
+            return crypto.recover_secret([share[r].tobytes() for r in rows], w)
+
+        alive = set(self.survivors.tolist())
+        for u in self.survivors.tolist():
+            total -= crypto.prg(recover(u, REVEAL_SELF_SEED), self.dim)
+        for v in sorted(set(self.sharers.tolist()) - alive):
+            key = crypto.private_from_bytes(recover(v, REVEAL_MASK_KEY))
+            for u in sorted(alive):
+                mask = crypto.prg(crypto.agree(key, mask_pk[u], crypto.MASK_LABEL), self.dim)
+                if u < v:
+                    total -= mask  # u added +PRG(s_uv)
+                else:
+                    total += mask
+        self.stage = Stage.DONE
+        return total
+
+    # -- internals --------------------------------------------------------------------------------------
+
+    def _expect(self, stage: Stage, ids: np.ndarray) -> None:
+        got = set(np.asarray(ids).tolist())
+        if self.stage is not stage:
+            raise SecAggError(f"a {stage.name} message during the {self.stage.name} stage")
+        if not got <= self.expected - self.answered:
+            raise SecAggError(f"{stage.name} from clients not expected now: {sorted(got - self.expected)[:5]}")
+        self.answered |= got
+
+    def _gathered(self, stage: Stage) -> list[Any]:
+        alive = len(self.answered)
+        if alive < self.threshold:
+            raise SecAggError(
+                f"{alive} clients answered the {stage.name} stage, fewer than the threshold {self.threshold}"
+            )
+        if stage is Stage.KEYS:
+            return self.keys
+        return self.shares if stage is Stage.SHARES else self.revealed
+
+    def _next(self, stage: Stage, ids: np.ndarray) -> None:
+        self.stage = stage
+        self.expected = set(np.asarray(ids).tolist())
+        self.answered = set()
+
+    def _roster(self) -> PublicKeys:
+        if self.roster is None:
+            raise SecAggError("shares before the roster")
+        return self.roster

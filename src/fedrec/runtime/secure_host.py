@@ -1,0 +1,158 @@
+"""The client side of secure aggregation: a host whose clients answer a TRAIN with the secagg stages.
+
+Each client trains as usual, then its update becomes a ring vector (``SecureCodec``) that never leaves in
+the clear: the client advertises keys, shares its secrets, sends its masked vector and finally reveals the
+shares that unmask the sum. Per-client cryptography is inherently per client; the training stays batched.
+In virtual time a client's reply leaves when it has received the message, done its cryptography (measured
+here, on this machine's clock) and uploaded its part. ``dropout`` simulates clients that vanish after
+sharing their secrets and before sending their masked vector, the case that needs the shares to recover
+the masks (seeded per round and client).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from fedrec.privacy.secagg.messages import MaskedInputs, PublicKeys, RevealedShares, SealedShares
+from fedrec.privacy.secagg.protocol import SecAggClient, SecAggError
+from fedrec.runtime.client_host import ClientHost, _address
+from fedrec.runtime.devices import DeviceProfiles
+from fedrec.runtime.message import SERVER, Message, MessageKind, payload_nbytes
+from fedrec.runtime.parts import ClientTrainer, SecureCodec
+from fedrec.runtime.worker import handles
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    round: int
+    client: SecAggClient
+    vector: np.ndarray  # uint64 [d]
+
+
+class SecureClientHost(ClientHost):
+    def __init__(
+        self,
+        client_ids: np.ndarray,
+        trainer: ClientTrainer,
+        codec: SecureCodec,
+        devices: DeviceProfiles | None = None,
+        dropout: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(client_ids, trainer, devices)
+        self.codec = codec
+        self.dropout = dropout
+        self.seed = seed
+        self.pending: dict[int, _Pending] = {}
+
+    @handles(MessageKind.TRAIN, emits=[MessageKind.SECAGG_KEYS])
+    def on_train(self, message: Message) -> Iterator[Message]:
+        ids = self._mine(message)
+        if len(ids) == 0 or self.finished:
+            return
+        update = self.trainer.train(ids, message.payload, message.round)
+        ids = np.asarray(update.client_ids, dtype=np.int64)
+        vectors = self.codec.encode(update, message.payload, message.round)
+        keys = np.empty((len(ids), 2, 32), dtype=np.uint8)
+        started = time.perf_counter()
+        for row, cid in enumerate(ids.tolist()):
+            client = SecAggClient(cid)
+            self.pending[cid] = _Pending(message.round, client, vectors[row])
+            cipher, mask = client.advertise()
+            keys[row] = np.frombuffer(cipher + mask, dtype=np.uint8).reshape(2, 32)
+        payload = PublicKeys(ids, keys[:, 0], keys[:, 1])
+        keygen = (time.perf_counter() - started) / max(1, len(ids))
+        done = (
+            keygen
+            + message.time
+            + self.devices.arrival_delays(
+                ids, self.trainer.num_examples(ids), payload_nbytes(message.payload), np.full(len(ids), 64)
+            )
+        )
+        yield Message(MessageKind.SECAGG_KEYS, _address(ids), SERVER, message.round, payload, float(done.max()))
+
+    @handles(MessageKind.SECAGG_ROSTER, emits=[MessageKind.SECAGG_SHARES, MessageKind.OFFLINE])
+    def on_roster(self, message: Message) -> Iterator[Message]:
+        ids = self._current(message)
+        parts, failed, compute = [], [], []
+        for cid in ids.tolist():
+            started = time.perf_counter()
+            try:
+                parts.append(self.pending[cid].client.share(message.payload))
+                compute.append(time.perf_counter() - started)
+            except SecAggError as error:
+                log.warning("client %d leaves the round: %s", cid, error)
+                failed.append(cid)
+        yield from self._gone(failed, message)
+        if parts:
+            fields = ("sender", "receiver", "sealed")
+            shares = SealedShares(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+            yield self._reply(MessageKind.SECAGG_SHARES, shares.client_ids, shares, message, compute)
+
+    @handles(MessageKind.SECAGG_ROUTED, emits=[MessageKind.SECAGG_MASKED, MessageKind.OFFLINE])
+    def on_routed(self, message: Message) -> Iterator[Message]:
+        for cid in self._current(message).tolist():
+            if self._drops(cid, message.round):
+                yield from self._gone([cid], message)
+                continue
+            pending = self.pending[cid]
+            started = time.perf_counter()
+            try:
+                masked = pending.client.masked_input(message.payload.addressed_to(np.array([cid])), pending.vector)
+            except SecAggError as error:
+                log.warning("client %d leaves the round: %s", cid, error)
+                yield from self._gone([cid], message)
+                continue
+            payload = MaskedInputs(np.array([cid]), masked[None])
+            compute = [time.perf_counter() - started]
+            yield self._reply(MessageKind.SECAGG_MASKED, payload.client_ids, payload, message, compute)
+
+    @handles(MessageKind.SECAGG_SURVIVORS, emits=[MessageKind.SECAGG_REVEAL, MessageKind.OFFLINE])
+    def on_survivors(self, message: Message) -> Iterator[Message]:
+        parts, failed, compute = [], [], []
+        for cid in self._current(message).tolist():
+            started = time.perf_counter()
+            try:
+                parts.append(self.pending.pop(cid).client.reveal(message.payload))
+                compute.append(time.perf_counter() - started)
+            except SecAggError as error:
+                log.warning("client %d refuses to reveal: %s", cid, error)
+                failed.append(cid)
+        yield from self._gone(failed, message)
+        if parts:
+            fields = ("sender", "owner", "secret", "share")
+            revealed = RevealedShares(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+            yield self._reply(MessageKind.SECAGG_REVEAL, revealed.client_ids, revealed, message, compute)
+
+    def _current(self, message: Message) -> np.ndarray:
+        """This host's receivers of ``message`` that are in its round."""
+        ids = self._mine(message)
+        keep = [cid in self.pending and self.pending[cid].round == message.round for cid in ids.tolist()]
+        return ids[np.asarray(keep, dtype=bool)] if len(ids) else ids
+
+    def _drops(self, cid: int, round_index: int) -> bool:
+        if not self.dropout:
+            return False
+        return bool(np.random.default_rng([self.seed, round_index, cid, 0xD20]).random() < self.dropout)
+
+    def _gone(self, ids: list[int], message: Message) -> Iterator[Message]:
+        for cid in ids:
+            self.pending.pop(cid, None)
+        if ids:
+            yield Message(MessageKind.OFFLINE, tuple(ids), SERVER, message.round, None, message.time)
+
+    def _reply(
+        self, kind: MessageKind, ids: np.ndarray, payload: object, message: Message, compute: list[float]
+    ) -> Message:
+        """Sent when the slowest of ``ids`` has received ``message``, computed and uploaded ``payload``."""
+        per_client = np.full(len(ids), payload_nbytes(payload) // max(1, len(ids)))
+        delays = self.devices.arrival_delays(ids, np.zeros(len(ids)), payload_nbytes(message.payload), per_client)
+        delays = delays + np.asarray(compute)
+        return Message(kind, _address(ids), SERVER, message.round, payload, message.time + float(delays.max()))

@@ -1,0 +1,169 @@
+"""Synchronous rounds whose updates are aggregated under secure aggregation: the server sees only the sum.
+
+The server invites a cohort as ``SyncRounds`` does; instead of updates the clients then run the four
+stages of ``privacy.secagg`` with it (keys, sealed shares, masked vectors, reveal). Each stage waits for
+every client still in it; a client that goes away is dropped from the stage, and once the masked vectors
+are in, a dropped client's masks are recovered from the others' shares. The unmasked sum is decoded
+(``SecureCodec``) into one update the aggregator applies. A client whose message is refused (malformed,
+or speaking for others) is dropped from the round like one that left. With ``federation.deadline_s`` each
+stage also closes when its deadline passes, without the clients that did not answer (the wall clock's
+guard against a client that hangs without disconnecting). A round that falls below its threshold passes
+without an update.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fedrec.privacy.secagg.protocol import SecAggError
+from fedrec.privacy.secagg.session import SecAggSession, Stage
+from fedrec.runtime.message import SERVER, Message, MessageKind
+from fedrec.runtime.parts import SecureCodec
+from fedrec.runtime.policies import RETRY_S
+
+if TYPE_CHECKING:
+    from fedrec.runtime.server import Server
+
+log = logging.getLogger(__name__)
+
+STAGE_OF = {
+    MessageKind.SECAGG_KEYS: Stage.KEYS,
+    MessageKind.SECAGG_SHARES: Stage.SHARES,
+    MessageKind.SECAGG_MASKED: Stage.MASKED,
+    MessageKind.SECAGG_REVEAL: Stage.REVEAL,
+}
+
+
+KIND_OF = {stage: kind for kind, stage in STAGE_OF.items()}
+
+
+@dataclass
+class SecureRounds:
+    codec: SecureCodec
+    threshold: float = 0.5  # share of the cohort whose sum can be unmasked (more than half, at least)
+    min_survivors: int = 1  # never unmask fewer (DP splits its noise among this many)
+    deadline_s: float | None = None  # each stage closes this long after it opened, with whoever answered
+    session: SecAggSession | None = None
+    cohort: np.ndarray | None = None
+
+    def on_ready(self, server: Server, now: float) -> Iterator[Message]:
+        if server.evaluating:
+            return
+        if server.done:
+            yield from server.finish(now)
+            return
+        candidates = server.candidates(now)
+        if len(candidates) == 0:
+            yield server.wake(now, RETRY_S)
+            return
+        invited = server.sampler.sample(server.round + 1, candidates)
+        needed = max(len(invited) // 2 + 1, math.ceil(self.threshold * len(invited)), self.min_survivors)
+        if needed > len(invited) or len(invited) < 2:
+            log.warning("round %d: %d clients sampled, too few for secure aggregation", server.round + 1, len(invited))
+            yield from server.skip(now)
+            if not server.evaluating:
+                yield from self.on_ready(server, now)
+            return
+        self.session = SecAggSession(invited, needed, self.codec.dim(server.model))
+        self.cohort = invited
+        yield server.invite(invited, now)
+        yield from self._deadline(server, now)
+
+    def on_secure(self, server: Server, message: Message) -> Iterator[Message]:
+        session = self.session
+        if session is None or message.round != server.round + 1 or STAGE_OF[message.kind] is not session.stage:
+            log.info("ignoring a %s for round %d", message.kind.name, message.round)
+            return
+        claimed = getattr(message.payload, "client_ids", None)
+        if claimed is None or set(np.asarray(claimed).tolist()) != set(message.senders()):
+            log.warning("rejected a %s that speaks for other clients than its sender", message.kind.name)
+            server.rejected_updates += 1
+            session.drop(set(message.senders()))
+            yield from self._advance(server, message.time)
+            return
+        try:
+            session.add(message.payload)
+        except SecAggError as error:
+            log.warning("rejected a %s from clients %s: %s", message.kind.name, message.senders()[:5], error)
+            server.rejected_updates += 1
+            session.drop(set(message.senders()))  # out of this round, as if it had left
+        yield from self._advance(server, message.time)
+
+    def on_updates(self, server: Server, message: Message) -> Iterator[Message]:
+        server.arrived(np.asarray(message.senders(), dtype=np.int64))
+        server.stats.late += len(message.senders())
+        log.warning("ignoring a plain update under secure aggregation from %s", message.senders()[:5])
+        return iter(())
+
+    def on_gone(self, server: Server, ids: np.ndarray, now: float) -> Iterator[Message]:
+        if self.session is not None:
+            self.session.drop(set(ids.tolist()))
+            yield from self._advance(server, now)
+
+    def on_deadline(self, server: Server, message: Message) -> Iterator[Message]:
+        session = self.session
+        if message.payload is None:
+            if session is None:
+                yield from self.on_ready(server, message.time)
+            return
+        if session is None or message.round != server.round + 1 or message.payload is not KIND_OF[session.stage]:
+            return  # a stage that has closed already
+        late = session.expected - session.answered
+        log.warning("round %d: %d clients missed the %s deadline", message.round, len(late), session.stage.name)
+        session.drop(late)
+        yield from self._advance(server, message.time)
+
+    def _deadline(self, server: Server, now: float) -> Iterator[Message]:
+        if self.deadline_s is not None and self.session is not None:
+            kind = KIND_OF[self.session.stage]
+            yield Message(MessageKind.DEADLINE, SERVER, SERVER, server.round + 1, kind, now + self.deadline_s)
+
+    def on_evaluated(self, server: Server, now: float) -> Iterator[Message]:
+        yield from self.on_ready(server, now)
+
+    def _advance(self, server: Server, now: float) -> Iterator[Message]:
+        session = self.session
+        if session is None or not session.complete:
+            return
+        r = server.round + 1
+        started = time.perf_counter()  # the server's own work counts in virtual time too
+        try:
+            if session.stage is Stage.KEYS:
+                roster = session.publish_roster()
+                yield Message(MessageKind.SECAGG_ROSTER, SERVER, tuple(roster.client_ids.tolist()), r, roster, now)
+            elif session.stage is Stage.SHARES:
+                routed = session.route_shares()
+                for v in session.sharers.tolist():  # each client gets only the shares sealed for it
+                    yield Message(MessageKind.SECAGG_ROUTED, SERVER, (v,), r, routed.addressed_to(np.array([v])), now)
+            elif session.stage is Stage.MASKED:
+                survivors = session.call_survivors()
+                yield Message(MessageKind.SECAGG_SURVIVORS, SERVER, tuple(survivors.client_ids.tolist()), r,
+                              survivors, now)  # fmt: skip
+            elif session.stage is Stage.REVEAL:
+                total = session.unmask()
+                update = self.codec.decode(total, server.model, len(session.survivors))
+                now += time.perf_counter() - started
+                yield from self._close(server, now, [update], len(session.survivors))
+                return
+            yield from self._deadline(server, now)
+        except SecAggError as error:
+            log.warning("round %d fails secure aggregation: %s", r, error)
+            yield from self._close(server, now, [], 0)
+
+    def _close(self, server: Server, now: float, updates: list[object], count: int) -> Iterator[Message]:
+        assert self.cohort is not None
+        server.arrived(self.cohort)
+        self.session, self.cohort = None, None
+        if updates:
+            yield from server.apply(updates, now, [0] * count)
+        else:
+            yield from server.skip(now)
+        if not server.evaluating:
+            yield from self.on_ready(server, now)

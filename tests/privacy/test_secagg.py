@@ -1,0 +1,175 @@
+"""Secure aggregation: the server recovers exactly the survivors' sum, with and without dropouts, and a
+single masked vector tells it nothing about the update inside."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fedrec.algorithms.fedavg import FedAvg
+from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas
+from fedrec.privacy.secagg import crypto
+from fedrec.privacy.secagg.encoding import SecureEncoding, dequantize
+from fedrec.privacy.secagg.messages import MaskedInputs, PublicKeys, SealedShares
+from fedrec.privacy.secagg.protocol import SecAggClient, SecAggError
+from fedrec.privacy.secagg.rehearsal import rehearse
+from fedrec.privacy.secagg.session import SecAggSession
+
+
+def _vectors(n: int, d: int, seed: int = 0) -> dict[int, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {cid: rng.integers(0, 2**64, size=d, dtype=np.uint64) for cid in range(1, n + 1)}
+
+
+def _sum(vectors: dict[int, np.ndarray], ids: list[int]) -> np.ndarray:
+    return np.stack([vectors[c] for c in ids]).sum(axis=0, dtype=np.uint64)
+
+
+def test_the_sum_is_exact_without_dropouts() -> None:
+    vectors = _vectors(12, 500)
+    seen = rehearse(vectors, threshold=7)
+    assert np.array_equal(seen.total, _sum(vectors, list(vectors)))
+
+
+def test_the_sum_of_the_survivors_is_exact_when_30_percent_drop_after_sharing() -> None:
+    vectors = _vectors(20, 300, seed=1)
+    dropped = frozenset({2, 5, 9, 11, 14, 20})
+    seen = rehearse(vectors, threshold=11, dropped=dropped)
+    alive = [c for c in vectors if c not in dropped]
+    assert seen.survivors.tolist() == alive
+    assert np.array_equal(seen.total, _sum(vectors, alive))
+
+
+def test_too_many_dropouts_stop_the_round_rather_than_unmask_a_few() -> None:
+    with pytest.raises(SecAggError, match="fewer than the threshold"):
+        rehearse(_vectors(10, 50), threshold=6, dropped=frozenset({1, 2, 3, 4, 5}))
+
+
+def test_a_masked_vector_is_uncorrelated_with_the_update_inside() -> None:
+    d = 20_000
+    rng = np.random.default_rng(3)
+    update = rng.normal(size=d)
+    fixed = (update * 2**24).astype(np.int64).view(np.uint64)
+    vectors = {1: fixed, **{c: rng.integers(0, 2**64, size=d, dtype=np.uint64) for c in range(2, 9)}}
+    masked = rehearse(vectors, threshold=5).masked[1].view(np.int64).astype(np.float64)
+    assert abs(np.corrcoef(masked, update)[0, 1]) < 0.03  # about 4.2 standard errors at d = 20,000
+    assert abs(np.corrcoef(masked[:-1], masked[1:])[0, 1]) < 0.03  # and it looks like noise
+    as_seen = masked / 2**24  # read as the fixed-point update it claims to be
+    assert np.abs(as_seen).mean() > 1e9 * np.abs(update).mean()
+
+
+def test_the_server_cannot_lower_the_threshold_below_a_majority() -> None:
+    client = SecAggClient(1)
+    keys = np.zeros((4, 32), dtype=np.uint8)
+    with pytest.raises(SecAggError, match="must exceed half"):
+        client.share(PublicKeys(np.arange(1, 5), keys, keys, threshold=2))
+
+
+def test_a_tampered_share_does_not_authenticate() -> None:
+    ids = [1, 2, 3]
+    clients = {c: SecAggClient(c) for c in ids}
+    session = SecAggSession(np.array(ids), 2, 10)
+    for c, client in clients.items():
+        cipher, mask = client.advertise()
+        session.add(
+            PublicKeys(np.array([c]), np.frombuffer(cipher, np.uint8)[None], np.frombuffer(mask, np.uint8)[None])
+        )
+    roster = session.publish_roster()
+    for client in clients.values():
+        session.add(client.share(roster))
+    routed = session.route_shares().addressed_to(np.array([1]))
+    forged = routed.sealed.copy()
+    forged[0, 40] ^= 1
+    with pytest.raises(SecAggError, match="does not authenticate"):
+        clients[1].masked_input(SealedShares(routed.sender, routed.receiver, forged), np.zeros(10, dtype=np.uint64))
+
+
+def test_a_client_reveals_once_and_never_both_secrets_of_one_peer() -> None:
+    vectors = _vectors(5, 20)
+    ids = list(vectors)
+    clients = {c: SecAggClient(c) for c in ids}
+    session = SecAggSession(np.array(ids), 3, 20)
+    for c, client in clients.items():
+        cipher, mask = client.advertise()
+        session.add(
+            PublicKeys(np.array([c]), np.frombuffer(cipher, np.uint8)[None], np.frombuffer(mask, np.uint8)[None])
+        )
+    roster = session.publish_roster()
+    for client in clients.values():
+        session.add(client.share(roster))
+    routed = session.route_shares()
+    for c in ids[:4]:
+        session.add(
+            MaskedInputs(np.array([c]), clients[c].masked_input(routed.addressed_to(np.array([c])), vectors[c])[None])
+        )
+    session.drop({5})
+    survivors = session.call_survivors()
+    revealed = clients[1].reveal(survivors)
+    assert len(set(revealed.owner.tolist())) == len(revealed.owner)  # one secret per peer
+    assert dict(zip(revealed.owner.tolist(), revealed.secret.tolist(), strict=True))[5] == 0  # the dropped: mask key
+    with pytest.raises(SecAggError, match="twice"):
+        clients[1].reveal(survivors)
+
+
+def test_fewer_shares_than_the_threshold_do_not_recover_a_secret() -> None:
+    secret = crypto.random_seed()
+    shares = crypto.share_secret(secret, [1, 2, 3, 4, 5], 3)
+    assert crypto.recover_secret(shares[:3], crypto.lagrange_at_zero([1, 2, 3])) == secret
+    assert crypto.recover_secret(shares[2:], crypto.lagrange_at_zero([3, 4, 5])) == secret
+    with pytest.raises(OverflowError):  # two points give some other value, almost surely not even 32 bytes wide
+        crypto.recover_secret(shares[:2], crypto.lagrange_at_zero([1, 2]))
+
+
+def _client_updates(seed: int = 0) -> tuple[ClientUpdates, GlobalModel]:
+    g = torch.Generator().manual_seed(seed)
+    n, rows, dim = 7, 30, 3
+    owner = torch.arange(n).repeat_interleave(4)
+    index = torch.cat([torch.randperm(rows, generator=g)[:4] for _ in range(n)])
+    updates = ClientUpdates(
+        np.arange(1, n + 1),
+        torch.randint(1, 50, (n,), generator=g).float(),
+        {"global_bias": 0.1 * torch.randn(n, 1, generator=g)},
+        RowDeltas(
+            owner,
+            index,
+            torch.randint(1, 4, (4 * n,), generator=g).float(),
+            {
+                "item_emb": 0.1 * torch.randn(4 * n, dim, generator=g),
+                "item_bias": 0.1 * torch.randn(4 * n, generator=g),
+            },
+        ),
+    )
+    params = {
+        "item_emb": torch.randn(rows, dim, generator=g),
+        "item_bias": torch.zeros(rows),
+        "global_bias": torch.ones(1),
+    }
+    return updates, GlobalModel(params, frozenset({"item_emb", "item_bias"}))
+
+
+def test_fedavg_of_the_unmasked_sum_equals_fedavg_of_the_plain_updates() -> None:
+    updates, model = _client_updates()
+    encoding = SecureEncoding(weighted=True)
+    vectors = encoding.encode(updates, model, 1)
+    assert vectors.shape == (7, encoding.dim(model)) and vectors.dtype == np.uint64
+    seen = rehearse(dict(zip(updates.client_ids.tolist(), vectors, strict=True)), threshold=4)
+    secure = FedAvg().aggregate(model, [encoding.decode(seen.total, model, 7)])
+    plain = FedAvg().aggregate(model, [updates])
+    for name in model.params:
+        assert torch.allclose(secure.params[name], plain.params[name], atol=1e-6), name
+    untouched = torch.ones(30, dtype=torch.bool)
+    untouched[updates.rows.index] = False
+    assert torch.equal(secure.params["item_emb"][untouched], model.params["item_emb"][untouched])
+
+
+def test_dp_noise_shares_add_up_to_the_noise_the_accountant_assumes() -> None:
+    rows, n = 4000, 8
+    model = GlobalModel({"item_emb": torch.zeros(rows, 2)}, frozenset({"item_emb"}))
+    none = torch.empty(0, dtype=torch.int64)
+    rows = RowDeltas(none, none, torch.empty(0), {"item_emb": torch.empty(0, 2)})
+    zero = ClientUpdates(np.arange(1, n + 1), torch.ones(n), {}, rows)
+    encoding = SecureEncoding(weighted=False, noise_std=0.5, min_survivors=n)
+    total = encoding.encode(zero, model, 1).sum(axis=0, dtype=np.uint64)
+    noise = dequantize(total)
+    assert float(noise.std()) == pytest.approx(0.5, rel=0.03)
