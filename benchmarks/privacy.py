@@ -77,21 +77,30 @@ def audit(args: argparse.Namespace) -> None:
         )
 
 
+SECAGG_RUNS = {
+    "plain FedAvg": [],
+    "secure aggregation": ["privacy.secure_aggregation=true"],
+    "secure aggregation, 30% drop after masking": ["privacy.secure_aggregation=true", "privacy.dropout=0.3"],
+}
+DEVICES = {  # the ratio depends on how long a device trains against how long it uploads
+    "devices at 20,000 examples/s, 2 MB/s (the default)": [],
+    "devices at 2,000 examples/s, 2 MB/s": ["devices.examples_per_s=2000"],
+}
+
+
 def secagg(args: argparse.Namespace) -> None:
     rounds = args.rounds
     common = [*COHORT, f"rounds={rounds}", f"federation.eval_every={rounds}"]
-    base = None
-    for label, extra in {
-        "plain FedAvg": [],
-        "secure aggregation": ["privacy.secure_aggregation=true"],
-        "secure aggregation, 30% drop after masking": ["privacy.secure_aggregation=true", "privacy.dropout=0.3"],
-    }.items():
-        s = run("ml100k_fedmf.yaml", [*common, *extra], label)["summary"]
-        virtual, wall = s["virtual_time_s"] / rounds, s["wall_time_s"] / rounds
-        base = base or (virtual, wall)
-        print(f"{label:44s} virtual {virtual:.3f} s/round ({virtual / base[0]:.1f}x)  wall {wall:.3f} s/round "
-              f"({wall / base[1]:.0f}x)  up {s['bytes_up'] / rounds / 100 / 1e3:.0f} kB/client  "
-              f"RMSE {s['metrics']['test_rmse']:.4f}", flush=True)  # fmt: skip
+    for device, speed in DEVICES.items():
+        print(device)
+        base = None
+        for label, extra in SECAGG_RUNS.items():
+            s = run("ml100k_fedmf.yaml", [*common, *speed, *extra], label)["summary"]
+            virtual, wall = s["virtual_time_s"] / rounds, s["wall_time_s"] / rounds
+            base = base or (virtual, wall)
+            print(f"  {label:44s} virtual {virtual:.3f} s/round ({virtual / base[0]:.1f}x)  wall {wall:.3f} s/round "
+                  f"({wall / base[1]:.0f}x)  up {s['bytes_up'] / rounds / 100 / 1e3:.0f} kB/client  "
+                  f"RMSE {s['metrics']['test_rmse']:.4f}", flush=True)  # fmt: skip
     config = load_config(EXAMPLES / "ml100k_fedmf.yaml")
     model = build_task(config, load_split(config), np.arange(1, 2)).initial_model()
     dim = SecureEncoding().dim(model)

@@ -101,6 +101,9 @@ def test_local_dp_and_pseudo_items_report_and_cost(tmp_path: Path) -> None:
     assert local["bytes_up"] > 10 * plain["bytes_up"]  # a local-DP upload covers the table
     padded = _run(tmp_path, "padded", [*common, "privacy.pseudo_items=1.0"])
     assert 1.8 * plain["bytes_up"] < padded["bytes_up"] < 2.2 * plain["bytes_up"]
+    for run in (local, padded):  # every update was accepted
+        assert run["participation"]["aggregated"] == run["participation"]["invited"] == 6 * 40
+    assert padded["metrics"]["test_rmse"] < plain["metrics"]["test_rmse"] + 0.05
 
 
 @pytest.mark.parametrize(

@@ -40,8 +40,7 @@ def ledger(config: RunConfig, num_clients: int) -> PrivacyLedger | None:
     else:
         assert p.target_epsilon is not None
         z = calibrate_noise(p.target_epsilon, d, rate, config.federation.rounds, p.accountant)
-    budget = p.epsilon_budget if p.epsilon_budget is not None else p.target_epsilon
-    return PrivacyLedger(z, rate, d, p.clip_norm, p.accountant, budget)
+    return PrivacyLedger(z, rate, d, p.clip_norm, p.accountant, p.epsilon_budget)
 
 
 def dp_aggregator(config: RunConfig, spent: PrivacyLedger, num_clients: int, server_opt: ServerOptimizer) -> DPFedAvg:

@@ -87,16 +87,27 @@ class PrivacyLedger:
     def epsilon(self, steps: int) -> float:
         return _rounds_epsilon(self.noise_multiplier, self.sampling_rate, self.delta, self.kind, steps)
 
+    @functools.cached_property
+    def last_round(self) -> int:
+        """The most rounds the budget allows (epsilon grows with rounds: a doubling, then a bisection)."""
+        assert self.budget is not None
+        if self.epsilon(1) > self.budget:
+            return 0
+        low, high = 1, 2
+        while self.epsilon(high) <= self.budget and high < 1 << 24:
+            low, high = high, high * 2
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if self.epsilon(middle) <= self.budget else (low, middle)
+        return low
+
     def refuses(self, next_round: int) -> str | None:
         """Why round ``next_round`` may not run (its epsilon would exceed the budget), or None."""
-        if self.budget is None:
-            return None
-        spent = self.epsilon(next_round)
-        if spent <= self.budget:
+        if self.budget is None or next_round <= self.last_round:
             return None
         return (
-            f"privacy budget spent: round {next_round} would bring epsilon to {spent:.3f}, above "
-            f"privacy.epsilon_budget {self.budget:g}; stopped after round {next_round - 1} "
+            f"privacy budget spent: round {next_round} would bring epsilon to {self.epsilon(next_round):.3f}, "
+            f"above privacy.epsilon_budget {self.budget:g}; stopped after round {next_round - 1} "
             "(raise the budget or the noise multiplier, or run fewer rounds)"
         )
 

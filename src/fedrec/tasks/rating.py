@@ -108,6 +108,9 @@ class RatingTask(HostedClients):
         back = self.positions(result.updates.client_ids)
         self.user_emb[back] = result.user_emb
         self.user_bias[back] = result.user_bias
+        if self.pseudo_items:  # a client's weight is its real count (the server knows it from JOIN)
+            real = torch.from_numpy(self.train_shards.counts[back]).to(result.updates.num_examples.dtype)
+            return replace(result.updates, num_examples=real)
         return result.updates
 
     def evaluate(self, client_ids: np.ndarray, model: GlobalModel) -> MetricSums:

@@ -80,20 +80,26 @@ class SecAggSession:
         self.keys.append(keys)
 
     def add_shares(self, shares: SealedShares) -> None:
-        self._expect(Stage.SHARES, shares.client_ids)
         roster = self._roster()
         if not np.isin(shares.receiver, roster.client_ids).all():
             raise SecAggError("sealed shares addressed to clients outside the roster")
+        self._expect(Stage.SHARES, shares.client_ids)  # counts the senders: after every check
         self.shares.append(shares)
 
     def add_masked(self, masked: MaskedInputs) -> None:
-        self._expect(Stage.MASKED, masked.client_ids)
-        if masked.vectors.shape[1:] != (self.dim,) or masked.vectors.dtype != np.uint64:
+        if masked.vectors.shape != (len(masked.client_ids), self.dim) or masked.vectors.dtype != np.uint64:
             raise SecAggError(f"a masked input must be {self.dim} uint64, got {masked.vectors.shape[1:]}")
+        self._expect(Stage.MASKED, masked.client_ids)
         part = masked.vectors.sum(axis=0, dtype=np.uint64)
         self.total = part if self.total is None else self.total + part
 
     def add_revealed(self, revealed: RevealedShares) -> None:
+        if revealed.share.shape != (len(revealed.owner), crypto.SHARE_BYTES) or revealed.share.dtype != np.uint8:
+            raise SecAggError(f"revealed shares must be {crypto.SHARE_BYTES} bytes each")
+        if not np.isin(revealed.secret, (REVEAL_MASK_KEY, REVEAL_SELF_SEED)).all():
+            raise SecAggError("a revealed share names an unknown secret")
+        if not np.isin(revealed.owner, self.sharers).all():
+            raise SecAggError("a revealed share belongs to a client that did not share")
         self._expect(Stage.REVEAL, revealed.client_ids)
         self.revealed.append(revealed)
 
@@ -152,13 +158,19 @@ class SecAggSession:
                 raise SecAggError(f"only {len(rows)} shares of client {who}'s secret, threshold {self.threshold}")
             xs = tuple(x_of[int(s)] for s in sender[rows])
             w = weights.setdefault(xs, crypto.lagrange_at_zero(list(xs)))
-            return crypto.recover_secret([share[r].tobytes() for r in rows], w)
+            try:
+                return crypto.recover_secret([share[r].tobytes() for r in rows], w)
+            except OverflowError:  # not a 32-byte secret: some share was wrong
+                raise SecAggError(f"the shares of client {who}'s secret are inconsistent") from None
 
         alive = set(self.survivors.tolist())
         for u in self.survivors.tolist():
             total -= crypto.prg(recover(u, REVEAL_SELF_SEED), self.dim)
         for v in sorted(set(self.sharers.tolist()) - alive):
-            key = crypto.private_from_bytes(recover(v, REVEAL_MASK_KEY))
+            try:
+                key = crypto.private_from_bytes(recover(v, REVEAL_MASK_KEY))
+            except ValueError:
+                raise SecAggError(f"client {v}'s recovered mask key is not a key") from None
             for u in sorted(alive):
                 mask = crypto.prg(crypto.agree(key, mask_pk[u], crypto.MASK_LABEL), self.dim)
                 if u < v:

@@ -1,0 +1,61 @@
+"""Secure rounds against a hostile client: a malformed masked vector, or a message speaking for another
+client, is refused, the sender is dropped like a client that left, and the round still unmasks the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from fedrec.config import load_config
+from fedrec.experiment import privacy_parts
+from fedrec.experiment.parts import load_task_data, num_clients
+from fedrec.experiment.simulation import build_simulation
+from fedrec.privacy.secagg.messages import MaskedInputs
+from fedrec.runtime.message import Message
+from fedrec.runtime.secure_host import SecureClientHost
+from fedrec.runtime.server import Server
+from fedrec.transport.inprocess import InProcessTransport
+
+OVERRIDES = ["rounds=2", "federation.clients_per_round=12", "privacy.secure_aggregation=true"]
+
+
+class Hostile(SecureClientHost):
+    """Spoils the masked vector of the lowest client id of each round, in the way ``spoil`` says."""
+
+    spoil = "short"
+
+    def on_routed(self, message: Message) -> Iterator[Message]:
+        target = min(c for c, p in self.pending.items() if p.round == message.round)
+        for reply in super().on_routed(message):
+            if reply.senders()[0] == target:
+                vectors = reply.payload.vectors
+                if self.spoil == "short":
+                    reply = replace(reply, payload=MaskedInputs(reply.payload.client_ids, vectors[:, :-1]))
+                else:  # claims to be another client of the round
+                    other = int(max(c for c, p in self.pending.items() if p.round == message.round))
+                    reply = replace(reply, payload=MaskedInputs(np.array([other]), vectors))
+            yield reply
+
+
+@pytest.mark.parametrize("spoil", ["short", "impersonating"])
+def test_a_hostile_masked_vector_is_refused_and_the_round_goes_on(spoil: str) -> None:
+    config = load_config(overrides=OVERRIDES)
+    split = load_task_data(config)
+    transport, task = build_simulation(config, split)
+    server = transport.server
+    assert isinstance(server, Server)
+    ids = np.arange(1, num_clients(split) + 1)
+    host = Hostile(ids, task, privacy_parts.secure_encoding(config, None, len(ids)))
+    host.spoil = spoil
+    rerun = InProcessTransport(server, [host])
+    rerun.send(host.join())
+    rerun.run()
+    assert server.round == 2 and server.finished
+    assert server.rejected_updates == 2
+    assert server.stats.aggregated == 2 * (12 - 1)  # each round's sum holds every client but the hostile one
+    assert all(torch.isfinite(v).all() for v in server.model.params.values())
+    assert server.last_metrics["test_rmse"] < 1.2
