@@ -95,7 +95,7 @@ def secagg(args: argparse.Namespace) -> None:
         print(device)
         base = None
         for label, extra in SECAGG_RUNS.items():
-            s = run("ml100k_fedmf.yaml", [*common, *speed, *extra], label)["summary"]
+            s = run("ml100k_fedmf.yaml", [*common, *speed, *extra], f"{label} {speed}")["summary"]
             virtual, wall = s["virtual_time_s"] / rounds, s["wall_time_s"] / rounds
             base = base or (virtual, wall)
             print(f"  {label:44s} virtual {virtual:.3f} s/round ({virtual / base[0]:.1f}x)  wall {wall:.3f} s/round "
