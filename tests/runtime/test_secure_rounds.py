@@ -59,3 +59,27 @@ def test_a_hostile_masked_vector_is_refused_and_the_round_goes_on(spoil: str) ->
     assert server.stats.aggregated == 2 * (12 - 1)  # each round's sum holds every client but the hostile one
     assert all(torch.isfinite(v).all() for v in server.model.params.values())
     assert server.last_metrics["test_rmse"] < 1.2
+
+
+class Silent(SecureClientHost):
+    """The lowest client id of each round never sends its masked vector, and says nothing."""
+
+    def on_routed(self, message: Message) -> Iterator[Message]:
+        target = min(c for c, p in self.pending.items() if p.round == message.round)
+        yield from (r for r in super().on_routed(message) if r.senders()[0] != target)
+
+
+def test_a_stage_deadline_closes_the_stage_without_a_client_that_hangs() -> None:
+    config = load_config(overrides=[*OVERRIDES, "federation.deadline_s=30"])
+    split = load_task_data(config)
+    transport, task = build_simulation(config, split)
+    server = transport.server
+    assert isinstance(server, Server)
+    ids = np.arange(1, num_clients(split) + 1)
+    host = Silent(ids, task, privacy_parts.secure_encoding(config, None, len(ids)))
+    rerun = InProcessTransport(server, [host])
+    rerun.send(host.join())
+    rerun.run()
+    assert server.round == 2 and server.finished and server.rejected_updates == 0
+    assert server.stats.aggregated == 2 * (12 - 1)  # the silent client's masks were recovered from its shares
+    assert server.now > 2 * 30  # each round waited out its masking deadline

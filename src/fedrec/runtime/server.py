@@ -176,7 +176,7 @@ class Server(Worker):
         self.stats.offline += len(gone)
         yield from self._gone(gone, float(message.arrival_times().max()))
 
-    @handles(MessageKind.DEADLINE, emits=EMITS)
+    @handles(MessageKind.DEADLINE, emits=SECURE_EMITS)
     def on_deadline(self, message: Message) -> Iterator[Message]:
         if self.finished:
             return
