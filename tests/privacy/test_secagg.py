@@ -11,7 +11,7 @@ from fedrec.algorithms.fedavg import FedAvg
 from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas
 from fedrec.privacy.secagg import crypto
 from fedrec.privacy.secagg.encoding import SecureEncoding, dequantize
-from fedrec.privacy.secagg.messages import MaskedInputs, PublicKeys, SealedShares
+from fedrec.privacy.secagg.messages import MaskedInputs, PublicKeys, RevealedShares, SealedShares
 from fedrec.privacy.secagg.protocol import SecAggClient, SecAggError
 from fedrec.privacy.secagg.rehearsal import rehearse
 from fedrec.privacy.secagg.session import SecAggSession
@@ -173,3 +173,31 @@ def test_dp_noise_shares_add_up_to_the_noise_the_accountant_assumes() -> None:
     total = encoding.encode(zero, model, 1).sum(axis=0, dtype=np.uint64)
     noise = dequantize(total)
     assert float(noise.std()) == pytest.approx(0.5, rel=0.03)
+
+
+def test_a_wrong_revealed_share_fails_the_round_instead_of_corrupting_the_sum() -> None:
+    vectors = _vectors(6, 30)
+    ids = list(vectors)
+    clients = {c: SecAggClient(c) for c in ids}
+    session = SecAggSession(np.array(ids), 4, 30)
+    for c, client in clients.items():
+        cipher, mask = client.advertise()
+        keys = (np.frombuffer(cipher, np.uint8)[None], np.frombuffer(mask, np.uint8)[None])
+        session.add(PublicKeys(np.array([c]), *keys))
+    roster = session.publish_roster()
+    for client in clients.values():
+        session.add(client.share(roster))
+    routed = session.route_shares()
+    for c in ids:
+        masked = clients[c].masked_input(routed.addressed_to(np.array([c])), vectors[c])
+        session.add(MaskedInputs(np.array([c]), masked[None]))
+    survivors = session.call_survivors()
+    for c in ids:
+        revealed = clients[c].reveal(survivors)
+        if c == 1:  # a dishonest client changes one byte of every share it reveals
+            share = revealed.share.copy()
+            share[:, -1] ^= 0x5A
+            revealed = RevealedShares(revealed.sender, revealed.owner, revealed.secret, share)
+        session.add(revealed)
+    with pytest.raises(SecAggError, match="inconsistent"):
+        session.unmask()
