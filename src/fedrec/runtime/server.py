@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 
 EMITS = [MessageKind.TRAIN, MessageKind.EVALUATE, MessageKind.FINISH, MessageKind.DEADLINE]
 SECURE_EMITS = [*EMITS, MessageKind.SECAGG_ROSTER, MessageKind.SECAGG_ROUTED, MessageKind.SECAGG_SURVIVORS]
+SECURE_REPLIES = (
+    MessageKind.SECAGG_KEYS,
+    MessageKind.SECAGG_SHARES,
+    MessageKind.SECAGG_MASKED,
+    MessageKind.SECAGG_REVEAL,
+)
 
 Online = Callable[[np.ndarray, float], np.ndarray]
 Budget = Callable[[int], "str | None"]  # why version r may not be made (a privacy budget spent), or None
@@ -199,22 +205,17 @@ class Server(Worker):
             return
         yield from self.policy.on_updates(self, message)
 
-    # secure aggregation's stages (``SecureRounds``): the replies that replace UPDATE
-    @handles(MessageKind.SECAGG_KEYS, emits=SECURE_EMITS)
-    def on_secagg_keys(self, message: Message) -> Iterator[Message]:
-        yield from self._secure(message)
-
-    @handles(MessageKind.SECAGG_SHARES, emits=SECURE_EMITS)
-    def on_secagg_shares(self, message: Message) -> Iterator[Message]:
-        yield from self._secure(message)
-
-    @handles(MessageKind.SECAGG_MASKED, emits=SECURE_EMITS)
-    def on_secagg_masked(self, message: Message) -> Iterator[Message]:
-        yield from self._secure(message)
-
-    @handles(MessageKind.SECAGG_REVEAL, emits=SECURE_EMITS)
-    def on_secagg_reveal(self, message: Message) -> Iterator[Message]:
-        yield from self._secure(message)
+    @handles(*SECURE_REPLIES, emits=SECURE_EMITS)
+    def on_secure(self, message: Message) -> Iterator[Message]:
+        """Secure aggregation's stages (``SecureRounds``): the replies that replace UPDATE."""
+        if self.finished:
+            return
+        if not isinstance(self.policy, SecureRounds):
+            self.rejected_updates += 1
+            log.warning("ignoring %s from %s: this run does not use secure aggregation", message.kind.name,
+                        message.senders()[:5])  # fmt: skip
+            return
+        yield from self.policy.on_secure(self, message)
 
     @handles(MessageKind.METRICS, emits=EMITS)
     def on_metrics(self, message: Message) -> Iterator[Message]:
@@ -308,16 +309,6 @@ class Server(Worker):
         if problem is None and claimed != set(message.senders()):
             problem = "the payload speaks for other clients than its sender"
         return problem
-
-    def _secure(self, message: Message) -> Iterator[Message]:
-        if self.finished:
-            return
-        if not isinstance(self.policy, SecureRounds):
-            self.rejected_updates += 1
-            log.warning("ignoring %s from %s: this run does not use secure aggregation", message.kind.name,
-                        message.senders()[:5])  # fmt: skip
-            return
-        yield from self.policy.on_secure(self, message)
 
     def _gone(self, ids: np.ndarray, now: float) -> Iterator[Message]:
         self.arrived(ids)

@@ -27,11 +27,11 @@ class HandlerSpec:
     method_name: str
 
 
-def handles(kind: MessageKind, *, emits: Iterable[MessageKind] = ()) -> Callable[[F], F]:
-    """Mark a method as the handler of ``kind`` that may emit ``emits``."""
+def handles(*kinds: MessageKind, emits: Iterable[MessageKind] = ()) -> Callable[[F], F]:
+    """Mark a method as the handler of ``kinds`` that may emit ``emits``."""
 
     def mark(fn: F) -> F:
-        fn.__fedrec_handler__ = (kind, frozenset(emits))  # type: ignore[attr-defined]
+        fn.__fedrec_handler__ = (kinds, frozenset(emits))  # type: ignore[attr-defined]
         return fn
 
     return mark
@@ -49,8 +49,8 @@ class Worker:
             for name, attr in vars(base).items():
                 mark = getattr(attr, "__fedrec_handler__", None)
                 if mark is not None:
-                    kind, emits = mark
-                    found[kind] = HandlerSpec(kind, emits, name)
+                    kinds, emits = mark
+                    found |= {kind: HandlerSpec(kind, emits, name) for kind in kinds}
         cls.handlers = found
 
     @classmethod
