@@ -3,10 +3,12 @@
 Each client trains as usual, then its update becomes a ring vector (``SecureCodec``) that never leaves in
 the clear: the client advertises keys, shares its secrets, sends its masked vector and finally reveals the
 shares that unmask the sum. Per-client cryptography is inherently per client; the training stays batched.
+
 In virtual time a client's reply leaves when it has received the message, done its cryptography (measured
-here, on this machine's clock) and uploaded its part. ``dropout`` simulates clients that vanish after
-sharing their secrets and before sending their masked vector, the case that needs the shares to recover
-the masks (seeded per round and client).
+here, on this machine's clock) and uploaded its part. Keys and shares do not depend on the update, so, as
+Bonawitz et al. note, a device exchanges them while it trains: only its masked vector waits for training.
+``dropout`` simulates clients that vanish after sharing their secrets and before sending their masked
+vector, the case that needs the shares to recover the masks (seeded per round and client).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class _Pending:
     round: int
     client: SecAggClient
     vector: np.ndarray  # uint64 [d]
+    trained_at: float  # virtual time at which the device has its update
 
 
 class SecureClientHost(ClientHost):
@@ -60,22 +63,21 @@ class SecureClientHost(ClientHost):
         update = self.trainer.train(ids, message.payload, message.round)
         ids = np.asarray(update.client_ids, dtype=np.int64)
         vectors = self.codec.encode(update, message.payload, message.round)
+        down = payload_nbytes(message.payload)
+        trained_at = message.time + self.devices.arrival_delays(
+            ids, self.trainer.num_examples(ids), down, np.zeros(len(ids))
+        )
         keys = np.empty((len(ids), 2, 32), dtype=np.uint8)
         started = time.perf_counter()
         for row, cid in enumerate(ids.tolist()):
             client = SecAggClient(cid)
-            self.pending[cid] = _Pending(message.round, client, vectors[row])
+            self.pending[cid] = _Pending(message.round, client, vectors[row], float(trained_at[row]))
             cipher, mask = client.advertise()
             keys[row] = np.frombuffer(cipher + mask, dtype=np.uint8).reshape(2, 32)
         payload = PublicKeys(ids, keys[:, 0], keys[:, 1])
         keygen = (time.perf_counter() - started) / max(1, len(ids))
-        done = (
-            keygen
-            + message.time
-            + self.devices.arrival_delays(
-                ids, self.trainer.num_examples(ids), payload_nbytes(message.payload), np.full(len(ids), 64)
-            )
-        )
+        # the keys leave once the invitation is in, while the device trains
+        done = message.time + keygen + self.devices.arrival_delays(ids, np.zeros(len(ids)), down, np.full(len(ids), 64))
         yield Message(MessageKind.SECAGG_KEYS, _address(ids), SERVER, message.round, payload, float(done.max()))
 
     @handles(MessageKind.SECAGG_ROSTER, emits=[MessageKind.SECAGG_SHARES, MessageKind.OFFLINE])
@@ -112,7 +114,9 @@ class SecureClientHost(ClientHost):
                 continue
             payload = MaskedInputs(np.array([cid]), masked[None])
             compute = [time.perf_counter() - started]
-            yield self._reply(MessageKind.SECAGG_MASKED, payload.client_ids, payload, message, compute)
+            yield self._reply(
+                MessageKind.SECAGG_MASKED, payload.client_ids, payload, message, compute, pending.trained_at
+            )
 
     @handles(MessageKind.SECAGG_SURVIVORS, emits=[MessageKind.SECAGG_REVEAL, MessageKind.OFFLINE])
     def on_survivors(self, message: Message) -> Iterator[Message]:
@@ -149,10 +153,20 @@ class SecureClientHost(ClientHost):
             yield Message(MessageKind.OFFLINE, tuple(ids), SERVER, message.round, None, message.time)
 
     def _reply(
-        self, kind: MessageKind, ids: np.ndarray, payload: object, message: Message, compute: list[float]
+        self,
+        kind: MessageKind,
+        ids: np.ndarray,
+        payload: object,
+        message: Message,
+        compute: list[float],
+        not_before: float = 0.0,
     ) -> Message:
-        """Sent when the slowest of ``ids`` has received ``message``, computed and uploaded ``payload``."""
-        per_client = np.full(len(ids), payload_nbytes(payload) // max(1, len(ids)))
-        delays = self.devices.arrival_delays(ids, np.zeros(len(ids)), payload_nbytes(message.payload), per_client)
-        delays = delays + np.asarray(compute)
-        return Message(kind, _address(ids), SERVER, message.round, payload, message.time + float(delays.max()))
+        """Sent when the slowest of ``ids`` has received ``message`` (and is past ``not_before``), computed and
+        uploaded ``payload``."""
+        none = np.zeros(len(ids))
+        received = message.time + self.devices.arrival_delays(ids, none, payload_nbytes(message.payload), none)
+        upload = self.devices.arrival_delays(
+            ids, none, 0, np.full(len(ids), payload_nbytes(payload) // max(1, len(ids)))
+        )
+        sent = np.maximum(received, not_before) + np.asarray(compute) + upload
+        return Message(kind, _address(ids), SERVER, message.round, payload, float(sent.max()))

@@ -108,6 +108,18 @@ def lagrange_at_zero(xs: list[int]) -> list[int]:
     return weights
 
 
+def lagrange_without(weights: list[int], xs: list[int], drop: int) -> list[int]:
+    """The weights for ``xs`` without ``xs[drop]``, from those for all of ``xs``: each times
+    ``(x_drop - x_i) / x_drop`` (O(len) instead of computing them afresh)."""
+    x_drop = xs[drop]
+    inverse = pow(x_drop, -1, PRIME)
+    return [
+        w * (x_drop - x) % PRIME * inverse % PRIME
+        for i, (w, x) in enumerate(zip(weights, xs, strict=True))
+        if i != drop
+    ]
+
+
 def recover_secret(shares: list[bytes], weights: list[int], size: int = KEY_BYTES) -> bytes:
     value = sum(w * int.from_bytes(s, "big") for w, s in zip(weights, shares, strict=True)) % PRIME
     return value.to_bytes(size, "big")

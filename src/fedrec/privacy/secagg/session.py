@@ -150,16 +150,24 @@ class SecAggSession:
         owner = np.concatenate([r.owner for r in revealed])
         secret = np.concatenate([r.secret for r in revealed])
         share = np.concatenate([r.share for r in revealed])
-        weights: dict[tuple[int, ...], list[int]] = {}
+        # one base set of t + 1 revealers serves every owner: the owners outside it use it whole, each owner in
+        # it uses it without itself (weights derived in O(t)); any other set is interpolated afresh
+        base = sorted(set(sender.tolist()))[: self.threshold + 1]
+        base_xs = [x_of[c] for c in base]
+        base_weights = crypto.lagrange_at_zero(base_xs) if len(base) > self.threshold else []
+        by_sender = {(int(s), int(o), int(k)): r for r, (s, o, k) in enumerate(zip(sender, owner, secret, strict=True))}
 
         def recover(who: int, kind: int) -> bytes:
-            rows = np.flatnonzero((owner == who) & (secret == kind))[: self.threshold]
-            if len(rows) < self.threshold:
-                raise SecAggError(f"only {len(rows)} shares of client {who}'s secret, threshold {self.threshold}")
-            xs = tuple(x_of[int(s)] for s in sender[rows])
-            w = weights.setdefault(xs, crypto.lagrange_at_zero(list(xs)))
+            if base_weights and all((c, who, kind) in by_sender for c in base if c != who):
+                chosen = [c for c in base if c != who]
+                w = crypto.lagrange_without(base_weights, base_xs, base.index(who)) if who in base else base_weights
+            else:
+                chosen = sorted(int(c) for c in sender[(owner == who) & (secret == kind)])[: self.threshold]
+                if len(chosen) < self.threshold:
+                    raise SecAggError(f"only {len(chosen)} shares of client {who}'s secret, threshold {self.threshold}")
+                w = crypto.lagrange_at_zero([x_of[c] for c in chosen])
             try:
-                return crypto.recover_secret([share[r].tobytes() for r in rows], w)
+                return crypto.recover_secret([share[by_sender[(c, who, kind)]].tobytes() for c in chosen], w)
             except OverflowError:  # not a 32-byte secret: some share was wrong
                 raise SecAggError(f"the shares of client {who}'s secret are inconsistent") from None
 
