@@ -80,5 +80,5 @@ def test_a_noisy_sum_from_secure_aggregation_is_not_clipped_or_noised_again() ->
         "item_emb": torch.full((20, 4), 3.0, dtype=torch.float64),
         "global_bias": torch.ones(1, dtype=torch.float64),
     }
-    new = dp.aggregate(_model(), [NoisySum(sums, 7)])
+    new = dp.aggregate(_model(), [NoisySum(sums)])
     assert torch.equal(new.params["item_emb"], torch.full((20, 4), 1.5, dtype=torch.float64))

@@ -11,10 +11,9 @@ from fedrec.algorithms.fedavg import FedAvg
 from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas
 from fedrec.privacy.secagg import crypto
 from fedrec.privacy.secagg.encoding import SecureEncoding, dequantize
-from fedrec.privacy.secagg.messages import MaskedInputs, PublicKeys, RevealedShares, SealedShares
+from fedrec.privacy.secagg.messages import PublicKeys, RevealedShares, SealedShares
 from fedrec.privacy.secagg.protocol import SecAggClient, SecAggError
-from fedrec.privacy.secagg.rehearsal import rehearse
-from fedrec.privacy.secagg.session import SecAggSession
+from fedrec.privacy.secagg.rehearsal import rehearse, share
 
 
 def _vectors(n: int, d: int, seed: int = 0) -> dict[int, np.ndarray]:
@@ -67,49 +66,24 @@ def test_the_server_cannot_lower_the_threshold_below_a_majority() -> None:
 
 
 def test_a_tampered_share_does_not_authenticate() -> None:
-    ids = [1, 2, 3]
-    clients = {c: SecAggClient(c) for c in ids}
-    session = SecAggSession(np.array(ids), 2, 10)
-    for c, client in clients.items():
-        cipher, mask = client.advertise()
-        session.add(
-            PublicKeys(np.array([c]), np.frombuffer(cipher, np.uint8)[None], np.frombuffer(mask, np.uint8)[None])
-        )
-    roster = session.publish_roster()
-    for client in clients.values():
-        session.add(client.share(roster))
-    routed = session.route_shares().addressed_to(np.array([1]))
+    shared = share([1, 2, 3], 2, 10)
+    routed = shared.routed.addressed_to(np.array([1]))
     forged = routed.sealed.copy()
     forged[0, 40] ^= 1
     with pytest.raises(SecAggError, match="does not authenticate"):
-        clients[1].masked_input(SealedShares(routed.sender, routed.receiver, forged), np.zeros(10, dtype=np.uint64))
+        shared.clients[1].masked_input(SealedShares(routed.sender, routed.receiver, forged), np.zeros(10, np.uint64))
 
 
 def test_a_client_reveals_once_and_never_both_secrets_of_one_peer() -> None:
     vectors = _vectors(5, 20)
-    ids = list(vectors)
-    clients = {c: SecAggClient(c) for c in ids}
-    session = SecAggSession(np.array(ids), 3, 20)
-    for c, client in clients.items():
-        cipher, mask = client.advertise()
-        session.add(
-            PublicKeys(np.array([c]), np.frombuffer(cipher, np.uint8)[None], np.frombuffer(mask, np.uint8)[None])
-        )
-    roster = session.publish_roster()
-    for client in clients.values():
-        session.add(client.share(roster))
-    routed = session.route_shares()
-    for c in ids[:4]:
-        session.add(
-            MaskedInputs(np.array([c]), clients[c].masked_input(routed.addressed_to(np.array([c])), vectors[c])[None])
-        )
-    session.drop({5})
-    survivors = session.call_survivors()
-    revealed = clients[1].reveal(survivors)
+    shared = share(list(vectors), 3, 20)
+    shared.mask(vectors, dropped=frozenset({5}))
+    survivors = shared.session.call_survivors()
+    revealed = shared.clients[1].reveal(survivors)
     assert len(set(revealed.owner.tolist())) == len(revealed.owner)  # one secret per peer
     assert dict(zip(revealed.owner.tolist(), revealed.secret.tolist(), strict=True))[5] == 0  # the dropped: mask key
     with pytest.raises(SecAggError, match="twice"):
-        clients[1].reveal(survivors)
+        shared.clients[1].reveal(survivors)
 
 
 def test_fewer_shares_than_the_threshold_do_not_recover_a_secret() -> None:
@@ -154,7 +128,7 @@ def test_fedavg_of_the_unmasked_sum_equals_fedavg_of_the_plain_updates() -> None
     vectors = encoding.encode(updates, model, 1)
     assert vectors.shape == (7, encoding.dim(model)) and vectors.dtype == np.uint64
     seen = rehearse(dict(zip(updates.client_ids.tolist(), vectors, strict=True)), threshold=4)
-    secure = FedAvg().aggregate(model, [encoding.decode(seen.total, model, 7)])
+    secure = FedAvg().aggregate(model, [encoding.decode(seen.total, model)])
     plain = FedAvg().aggregate(model, [updates])
     for name in model.params:
         assert torch.allclose(secure.params[name], plain.params[name], atol=1e-6), name
@@ -177,27 +151,15 @@ def test_dp_noise_shares_add_up_to_the_noise_the_accountant_assumes() -> None:
 
 def test_a_wrong_revealed_share_fails_the_round_instead_of_corrupting_the_sum() -> None:
     vectors = _vectors(6, 30)
-    ids = list(vectors)
-    clients = {c: SecAggClient(c) for c in ids}
-    session = SecAggSession(np.array(ids), 4, 30)
-    for c, client in clients.items():
-        cipher, mask = client.advertise()
-        keys = (np.frombuffer(cipher, np.uint8)[None], np.frombuffer(mask, np.uint8)[None])
-        session.add(PublicKeys(np.array([c]), *keys))
-    roster = session.publish_roster()
-    for client in clients.values():
-        session.add(client.share(roster))
-    routed = session.route_shares()
-    for c in ids:
-        masked = clients[c].masked_input(routed.addressed_to(np.array([c])), vectors[c])
-        session.add(MaskedInputs(np.array([c]), masked[None]))
-    survivors = session.call_survivors()
-    for c in ids:
-        revealed = clients[c].reveal(survivors)
+    shared = share(list(vectors), 4, 30)
+    shared.mask(vectors)
+    survivors = shared.session.call_survivors()
+    for c in vectors:
+        revealed = shared.clients[c].reveal(survivors)
         if c == 1:  # a dishonest client changes one byte of every share it reveals
-            share = revealed.share.copy()
-            share[:, -1] ^= 0x5A
-            revealed = RevealedShares(revealed.sender, revealed.owner, revealed.secret, share)
-        session.add(revealed)
+            forged = revealed.share.copy()
+            forged[:, -1] ^= 0x5A
+            revealed = RevealedShares(revealed.sender, revealed.owner, revealed.secret, forged)
+        shared.session.add(revealed)
     with pytest.raises(SecAggError, match="inconsistent"):
-        session.unmask()
+        shared.session.unmask()

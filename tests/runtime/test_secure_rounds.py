@@ -41,19 +41,26 @@ class Hostile(SecureClientHost):
             yield reply
 
 
-@pytest.mark.parametrize("spoil", ["short", "impersonating"])
-def test_a_hostile_masked_vector_is_refused_and_the_round_goes_on(spoil: str) -> None:
-    config = load_config(overrides=OVERRIDES)
+def _run(host_class: type[SecureClientHost], overrides: list[str], **settings: str) -> Server:
+    """The simulation of ``overrides`` with its client host replaced by ``host_class``: the server it left."""
+    config = load_config(overrides=[*OVERRIDES, *overrides])
     split = load_task_data(config)
     transport, task = build_simulation(config, split)
     server = transport.server
     assert isinstance(server, Server)
     ids = np.arange(1, num_clients(split) + 1)
-    host = Hostile(ids, task, privacy_parts.secure_encoding(config, None, len(ids)))
-    host.spoil = spoil
+    host = host_class(ids, task, privacy_parts.secure_encoding(config, None, len(ids)))
+    for name, value in settings.items():
+        setattr(host, name, value)
     rerun = InProcessTransport(server, [host])
     rerun.send(host.join())
     rerun.run()
+    return server
+
+
+@pytest.mark.parametrize("spoil", ["short", "impersonating"])
+def test_a_hostile_masked_vector_is_refused_and_the_round_goes_on(spoil: str) -> None:
+    server = _run(Hostile, [], spoil=spoil)
     assert server.round == 2 and server.finished
     assert server.rejected_updates == 2
     assert server.stats.aggregated == 2 * (12 - 1)  # each round's sum holds every client but the hostile one
@@ -70,16 +77,7 @@ class Silent(SecureClientHost):
 
 
 def test_a_stage_deadline_closes_the_stage_without_a_client_that_hangs() -> None:
-    config = load_config(overrides=[*OVERRIDES, "federation.deadline_s=30"])
-    split = load_task_data(config)
-    transport, task = build_simulation(config, split)
-    server = transport.server
-    assert isinstance(server, Server)
-    ids = np.arange(1, num_clients(split) + 1)
-    host = Silent(ids, task, privacy_parts.secure_encoding(config, None, len(ids)))
-    rerun = InProcessTransport(server, [host])
-    rerun.send(host.join())
-    rerun.run()
+    server = _run(Silent, ["federation.deadline_s=30"])
     assert server.round == 2 and server.finished and server.rejected_updates == 0
     assert server.stats.aggregated == 2 * (12 - 1)  # the silent client's masks were recovered from its shares
     assert server.now > 2 * 30  # each round waited out its masking deadline

@@ -42,22 +42,23 @@ def run_audit(config: RunConfig, settings: AuditSettings, model: GlobalModel | N
     users = split.train.num_users
     rng = np.random.default_rng([settings.seed, 0xA0D])
     ids = np.sort(rng.choice(np.arange(1, users + 1), size=min(settings.clients, users), replace=False))
-    model = model or build_task(_padded(config, 0.0), split, ids).initial_model()
-    num_items = model.params["item_emb"].shape[0]
-    results = {}
 
-    def uploads(pseudo: float = 0.0) -> RatingTask:
+    def uploads(pseudo: float = 0.0) -> RatingTask:  # each protection's clients start from the same state
         task = build_task(_padded(config, pseudo), split, ids)
         assert isinstance(task, RatingTask)
         return task
 
-    data = uploads().train_shards.cohort(np.arange(len(ids)), ids)
+    plain_task = uploads()
+    model = model or plain_task.initial_model()
+    num_items = model.params["item_emb"].shape[0]
+    data = plain_task.train_shards.cohort(np.arange(len(ids)), ids)
     rated = dict(zip(ids.tolist(), np.split(data.items, np.cumsum(data.counts)[:-1]), strict=True))
 
     def truth(updates: ClientUpdates) -> list[np.ndarray]:  # in the order the upload lists its clients
         return [rated[c] for c in updates.client_ids.tolist()]
 
-    plain = uploads().train(ids, model, 1)
+    results = {}
+    plain = plain_task.train(ids, model, 1)
     results["plain"] = attack(row_scores(plain, num_items), truth(plain), plain.nbytes / len(ids))
     padded = uploads(settings.pseudo_items).train(ids, model, 1)
     name = f"pseudo-items x{settings.pseudo_items:g}"

@@ -41,19 +41,20 @@ def row_scores(updates: ClientUpdates, num_items: int) -> np.ndarray:
     return scores
 
 
-def masked_scores(updates: ClientUpdates, model: GlobalModel, threshold: float = 0.5) -> np.ndarray:
-    """What the server sees of each client under secure aggregation, scored like an upload."""
+def masked_scores(updates: ClientUpdates, model: GlobalModel) -> np.ndarray:
+    """What the server sees of each client under secure aggregation (a majority threshold), scored like an
+    upload."""
     encoding = SecureEncoding(weighted=True)
-    vectors = encoding.encode(updates, model, 0)
     ids = updates.client_ids.tolist()
-    seen = rehearse(dict(zip(ids, vectors, strict=True)), len(ids) // 2 + 1 if threshold else len(ids))
+    seen = rehearse(dict(zip(ids, encoding.encode(updates, model, 0), strict=True)), len(ids) // 2 + 1)
+    masked = np.stack([seen.masked[c] for c in ids])
     num_items = model.params["item_emb"].shape[0]
     scores = np.zeros((len(ids), num_items))
     at = 0
     for name in encoding.names(model):  # read the table parts of the masked vector back as rows
         size = model.params[name].numel()
         if name in model.row_sparse:
-            part = dequantize(np.ascontiguousarray(np.stack([seen.masked[c] for c in ids])[:, at : at + size]))
+            part = dequantize(np.ascontiguousarray(masked[:, at : at + size]))
             scores += part.reshape(len(ids), num_items, -1).pow(2).sum(2).numpy()
         at += size
     root: np.ndarray = np.sqrt(scores)

@@ -14,7 +14,6 @@ class NoisySum:
     each client added its share of the noise before masking)."""
 
     sums: dict[str, Tensor]  # name -> full-shape tensor
-    clients: int
 
     @property
     def client_ids(self) -> np.ndarray:  # the sum names no client

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,6 +47,29 @@ class RoundPolicy(Protocol):
     def on_deadline(self, server: Server, message: Message) -> Iterator[Message]: ...
 
     def on_evaluated(self, server: Server, now: float) -> Iterator[Message]: ...
+
+
+def ready_candidates(server: Server, now: float) -> Generator[Message, None, np.ndarray | None]:
+    """The clients a new synchronous round may invite; None when it cannot open now (an evaluation is open,
+    the run is done and is finished here, or nobody is online and a reminder is sent)."""
+    if server.evaluating:
+        return None
+    if server.done:
+        yield from server.finish(now)
+        return None
+    candidates = server.candidates(now)
+    if len(candidates) == 0:
+        log.warning("nobody is online to train round %d; retrying in %.0f s", server.round + 1, RETRY_S)
+        yield server.wake(now, RETRY_S)
+        return None
+    return candidates
+
+
+def pass_round(policy: RoundPolicy, server: Server, now: float) -> Iterator[Message]:
+    """Close the next round without an update (it counts), then open the one after unless an evaluation opened."""
+    yield from server.skip(now)
+    if not server.evaluating:
+        yield from policy.on_ready(server, now)
 
 
 def in_arrival_order(message: Message) -> tuple[np.ndarray, np.ndarray]:
@@ -91,22 +114,13 @@ class SyncRounds:
     def on_ready(self, server: Server, now: float) -> Iterator[Message]:
         from fedrec.runtime.server import Replies
 
-        if server.evaluating:
-            return
-        if server.done:
-            yield from server.finish(now)
+        candidates = yield from ready_candidates(server, now)
+        if candidates is None:
             return
         target = server.sampler.size(len(server.clients.trainable()))
-        candidates = server.candidates(now)
-        if len(candidates) == 0:
-            log.warning("nobody is online to train round %d; retrying in %.0f s", server.round + 1, RETRY_S)
-            yield server.wake(now, RETRY_S)
-            return
         invited = server.sampler.sample(server.round + 1, candidates, math.ceil(target * (1 + self.over_selection)))
         if len(invited) == 0:  # a Poisson draw may pick nobody: the round passes, and counts
-            yield from server.skip(now)
-            if not server.evaluating:
-                yield from self.on_ready(server, now)
+            yield from pass_round(self, server, now)
             return
         self.needed = min(target, len(invited)) if self.over_selection else len(invited)
         quorum = max(1, math.ceil(self.quorum * self.needed))

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
-from fedrec.privacy.secagg.messages import MaskedInputs, PublicKeys, RevealedShares, SealedShares
+from fedrec.privacy.secagg.messages import MaskedInputs, PublicKeys, RevealedShares, SealedShares, concat
 from fedrec.privacy.secagg.protocol import SecAggClient, SecAggError
 from fedrec.runtime.client_host import ClientHost, _address
 from fedrec.runtime.devices import DeviceProfiles
@@ -29,6 +30,7 @@ from fedrec.runtime.parts import ClientTrainer, SecureCodec
 from fedrec.runtime.worker import handles
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -82,20 +84,9 @@ class SecureClientHost(ClientHost):
 
     @handles(MessageKind.SECAGG_ROSTER, emits=[MessageKind.SECAGG_SHARES, MessageKind.OFFLINE])
     def on_roster(self, message: Message) -> Iterator[Message]:
-        ids = self._current(message)
-        parts, failed, compute = [], [], []
-        for cid in ids.tolist():
-            started = time.perf_counter()
-            try:
-                parts.append(self.pending[cid].client.share(message.payload))
-                compute.append(time.perf_counter() - started)
-            except SecAggError as error:
-                log.warning("client %d leaves the round: %s", cid, error)
-                failed.append(cid)
-        yield from self._gone(failed, message)
+        parts, compute = yield from self._each(message, lambda p: p.client.share(message.payload))
         if parts:
-            fields = ("sender", "receiver", "sealed")
-            shares = SealedShares(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+            shares: SealedShares = concat(parts)
             yield self._reply(MessageKind.SECAGG_SHARES, shares.client_ids, shares, message, compute)
 
     @handles(MessageKind.SECAGG_ROUTED, emits=[MessageKind.SECAGG_MASKED, MessageKind.OFFLINE])
@@ -120,20 +111,29 @@ class SecureClientHost(ClientHost):
 
     @handles(MessageKind.SECAGG_SURVIVORS, emits=[MessageKind.SECAGG_REVEAL, MessageKind.OFFLINE])
     def on_survivors(self, message: Message) -> Iterator[Message]:
-        parts, failed, compute = [], [], []
+        parts, compute = yield from self._each(message, lambda p: p.client.reveal(message.payload), done=True)
+        if parts:
+            revealed: RevealedShares = concat(parts)
+            yield self._reply(MessageKind.SECAGG_REVEAL, revealed.client_ids, revealed, message, compute)
+
+    def _each(
+        self, message: Message, step: Callable[[_Pending], T], done: bool = False
+    ) -> Generator[Message, None, tuple[list[T], list[float]]]:
+        """``step`` for each of this host's clients in ``message``'s round, timed; a client whose step fails
+        leaves the round (the server hears OFFLINE). ``done``: the clients' part in the round ends here."""
+        parts, compute, failed = [], [], []
         for cid in self._current(message).tolist():
             started = time.perf_counter()
             try:
-                parts.append(self.pending.pop(cid).client.reveal(message.payload))
+                parts.append(step(self.pending[cid]))
                 compute.append(time.perf_counter() - started)
             except SecAggError as error:
-                log.warning("client %d refuses to reveal: %s", cid, error)
+                log.warning("client %d leaves the round: %s", cid, error)
                 failed.append(cid)
+            if done:
+                self.pending.pop(cid, None)
         yield from self._gone(failed, message)
-        if parts:
-            fields = ("sender", "owner", "secret", "share")
-            revealed = RevealedShares(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
-            yield self._reply(MessageKind.SECAGG_REVEAL, revealed.client_ids, revealed, message, compute)
+        return parts, compute
 
     def _current(self, message: Message) -> np.ndarray:
         """This host's receivers of ``message`` that are in its round."""

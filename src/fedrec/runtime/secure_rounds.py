@@ -26,7 +26,7 @@ from fedrec.privacy.secagg.protocol import SecAggError
 from fedrec.privacy.secagg.session import SecAggSession, Stage
 from fedrec.runtime.message import SERVER, Message, MessageKind
 from fedrec.runtime.parts import SecureCodec
-from fedrec.runtime.policies import RETRY_S
+from fedrec.runtime.policies import pass_round, ready_candidates
 
 if TYPE_CHECKING:
     from fedrec.runtime.server import Server
@@ -54,22 +54,14 @@ class SecureRounds:
     cohort: np.ndarray | None = None
 
     def on_ready(self, server: Server, now: float) -> Iterator[Message]:
-        if server.evaluating:
-            return
-        if server.done:
-            yield from server.finish(now)
-            return
-        candidates = server.candidates(now)
-        if len(candidates) == 0:
-            yield server.wake(now, RETRY_S)
+        candidates = yield from ready_candidates(server, now)
+        if candidates is None:
             return
         invited = server.sampler.sample(server.round + 1, candidates)
         needed = max(len(invited) // 2 + 1, math.ceil(self.threshold * len(invited)), self.min_survivors)
         if needed > len(invited) or len(invited) < 2:
             log.warning("round %d: %d clients sampled, too few for secure aggregation", server.round + 1, len(invited))
-            yield from server.skip(now)
-            if not server.evaluating:
-                yield from self.on_ready(server, now)
+            yield from pass_round(self, server, now)
             return
         self.session = SecAggSession(invited, needed, self.codec.dim(server.model))
         self.cohort = invited
@@ -148,7 +140,7 @@ class SecureRounds:
                               survivors, now)  # fmt: skip
             elif session.stage is Stage.REVEAL:
                 total = session.unmask()
-                update = self.codec.decode(total, server.model, len(session.survivors))
+                update = self.codec.decode(total, server.model)
                 now += time.perf_counter() - started
                 yield from self._close(server, now, [update], len(session.survivors))
                 return

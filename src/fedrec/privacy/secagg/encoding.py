@@ -61,7 +61,7 @@ class SecureEncoding:
         """Each client's vector, ``[n, dim]`` uint64, in the order of ``updates.client_ids``."""
         return quantize(self._flat(updates, model, round_index))
 
-    def decode(self, total: np.ndarray, model: GlobalModel, clients: int) -> ClientUpdates | NoisySum:
+    def decode(self, total: np.ndarray, model: GlobalModel) -> ClientUpdates | NoisySum:
         flat = dequantize(total)
         sums, at = {}, 0
         for name in self.names(model):
@@ -70,7 +70,7 @@ class SecureEncoding:
             sums[name] = flat[at : at + size].reshape(shape).to(model.params[name].dtype)
             at += size
         if not self.weighted:
-            return NoisySum(sums, clients)
+            return NoisySum(sums)
         row_weight = flat[at : at + self._rows(model)]
         examples = flat[at + self._rows(model)]
         dense = {k: (v / examples).unsqueeze(0) for k, v in sums.items() if k not in model.row_sparse}

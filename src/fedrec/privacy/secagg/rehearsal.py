@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fedrec.privacy.secagg.messages import MaskedInputs, PublicKeys
+from fedrec.privacy.secagg.messages import MaskedInputs, PublicKeys, SealedShares
 from fedrec.privacy.secagg.protocol import SecAggClient
 from fedrec.privacy.secagg.session import SecAggSession
 
@@ -19,12 +19,30 @@ class Rehearsal:
     survivors: np.ndarray
 
 
-def rehearse(vectors: dict[int, np.ndarray], threshold: int, dropped: frozenset[int] = frozenset()) -> Rehearsal:
-    """Every stage for clients holding ``vectors`` (uint64); ``dropped`` vanish after sharing their keys."""
-    ids = np.asarray(sorted(vectors), dtype=np.int64)
-    dim = len(next(iter(vectors.values())))
-    clients = {cid: SecAggClient(cid) for cid in ids.tolist()}
-    session = SecAggSession(ids, threshold, dim)
+@dataclass(frozen=True)
+class Shared:
+    """A round after its keys and shares: each client's half, the server's, and the routed shares."""
+
+    clients: dict[int, SecAggClient]
+    session: SecAggSession
+    routed: SealedShares
+
+    def mask(self, vectors: dict[int, np.ndarray], dropped: frozenset[int] = frozenset()) -> dict[int, np.ndarray]:
+        """Every client not ``dropped`` masks its vector and sends it; the server learns who dropped."""
+        masked = {}
+        for cid, client in self.clients.items():
+            if cid in dropped:
+                continue
+            masked[cid] = client.masked_input(self.routed.addressed_to(np.array([cid])), vectors[cid])
+            self.session.add(MaskedInputs(np.array([cid]), masked[cid][None]))
+        self.session.drop(set(dropped))
+        return masked
+
+
+def share(ids: list[int], threshold: int, dim: int) -> Shared:
+    """Stages 0 and 1 for ``ids``: keys advertised, the roster published, shares sealed and routed."""
+    clients = {cid: SecAggClient(cid) for cid in ids}
+    session = SecAggSession(np.asarray(ids, dtype=np.int64), threshold, dim)
     for cid, client in clients.items():
         cipher, mask = client.advertise()
         as_row = np.frombuffer(cipher + mask, dtype=np.uint8).reshape(2, 32)
@@ -32,15 +50,14 @@ def rehearse(vectors: dict[int, np.ndarray], threshold: int, dropped: frozenset[
     roster = session.publish_roster()
     for client in clients.values():
         session.add(client.share(roster))
-    routed = session.route_shares()
-    masked = {}
-    for cid, client in clients.items():
-        if cid in dropped:
-            continue
-        masked[cid] = client.masked_input(routed.addressed_to(np.array([cid])), vectors[cid])
-        session.add(MaskedInputs(np.array([cid]), masked[cid][None]))
-    session.drop(set(dropped))
-    survivors = session.call_survivors()
+    return Shared(clients, session, session.route_shares())
+
+
+def rehearse(vectors: dict[int, np.ndarray], threshold: int, dropped: frozenset[int] = frozenset()) -> Rehearsal:
+    """Every stage for clients holding ``vectors`` (uint64); ``dropped`` vanish after sharing their keys."""
+    shared = share(sorted(vectors), threshold, len(next(iter(vectors.values()))))
+    masked = shared.mask(vectors, dropped)
+    survivors = shared.session.call_survivors()
     for cid in survivors.client_ids.tolist():
-        session.add(clients[cid].reveal(survivors))
-    return Rehearsal(masked, session.unmask(), survivors.client_ids)
+        shared.session.add(shared.clients[cid].reveal(survivors))
+    return Rehearsal(masked, shared.session.unmask(), survivors.client_ids)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,8 @@ from fedrec.privacy.secagg.messages import (
     RevealedShares,
     SealedShares,
     Survivors,
+    concat,
+    take,
 )
 from fedrec.privacy.secagg.protocol import SecAggError, _key
 
@@ -106,31 +108,18 @@ class SecAggSession:
     # -- stage transitions: each returns what the server sends next ----------------------------------
 
     def publish_roster(self) -> PublicKeys:
-        keys = self._gathered(Stage.KEYS)
-        order = np.argsort(np.concatenate([k.client_ids for k in keys]))
-        roster = PublicKeys(
-            np.concatenate([k.client_ids for k in keys])[order],
-            np.concatenate([k.cipher for k in keys])[order],
-            np.concatenate([k.mask for k in keys])[order],
-            self.threshold,
-        )
+        keys: PublicKeys = concat(self._gathered(Stage.KEYS))
+        roster = replace(take(keys, np.argsort(keys.client_ids)), threshold=self.threshold)
         self.roster = roster
         self._next(Stage.SHARES, roster.client_ids)
         return roster
 
     def route_shares(self) -> SealedShares:
         """All sealed shares from clients that shared (each client gets those addressed to it)."""
-        shares = self._gathered(Stage.SHARES)
-        self.sharers = np.unique(np.concatenate([s.sender for s in shares]))
-        every = SealedShares(
-            np.concatenate([s.sender for s in shares]),
-            np.concatenate([s.receiver for s in shares]),
-            np.concatenate([s.sealed for s in shares]),
-        )
-        keep = np.isin(every.receiver, self.sharers)  # shares for clients that dropped already are useless
-        every = SealedShares(every.sender[keep], every.receiver[keep], every.sealed[keep])
+        every: SealedShares = concat(self._gathered(Stage.SHARES))
+        self.sharers = every.client_ids
         self._next(Stage.MASKED, self.sharers)
-        return every
+        return every.addressed_to(self.sharers)  # shares for clients that dropped already are useless
 
     def call_survivors(self) -> Survivors:
         if len(self.answered) < self.threshold:
@@ -146,10 +135,8 @@ class SecAggSession:
         total = self.total.copy()
         x_of = {int(c): i + 1 for i, c in enumerate(self.roster.client_ids)}
         mask_pk = {int(c): _key(k) for c, k in zip(self.roster.client_ids, self.roster.mask, strict=True)}
-        sender = np.concatenate([r.sender for r in revealed])
-        owner = np.concatenate([r.owner for r in revealed])
-        secret = np.concatenate([r.secret for r in revealed])
-        share = np.concatenate([r.share for r in revealed])
+        every: RevealedShares = concat(revealed)
+        sender, owner, secret, share = every.sender, every.owner, every.secret, every.share
         # one base set of t + 1 revealers serves every owner: the owners outside it use it whole, each owner in
         # it uses it without itself (weights derived in O(t)); any other set is interpolated afresh
         base = sorted(set(sender.tolist()))[: self.threshold + 1]
