@@ -108,6 +108,21 @@ class ClientUpdates:
         )
         return ClientUpdates(self.client_ids, self.num_examples, dense, rows)
 
+    def non_finite(self) -> np.ndarray:
+        """bool ``[n]``: the clients whose deltas, counts or row weights hold NaN or infinity (a device whose
+        training diverged). Secure aggregation must leave them out before encoding, where they would vanish
+        into the sum unseen."""
+        bad = ~torch.isfinite(self.num_examples.double())
+        for delta in self.dense.values():
+            if delta.is_floating_point() and delta.numel():
+                bad |= ~torch.isfinite(delta.reshape(delta.shape[0], -1)).all(1)
+        rows_bad = ~torch.isfinite(self.rows.weight.double())
+        for values in self.rows.values.values():
+            if values.is_floating_point() and values.numel():
+                rows_bad |= ~torch.isfinite(values.reshape(values.shape[0], -1)).all(1)
+        bad[self.rows.owner[rows_bad]] = True
+        return bad.numpy()
+
     @staticmethod
     def concat(parts: list[ClientUpdates]) -> ClientUpdates:
         if len(parts) == 1:

@@ -100,9 +100,16 @@ def test_malformed_updates_are_rejected_and_the_run_finishes(tmp_path: Path, how
     assert math.isfinite(summary["metrics"]["test_rmse"]) and summary["metrics"]["test_rmse"] < 1.5
     rounds = history(out)
     assert [h["round"] for h in rounds] == [1, 2]
-    assert all(h["participants"] == 45 for h in rounds), "only the honest clients' updates were aggregated"
-    if how != "oversized":
-        assert summary["rejected_updates"] == 2 and "rejected a UPDATE" in log.read_text()
+    if how == "oversized":
+        assert all(h["participants"] == 45 for h in rounds), "only the honest clients' updates were aggregated"
+        return
+    reason, refused = REFUSED[how]  # per round: the client at fault, or all five for a malformed message
+    assert all(h["participants"] == 50 - refused for h in rounds), "only the faulty clients' updates were lost"
+    assert summary["rejected_updates"] == {"total": 2 * refused, "by_reason": {reason: 2 * refused}}
+    assert "refused" in log.read_text()
+
+
+REFUSED = {"nan": ("non_finite", 1), "index": ("row_outside_table", 1), "shape": ("malformed", 5)}
 
 
 def _quietly(run) -> None:  # type: ignore[no-untyped-def]

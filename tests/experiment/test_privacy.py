@@ -138,7 +138,7 @@ def test_secure_aggregation_over_grpc_equals_the_simulation(tmp_path: Path) -> N
     simulated = execute(load_config(overrides=overrides), tmp_path / "sim", quiet=True).summary
     assert summary["metrics"]["test_rmse"] == pytest.approx(simulated["metrics"]["test_rmse"], abs=1e-6)
     assert summary["participation"]["offline"] == simulated["participation"]["offline"] > 0
-    assert summary["rejected_updates"] == 0
+    assert summary["rejected_updates"]["total"] == 0
 
 
 def test_dp_with_secure_aggregation_over_grpc(tmp_path: Path) -> None:

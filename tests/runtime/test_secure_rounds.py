@@ -14,6 +14,7 @@ from fedrec.config import load_config
 from fedrec.experiment import privacy_parts
 from fedrec.experiment.parts import load_task_data, num_clients
 from fedrec.experiment.simulation import build_simulation
+from fedrec.payloads import ClientUpdates
 from fedrec.privacy.secagg.messages import MaskedInputs
 from fedrec.runtime.message import Message
 from fedrec.runtime.secure_host import SecureClientHost
@@ -62,7 +63,7 @@ def _run(host_class: type[SecureClientHost], overrides: list[str], **settings: s
 def test_a_hostile_masked_vector_is_refused_and_the_round_goes_on(spoil: str) -> None:
     server = _run(Hostile, [], spoil=spoil)
     assert server.round == 2 and server.finished
-    assert server.rejected_updates == 2
+    assert server.rejections.total_updates == 2
     assert server.stats.aggregated == 2 * (12 - 1)  # each round's sum holds every client but the hostile one
     assert all(torch.isfinite(v).all() for v in server.model.params.values())
     assert server.last_metrics["test_rmse"] < 1.2
@@ -78,6 +79,38 @@ class Silent(SecureClientHost):
 
 def test_a_stage_deadline_closes_the_stage_without_a_client_that_hangs() -> None:
     server = _run(Silent, ["federation.deadline_s=30"])
-    assert server.round == 2 and server.finished and server.rejected_updates == 0
+    assert server.round == 2 and server.finished and server.rejections.total_updates == 0
     assert server.stats.aggregated == 2 * (12 - 1)  # the silent client's masks were recovered from its shares
     assert server.now > 2 * 30  # each round waited out its masking deadline
+
+
+class Diverging(SecureClientHost):
+    """The first client of each round diverges: its update holds infinity (which quantizing would clamp and add)."""
+
+    def on_train(self, message: Message) -> Iterator[Message]:
+        trainer = self.trainer
+
+        class Diverged:
+            def __getattr__(self, name: str) -> object:
+                return getattr(trainer, name)
+
+            def train(self, ids: np.ndarray, model: object, round_index: int) -> ClientUpdates:
+                update: ClientUpdates = trainer.train(ids, model, round_index)
+                dense = {k: v.clone() for k, v in update.dense.items()}
+                dense["global_bias"][0] = float("inf")  # the batch's first client; unchecked, it swamps the sum
+                return ClientUpdates(update.client_ids, update.num_examples, dense, update.rows)
+
+        self.trainer = Diverged()  # type: ignore[assignment]
+        try:
+            yield from super().on_train(message)
+        finally:
+            self.trainer = trainer
+
+
+def test_a_diverged_client_withdraws_from_the_secure_sum_and_only_it_is_lost() -> None:
+    server = _run(Diverging, [])
+    assert server.round == 2 and server.finished
+    assert server.rejections.updates == {"non_finite": 2}
+    assert server.stats.aggregated == 2 * (12 - 1)
+    assert all(torch.isfinite(v).all() for v in server.model.params.values())
+    assert server.last_metrics["test_rmse"] < 1.25  # two rounds from the initial model, as without the fault

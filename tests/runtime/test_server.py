@@ -11,7 +11,7 @@ from fedrec.algorithms.validation import UpdateCheck
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.parts import RoundRecord
+from fedrec.runtime.parts import RoundRecord, Withdrawal
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.server import Server, ServerPlan
 from fedrec.runtime.worker import handles
@@ -160,8 +160,50 @@ def test_a_poisoned_update_is_rejected_and_the_model_unharmed() -> None:
     rogue = ClientHost(np.array([3, 4]), NanTask({3: 4.0, 4: 8.0}, {3: 2, 4: 4}))
     server, transport, _ = _two_hosts(rogue, ServerPlan(1))
     transport.run()
-    assert server.finished and server.rejected_updates == 1
+    assert server.finished and server.rejections.updates == {"non_finite": 2}
     assert server.model.params["w"].item() == pytest.approx(1.5)
+
+
+class OneDiverged(MeanTask):
+    """Client 4's training diverges: its update and its metrics hold NaN; client 3 in the same batch is fine."""
+
+    def train(self, client_ids: np.ndarray, model: GlobalModel, round_index: int) -> ClientUpdates:
+        update = super().train(client_ids, model, round_index)
+        w = update.dense["w"].clone()
+        w[client_ids == 4] = float("nan")
+        return ClientUpdates(update.client_ids, update.num_examples, {"w": w})
+
+    def evaluate(self, client_ids: np.ndarray, model: GlobalModel) -> MetricSums:
+        sums = super().evaluate(client_ids, model)
+        sse = sums.sums["sse"].clone()
+        sse[torch.from_numpy(client_ids == 4)] = float("nan")
+        return MetricSums(sums.client_ids, {"sse": sse})
+
+
+def test_one_diverged_client_loses_only_its_own_update_and_metrics() -> None:
+    host = ClientHost(np.array([3, 4]), OneDiverged({3: 4.0, 4: 8.0}, {3: 2, 4: 4}))
+    server, transport, records = _two_hosts(host, ServerPlan(2))
+    transport.run()
+    expected = (1 * 1 + 1 * 2 + 2 * 4) / 4  # clients 1-3; client 4 refused in both rounds
+    assert server.model.params["w"].item() == pytest.approx(expected)
+    assert server.rejections.updates == {"non_finite": 2} and server.rejections.metrics == {"bad_metrics": 2}
+    assert [r.num_participants for r in records.records] == [3, 3]
+    assert records.records[-1].metrics["test_sse"] == pytest.approx(sum((v - expected) ** 2 for v in (1, 2, 4)))
+
+
+def test_a_withdrawal_takes_the_client_out_of_the_round_without_waiting() -> None:
+    class Withdraws(ClientHost):
+        @handles(MessageKind.TRAIN, emits=[MessageKind.WITHDRAW])
+        def on_train(self, message: Message) -> Iterator[Message]:
+            ids = self._mine(message)
+            yield Message(MessageKind.WITHDRAW, tuple(ids.tolist()), SERVER, message.round,
+                          Withdrawal(ids, "too_large"), message.time)  # fmt: skip
+
+    server, transport, _ = _two_hosts(Withdraws(np.array([3, 4]), MeanTask({3: 4.0, 4: 8.0}, {3: 2, 4: 4})),
+                                      ServerPlan(1))  # fmt: skip
+    transport.run()
+    assert server.finished and server.model.params["w"].item() == pytest.approx(1.5)
+    assert server.rejections.as_dict()["rejected_updates"] == {"total": 2, "by_reason": {"too_large": 2}}
 
 
 def test_clients_without_training_data_are_not_sampled_but_evaluate() -> None:
@@ -173,7 +215,44 @@ def test_clients_without_training_data_are_not_sampled_but_evaluate() -> None:
     transport = InProcessTransport(server, [host])
     transport.send(host.join())
     transport.run()
-    assert server.finished and server.rejected_updates == 0
+    assert server.finished and server.rejections.total_updates == 0
     assert all(2 not in group for group in task.trained)
     assert server.model.params["w"].item() == pytest.approx(2.5)
     assert records.records[-1].num_participants == 2
+
+
+def test_a_run_stopped_early_evaluates_its_final_model() -> None:
+    task = MeanTask({1: 1.0, 2: 2.0, 3: 4.0, 4: 8.0}, {1: 1, 2: 1, 3: 2, 4: 4})
+    records = Records()
+    spent = lambda version: "privacy budget spent" if version > 2 else None  # noqa: E731
+    server = Server(GlobalModel({"w": torch.zeros(1)}), ServerPlan(5, eval_every=5), 4, ClientSampler(0, count=2),
+                    FedAvg(), SseMetrics(), observer=records, budget=spent)  # fmt: skip
+    host = ClientHost(np.arange(1, 5), task)
+    transport = InProcessTransport(server, [host])
+    transport.send(host.join())
+    transport.run()
+    assert server.finished and server.round == 2 and server.stopped == "privacy budget spent"
+    assert [r.round for r in records.records] == [2] and server.metrics_round == 2  # not planned: evaluated at the end
+    w = server.model.params["w"].item()
+    assert server.last_metrics["test_sse"] == pytest.approx(sum((v - w) ** 2 for v in (1, 2, 4, 8)))
+
+
+def test_a_run_whose_clients_all_leave_says_so() -> None:
+    silent = SilentHost(np.array([3, 4]), MeanTask({3: 4.0, 4: 8.0}, {3: 2, 4: 4}))
+    server, transport, _ = _two_hosts(silent, ServerPlan(3))
+    transport.send(Message(MessageKind.LEAVE, (1, 2, 3, 4), SERVER, 0, None, 1.0))
+    transport.run()
+    assert server.finished and server.round == 1 and server.aggregated_rounds == 1  # clients 1 and 2 answered
+    assert server.stopped == "every client left after round 1 of 3"
+
+
+def test_a_run_that_aggregates_nothing_counts_no_aggregated_round() -> None:
+    task = NanTask({1: 1.0, 2: 2.0, 3: 4.0, 4: 8.0}, {1: 1, 2: 1, 3: 2, 4: 4})
+    server = Server(GlobalModel({"w": torch.zeros(1)}), ServerPlan(2), 4, ClientSampler(0), FedAvg(), SseMetrics(),
+                    check=UpdateCheck())  # fmt: skip
+    host = ClientHost(np.arange(1, 5), task)
+    transport = InProcessTransport(server, [host])
+    transport.send(host.join())
+    transport.run()
+    assert server.finished and server.round == 2 and server.aggregated_rounds == 0
+    assert server.rejections.updates == {"non_finite": 8} and server.model.params["w"].item() == 0.0

@@ -1,12 +1,18 @@
-"""Checks every incoming update before it may touch the model.
+"""Checks every incoming update before it may touch the model, one client at a time.
 
-A client may be broken or hostile: an update whose clients are unknown, whose tensors have the wrong
-names, shapes or dtypes, hold NaN or infinity, address rows outside the table or the same row twice, or
-claim more examples than the client joined with, is refused with the reason, and the model is untouched.
+A client may be broken (a device whose training diverged) or hostile. What can be pinned on one client is
+refused for that client only, so a fault costs no more than its own contribution: a count that is not
+positive or exceeds what the client joined with, deltas holding NaN or infinity, rows outside the table,
+the same row twice, row weights that are not positive. What cannot be pinned on a client (a payload of the
+wrong type, tensors with the wrong names, shapes or dtypes, clients that never joined or appear twice) is a
+malformed message, and the whole message is refused. Either way the model is untouched by what is refused.
+
+Every refusal carries a short ``reason`` key (counted per reason in ``summary.json``) and a readable detail.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -24,79 +30,130 @@ class Registry(Protocol):
     def counts_of(self, ids: np.ndarray) -> np.ndarray: ...
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why some of a message's clients (``positions`` in its payload; None: the whole message) are refused."""
+
+    reason: str  # malformed | unknown_client | bad_count | non_finite | row_outside_table | duplicate_row | ...
+    detail: str
+    positions: np.ndarray | None = None
+
+
 class UpdateCheck:
-    def problem(self, update: object, model: GlobalModel, registered: Registry) -> str | None:
+    def refusals(self, update: object, model: GlobalModel, registered: Registry) -> list[Refusal]:
+        """Every refusal of ``update``: one for the whole message, or one per (reason, refused clients)."""
         if isinstance(update, MetricSums):
-            return _metrics_problem(update, registered)
+            return _metrics_refusals(update, registered)
         if not isinstance(update, ClientUpdates):
-            return f"expected client updates, got {type(update).__name__}"
-        return _clients_problem(update.client_ids, registered) or _update_problem(update, model, registered)
+            return [Refusal("malformed", f"expected client updates, got {type(update).__name__}")]
+        whole = _clients_problem(update.client_ids, registered) or _structure_problem(update, model)
+        if whole is not None:
+            return [whole]
+        return _per_client(update, model, registered)
+
+    def problem(self, update: object, model: GlobalModel, registered: Registry) -> str | None:
+        """The first refusal's detail, or None when every client of ``update`` passes."""
+        found = self.refusals(update, model, registered)
+        return found[0].detail if found else None
 
 
-def _clients_problem(ids: np.ndarray, registered: Registry) -> str | None:
+def _clients_problem(ids: np.ndarray, registered: Registry) -> Refusal | None:
     if len(ids) == 0 or len(np.unique(ids)) != len(ids):
-        return "no client ids, or the same client twice"
+        return Refusal("malformed", "no client ids, or the same client twice")
     unknown = ids[~registered.known(ids)]
-    return f"clients {unknown[:5].tolist()} never joined" if len(unknown) else None
+    return Refusal("unknown_client", f"clients {unknown[:5].tolist()} never joined") if len(unknown) else None
 
 
-def _update_problem(update: ClientUpdates, model: GlobalModel, registered: Registry) -> str | None:
+def _structure_problem(update: ClientUpdates, model: GlobalModel) -> Refusal | None:
     n = len(update.client_ids)
-    claimed = torch.from_numpy(registered.counts_of(update.client_ids)).double()
-    counts = update.num_examples
-    if counts.shape != (n,) or not _finite(counts) or bool((counts <= 0).any()) or bool((counts > claimed).any()):
-        return "num_examples must be one positive count per client, at most what the client joined with"
+    if update.num_examples.shape != (n,):
+        return Refusal("malformed", "num_examples must be one count per client")
     dense_names = set(model.params) - model.row_sparse
     if set(update.dense) != dense_names or set(update.rows.values) != set(model.row_sparse):
-        return f"expected tensors {sorted(dense_names)} and rows of {sorted(model.row_sparse)}"
+        return Refusal("malformed", f"expected tensors {sorted(dense_names)} and rows of {sorted(model.row_sparse)}")
     for name, delta in update.dense.items():
-        problem = _tensor_problem(name, delta, (n, *model.params[name].shape), model.params[name].dtype)
+        problem = _shape_problem(name, delta, (n, *model.params[name].shape), model.params[name].dtype)
         if problem:
-            return problem
-    return _rows_problem(update, model, n)
-
-
-def _rows_problem(update: ClientUpdates, model: GlobalModel, n: int) -> str | None:
+            return Refusal("malformed", problem)
     rows = update.rows
     length = rows.index.shape[0] if rows.index.dim() == 1 else -1
     if length < 0 or rows.owner.shape != (length,) or rows.weight.shape != (length,):
-        return "row owner, index and weight must be vectors of one length"
+        return Refusal("malformed", "row owner, index and weight must be vectors of one length")
     if rows.owner.dtype != torch.int64 or rows.index.dtype != torch.int64:
-        return "row owner and index must be int64"
+        return Refusal("malformed", "row owner and index must be int64")
     if length and (int(rows.owner.min()) < 0 or int(rows.owner.max()) >= n):
-        return "a row names an owner outside the update's clients"
-    if not _finite(rows.weight) or bool((rows.weight <= 0).any()):
-        return "row weights must be positive and finite"
+        return Refusal("malformed", "a row names an owner outside the update's clients")
     for name, values in rows.values.items():
         table = model.params[name]
-        if length and (int(rows.index.min()) < 0 or int(rows.index.max()) >= table.shape[0]):
-            return f"a row index is outside {name} (0..{table.shape[0] - 1})"
-        problem = _tensor_problem(name, values, (length, *table.shape[1:]), table.dtype)
+        problem = _shape_problem(name, values, (length, *table.shape[1:]), table.dtype)
         if problem:
-            return problem
-    if length and len(torch.unique(rows.owner * (1 << 32) + rows.index)) != length:
-        return "a client sent the same row twice"
+            return Refusal("malformed", problem)
     return None
 
 
-def _tensor_problem(name: str, value: Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> str | None:
+def _per_client(update: ClientUpdates, model: GlobalModel, registered: Registry) -> list[Refusal]:
+    n = len(update.client_ids)
+    claimed = torch.from_numpy(registered.counts_of(update.client_ids)).double()
+    counts = update.num_examples.double()
+    bad_count = ~torch.isfinite(counts) | (counts <= 0) | (counts > claimed)
+    found = [Refusal("bad_count", "num_examples must be positive and at most what the client joined with",
+                     _positions(bad_count))]  # fmt: skip
+    for name, delta in update.dense.items():
+        found.append(Refusal("non_finite", f"{name} holds NaN or infinite values", _positions(_non_finite_rows(delta))))
+    rows = update.rows
+    owners = rows.owner
+
+    def by_owner(bad_rows: Tensor) -> np.ndarray:
+        marked = torch.zeros(n, dtype=torch.bool)
+        marked[owners[bad_rows]] = True
+        return _positions(marked)
+
+    weight_bad = ~torch.isfinite(rows.weight) | (rows.weight <= 0)
+    found.append(Refusal("bad_row_weight", "row weights must be positive and finite", by_owner(weight_bad)))
+    for name, values in rows.values.items():
+        size = model.params[name].shape[0]
+        outside = (rows.index < 0) | (rows.index >= size)
+        found.append(Refusal("row_outside_table", f"a row index is outside {name} (0..{size - 1})", by_owner(outside)))
+        found.append(Refusal("non_finite", f"{name} holds NaN or infinite values", by_owner(_non_finite_rows(values))))
+    if len(owners):
+        _, inverse, seen = torch.unique(owners * (1 << 32) + rows.index, return_inverse=True, return_counts=True)
+        found.append(Refusal("duplicate_row", "a client sent the same row twice", by_owner(seen[inverse] > 1)))
+    return [r for r in found if r.positions is not None and len(r.positions)]
+
+
+def _metrics_refusals(sums: MetricSums, registered: Registry) -> list[Refusal]:
+    whole = _clients_problem(sums.client_ids, registered)
+    if whole is not None:
+        return [whole]
+    n = len(sums.client_ids)
+    bad = torch.zeros(n, dtype=torch.bool)
+    for name, values in sums.sums.items():
+        if values.dim() not in (1, 2) or values.shape[0] != n:
+            return [Refusal("malformed", f"metric sum {name} must be one value (or row) per client")]
+        bad |= _non_finite_rows(values) | _any_per_row(values < 0)
+    detail = "metric sums must be finite and non-negative"
+    return [Refusal("bad_metrics", detail, _positions(bad))] if bool(bad.any()) else []
+
+
+def _shape_problem(name: str, value: Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> str | None:
     if tuple(value.shape) != shape or value.dtype != dtype:
         return f"{name} has shape {tuple(value.shape)} {value.dtype}, expected {shape} {dtype}"
-    if not _finite(value):
-        return f"{name} holds NaN or infinite values"
     return None
 
 
-def _metrics_problem(sums: MetricSums, registered: Registry) -> str | None:
-    problem = _clients_problem(sums.client_ids, registered)
-    if problem:
-        return problem
-    for name, values in sums.sums.items():
-        per_client = values.dim() in (1, 2) and values.shape[0] == len(sums.client_ids)
-        if not per_client or not _finite(values) or bool((values < 0).any()):
-            return f"metric sum {name} must be one finite, non-negative value (or row) per client"
-    return None
+def _non_finite_rows(value: Tensor) -> Tensor:
+    """bool [value.shape[0]]: rows holding NaN or infinity."""
+    if not value.is_floating_point():
+        return torch.zeros(value.shape[0], dtype=torch.bool)
+    return _any_per_row(~torch.isfinite(value))
 
 
-def _finite(value: Tensor) -> bool:
-    return bool(torch.isfinite(value).all()) if value.is_floating_point() else True
+def _any_per_row(mask: Tensor) -> Tensor:
+    """bool [mask.shape[0]]: rows of ``mask`` with any True."""
+    if mask.numel() == 0:
+        return torch.zeros(mask.shape[0], dtype=torch.bool)
+    return mask.reshape(mask.shape[0], -1).any(1)
+
+
+def _positions(mask: Tensor) -> np.ndarray:
+    return torch.nonzero(mask).flatten().numpy()

@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -37,14 +37,34 @@ def run(
     from fedrec.experiment.runner import execute
 
     outcome = execute(load_config(config, set_ or []), out_dir, quiet)
-    metrics = "  ".join(f"{k}={v:.4f}" for k, v in outcome.summary["metrics"].items())
-    out.print(f"{outcome.summary['mode']} run finished: {metrics}  wall {outcome.summary['wall_time_s']:.1f}s")
-    privacy = outcome.summary.get("privacy", {})
+    _report(outcome.summary)
+    out.print(f"run folder: {outcome.folder}")
+    _exit_if_failed(outcome.summary)
+
+
+def _report(summary: dict[str, Any]) -> None:
+    """How the run ended (finished, stopped early, failed), its final model's figures, and privacy spent."""
+    metrics = "  ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items()) or "no metrics"
+    ended = {"stopped": "stopped early", "failed": "failed"}.get(summary.get("status", ""), "finished")
+    rounds = f"  rounds {summary['rounds']}/{summary['planned_rounds']}" if "planned_rounds" in summary else ""
+    out.print(f"{summary['mode']} run {ended}: {metrics}{rounds}  wall {summary['wall_time_s']:.1f}s")
+    if summary.get("metrics_round") not in (None, summary["rounds"]):
+        out.print(f"these figures are round {summary['metrics_round']}'s: the final model's evaluation was refused")
+    privacy = summary.get("privacy", {})
     if "epsilon" in privacy:
         out.print(f"privacy spent: epsilon {privacy['epsilon']:.3f} at delta {privacy['delta']:.3g}")
-    if "stopped" in outcome.summary:
-        out.print(f"stopped early: {outcome.summary['stopped']}")
-    out.print(f"run folder: {outcome.folder}")
+    if "stopped" in summary:
+        out.print(f"stopped early: {summary['stopped']}")
+    refused = summary.get("rejected_updates", {})
+    if refused.get("total"):
+        out.print(f"updates refused: {refused['total']} {refused['by_reason']}")
+
+
+def _exit_if_failed(summary: dict[str, Any]) -> None:
+    """A run that aggregated nothing has not trained a model: say so and exit 1."""
+    if summary.get("status") == "failed":
+        print(f"error: {summary['failure']}", file=sys.stderr)
+        sys.exit(1)
 
 
 @app.command()
@@ -147,8 +167,8 @@ def server(
     out.print(f"run folder: {folder.path}")
     server_tls = _check_files(lambda: TlsFiles(tls).server_credentials(mtls)) if tls else None
     summary = serve(run_config, listen, folder, resume is not None, credentials, server_tls)
-    metrics = "  ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items())
-    out.print(f"distributed run finished: {metrics}  wall {summary['wall_time_s']:.1f}s")
+    _report(summary)
+    _exit_if_failed(summary)
 
 
 @app.command()

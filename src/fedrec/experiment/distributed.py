@@ -21,6 +21,7 @@ from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig, build_config, dump_config
 from fedrec.errors import FedrecError
 from fedrec.experiment import privacy_parts
+from fedrec.experiment.outcome import server_outcome
 from fedrec.experiment.parts import (
     aggregator,
     algorithm_name,
@@ -130,7 +131,6 @@ def serve(
         "mode": "distributed",
         "algorithm": algorithm_name(config),
         "num_clients": clients,
-        "rounds": config.federation.rounds,
         "metrics": server.last_metrics,
         "wall_time_s": round(time.perf_counter() - started, 3),
         "virtual_time_s": round(transport.now(), 3),
@@ -139,15 +139,12 @@ def serve(
         "raw_tensor_bytes_up": transport.traffic.raw_up,
         "raw_tensor_bytes_down": transport.traffic.raw_down,
         "seed": config.seed,
-        "rejected_updates": server.rejected_updates,
-        "participation": server.stats.as_dict(),
         "resumed_from_round": first_round - 1 if resume else None,
+        **server_outcome(server),
     }
     privacy = privacy_parts.privacy_block(config, spent, server.round, clients)
     if privacy is not None:
         summary["privacy"] = privacy
-    if server.stopped:
-        summary["stopped"] = server.stopped
     folder.write_summary(summary)
     return summary
 

@@ -39,9 +39,8 @@ class _Totals:
     bytes_up: int = 0
     bytes_down: int = 0
     virtual_time_s: float = 0.0
-    participation: dict[str, float] | None = None
     privacy: dict[str, Any] | None = None
-    stopped: str | None = None
+    outcome: dict[str, Any] | None = None  # a federated run's rounds, status, refusals (``server_outcome``)
 
 
 def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> RunOutcome:
@@ -67,6 +66,7 @@ def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> 
         "algorithm": algorithm_name(config) if federated else "none",
         "num_clients": num_clients(split),
         "rounds": rounds,
+        "status": "finished",
         "metrics": totals.metrics,
         "wall_time_s": round(time.perf_counter() - started, 3),
         "virtual_time_s": round(totals.virtual_time_s, 3),
@@ -75,12 +75,9 @@ def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> 
         "seed": config.seed,
         "execution": config.federation.execution if federated else config.mode,
     }
-    if totals.participation is not None:
-        summary["participation"] = totals.participation
+    summary |= totals.outcome or {}
     if totals.privacy is not None:
         summary["privacy"] = totals.privacy
-    if totals.stopped is not None:
-        summary["stopped"] = totals.stopped
     if config.task == "ranking":
         summary["protocol"] = PROTOCOL
     folder.write_summary(summary)
@@ -93,9 +90,8 @@ def _federated(config: RunConfig, split: TaskData, recorder: RunRecorder, folder
     traffic = result.traffic
     privacy = privacy_block(config, result.ledger, result.rounds_done, num_clients(split))
     return _Totals(
-        result.metrics, traffic.bytes_up, traffic.bytes_down, result.virtual_time_s, result.participation, privacy,
-        result.stopped,
-    )  # fmt: skip
+        result.metrics, traffic.bytes_up, traffic.bytes_down, result.virtual_time_s, privacy, result.outcome
+    )
 
 
 def _baseline(config: RunConfig, split: ClientSplit | GraphSplit, recorder: RunRecorder, folder: RunFolder) -> _Totals:

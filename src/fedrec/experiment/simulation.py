@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig
 from fedrec.experiment import privacy_parts
+from fedrec.experiment.outcome import server_outcome
 from fedrec.experiment.parts import (
     TaskData,
     aggregator,
@@ -45,6 +46,7 @@ class SimulationResult:
     rounds_done: int = 0
     stopped: str | None = None  # why the run ended before its planned rounds
     ledger: PrivacyLedger | None = None
+    outcome: dict[str, Any] = field(default_factory=dict)  # what the run did (``server_outcome``)
 
 
 def server_plan(config: RunConfig, first_round: int = 1) -> ServerPlan:
@@ -99,5 +101,5 @@ def run_simulation(
     ledger = recorder.ledger if recorder is not None else privacy_parts.ledger(config, server.num_clients)
     return SimulationResult(
         server.model, task, server.last_metrics, transport.meter, server.now, server.stats.as_dict(), server.round,
-        server.stopped, ledger,
+        server.stopped, ledger, server_outcome(server),
     )  # fmt: skip

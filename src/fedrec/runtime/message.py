@@ -31,6 +31,7 @@ class MessageKind(enum.Enum):
     LEAVE = "leave"  # transport -> server, for clients whose connection ended
     DEADLINE = "deadline"  # server -> itself: the current step's deadline has passed
     OFFLINE = "offline"  # client host -> server, in simulation: these clients went offline before answering
+    WITHDRAW = "withdraw"  # clients -> server: we cannot send our reply this round, and why (Withdrawal)
     # secure aggregation (privacy.secagg): the update never travels in the clear
     SECAGG_KEYS = "secagg_keys"  # clients -> server: two public keys each
     SECAGG_ROSTER = "secagg_roster"  # server -> clients: every client's public keys, and the threshold

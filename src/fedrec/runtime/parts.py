@@ -6,7 +6,8 @@ the tasks implement these protocols.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -65,6 +66,47 @@ class Registry:
         return iter(self.ids.tolist())
 
 
+@dataclass(frozen=True)
+class Withdrawal:
+    """Payload of WITHDRAW: clients that will not send their reply (``of``: UPDATE or METRICS) this round, and
+    why, e.g. ``too_large`` (over the server's message limit) or ``non_finite`` (training diverged)."""
+
+    client_ids: np.ndarray
+    reason: str
+    of: str = "update"
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.client_ids.nbytes + len(self.reason) + len(self.of))
+
+    def select(self, positions: np.ndarray) -> Withdrawal:
+        return Withdrawal(self.client_ids[positions], self.reason, self.of)
+
+
+class Rejections:
+    """Client replies refused (or withdrawn by their client), counted per client and per reason."""
+
+    def __init__(self) -> None:
+        self.updates: Counter[str] = Counter()
+        self.metrics: Counter[str] = Counter()
+
+    @property
+    def total_updates(self) -> int:
+        return sum(self.updates.values())
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {
+            "rejected_updates": {"total": self.total_updates, "by_reason": dict(sorted(self.updates.items()))},
+            "rejected_metrics": {"total": sum(self.metrics.values()), "by_reason": dict(sorted(self.metrics.items()))},
+        }
+
+    def state(self) -> dict[str, dict[str, int]]:
+        return {"updates": dict(self.updates), "metrics": dict(self.metrics)}
+
+    def load(self, state: dict[str, dict[str, int]]) -> None:
+        self.updates, self.metrics = Counter(state.get("updates", {})), Counter(state.get("metrics", {}))
+
+
 class ClientBatch(Protocol):
     """A payload that carries one entry per client (updates, metric sums)."""
 
@@ -72,10 +114,23 @@ class ClientBatch(Protocol):
     def client_ids(self) -> np.ndarray: ...
 
 
-class UpdateCheck(Protocol):
-    """Validates an incoming update against the current model; returns why it is refused, or None."""
+class Refusal(Protocol):
+    """Why some clients of a payload (``positions`` in it; None: the whole message) are refused."""
 
-    def problem(self, update: Any, model: Any, registered: Registry) -> str | None: ...
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def detail(self) -> str: ...
+
+    @property
+    def positions(self) -> np.ndarray | None: ...
+
+
+class UpdateCheck(Protocol):
+    """Validates an incoming update (or metric sums) against the current model, per client."""
+
+    def refusals(self, update: Any, model: Any, registered: Registry) -> Sequence[Refusal]: ...
 
 
 class Aggregator(Protocol):

@@ -26,7 +26,7 @@ from fedrec.privacy.secagg.protocol import SecAggClient, SecAggError
 from fedrec.runtime.client_host import ClientHost, _address
 from fedrec.runtime.devices import DeviceProfiles
 from fedrec.runtime.message import SERVER, Message, MessageKind, payload_nbytes
-from fedrec.runtime.parts import ClientTrainer, SecureCodec
+from fedrec.runtime.parts import ClientTrainer, SecureCodec, Withdrawal
 from fedrec.runtime.worker import handles
 
 log = logging.getLogger(__name__)
@@ -57,12 +57,22 @@ class SecureClientHost(ClientHost):
         self.seed = seed
         self.pending: dict[int, _Pending] = {}
 
-    @handles(MessageKind.TRAIN, emits=[MessageKind.SECAGG_KEYS])
+    @handles(MessageKind.TRAIN, emits=[MessageKind.SECAGG_KEYS, MessageKind.WITHDRAW])
     def on_train(self, message: Message) -> Iterator[Message]:
         ids = self._mine(message)
         if len(ids) == 0 or self.finished:
             return
         update = self.trainer.train(ids, message.payload, message.round)
+        diverged = update.non_finite()
+        if diverged.any():  # quantizing would hide NaN and infinity inside the sum: these clients withdraw
+            gone = np.asarray(update.client_ids, dtype=np.int64)[diverged]
+            log.warning("clients %s diverged (non-finite update) and withdraw from round %d", gone[:5].tolist(),
+                        message.round)  # fmt: skip
+            yield Message(MessageKind.WITHDRAW, _address(gone), SERVER, message.round,
+                          Withdrawal(gone, "non_finite"), message.time)  # fmt: skip
+            if diverged.all():
+                return
+            update = update.select(np.flatnonzero(~diverged))
         ids = np.asarray(update.client_ids, dtype=np.int64)
         vectors = self.codec.encode(update, message.payload, message.round)
         down = payload_nbytes(message.payload)

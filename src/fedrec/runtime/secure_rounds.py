@@ -73,20 +73,39 @@ class SecureRounds:
         if session is None or message.round != server.round + 1 or STAGE_OF[message.kind] is not session.stage:
             log.info("ignoring a %s for round %d", message.kind.name, message.round)
             return
+        senders = np.asarray(message.senders(), dtype=np.int64)
         claimed = getattr(message.payload, "client_ids", None)
-        if claimed is None or set(np.asarray(claimed).tolist()) != set(message.senders()):
-            log.warning("rejected a %s that speaks for other clients than its sender", message.kind.name)
-            server.rejected_updates += 1
-            session.drop(set(message.senders()))
+        if claimed is None or not np.array_equal(np.unique(np.asarray(claimed)), np.unique(senders)):
+            log.warning("refused a %s that speaks for other clients than its sender", message.kind.name)
+            server.rejections.updates["impersonation"] += len(senders)
+            session.drop(set(senders.tolist()))
             yield from self._advance(server, message.time)
             return
+        refused = self._add(session, message)
+        if refused:
+            server.rejections.updates["secagg_protocol"] += len(refused)
+            session.drop(refused)  # out of this round, as if they had left
+        yield from self._advance(server, message.time)
+
+    @staticmethod
+    def _add(session: SecAggSession, message: Message) -> set[int]:
+        """Add ``message`` to the session; if it is refused, add each of its clients' parts on their own, so
+        that one client's faulty part costs only that client. Returns the refused clients."""
         try:
             session.add(message.payload)
+            return set()
         except SecAggError as error:
-            log.warning("rejected a %s from clients %s: %s", message.kind.name, message.senders()[:5], error)
-            server.rejected_updates += 1
-            session.drop(set(message.senders()))  # out of this round, as if it had left
-        yield from self._advance(server, message.time)
+            log.warning("refused a %s from clients %s: %s", message.kind.name, message.senders()[:5], error)
+            if len(message.senders()) == 1 or not hasattr(message.payload, "select"):
+                return set(message.senders())
+        refused: set[int] = set()
+        payload = message.payload
+        for position, cid in enumerate(np.asarray(payload.client_ids).tolist()):  # only on this error path
+            try:
+                session.add(payload.select(np.array([position])))
+            except SecAggError:
+                refused.add(cid)
+        return refused
 
     def on_updates(self, server: Server, message: Message) -> Iterator[Message]:
         server.arrived(np.asarray(message.senders(), dtype=np.int64))

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +28,13 @@ from fedrec.runtime.parts import (
     JoinInfo,
     MetricCombiner,
     NullObserver,
+    Refusal,
     Registry,
+    Rejections,
     RoundObserver,
     RoundRecord,
     UpdateCheck,
+    Withdrawal,
 )
 from fedrec.runtime.policies import RoundPolicy, SyncRounds
 from fedrec.runtime.sampling import ClientSampler
@@ -49,6 +54,21 @@ SECURE_REPLIES = (
 
 Online = Callable[[np.ndarray, float], np.ndarray]
 Budget = Callable[[int], "str | None"]  # why version r may not be made (a privacy budget spent), or None
+
+
+@dataclass(frozen=True)
+class _Whole:
+    """A refusal of a whole message."""
+
+    reason: str
+    detail: str
+    positions: np.ndarray | None = None
+
+
+def _reason_key(text: str) -> str:
+    """A client's stated reason as a short counter key (a hostile client cannot flood the summary)."""
+    key = re.sub(r"[^a-z0-9_]", "_", str(text).lower())[:32]
+    return key or "unspecified"
 
 
 @dataclass
@@ -153,10 +173,13 @@ class Server(Worker):
         self.started = False
         self.finished = False
         self.last_metrics: dict[str, float] = {}
-        self.rejected_updates = 0
+        self.metrics_round: int | None = None  # the version last_metrics belong to
+        self.aggregated_rounds = 0  # versions made from at least one update (the others passed without one)
+        self.rejections = Rejections()
         self.stats = RunStats()
         self.now = 0.0
         self._participants = 0
+        self._final = False  # the final model's evaluation has been opened
 
     # -- handlers ---------------------------------------------------------------------------------------
 
@@ -195,15 +218,32 @@ class Server(Worker):
 
     @handles(MessageKind.UPDATE, emits=[*SECURE_EMITS, MessageKind.UPDATE])  # UPDATE: the rest of a batch, deferred
     def on_update(self, message: Message) -> Iterator[Message]:
+        """Each client's update is judged on its own: a refused client loses only its own contribution."""
         if self.finished:
             return
-        problem = self._problem(message)
-        if problem is not None:
-            self.rejected_updates += 1
-            log.warning("rejected a %s from clients %s: %s", message.kind.name, message.senders()[:5], problem)
-            yield from self._gone(np.asarray(message.senders(), dtype=np.int64), message.time)
+        passed, refused = self._screen(message, self.rejections.updates)
+        if passed is not None:
+            yield from self.policy.on_updates(self, passed)
+        if len(refused):
+            yield from self._refuse(refused, float(message.arrival_times().max()))
+
+    @handles(MessageKind.WITHDRAW, emits=SECURE_EMITS)
+    def on_withdraw(self, message: Message) -> Iterator[Message]:
+        """Clients that say they cannot send their reply this round (over the message limit, diverged)."""
+        notice = message.payload
+        ids = np.asarray(message.senders(), dtype=np.int64)
+        if self.finished or not isinstance(notice, Withdrawal) or not np.array_equal(notice.client_ids, ids):
             return
-        yield from self.policy.on_updates(self, message)
+        reason = _reason_key(notice.reason)
+        log.warning("clients %s withdrew their %s for round %d: %s", ids[:5].tolist(), notice.of, message.round, reason)
+        if notice.of == "metrics":
+            self.rejections.metrics[reason] += len(ids)
+            if self.evaluation is not None and message.round == self.evaluating_round:
+                self.evaluation.drop(set(ids.tolist()))
+                yield from self._maybe_close_evaluation(message.time)
+            return
+        self.rejections.updates[reason] += len(ids)
+        yield from self._refuse(ids, message.time)
 
     @handles(*SECURE_REPLIES, emits=SECURE_EMITS)
     def on_secure(self, message: Message) -> Iterator[Message]:
@@ -211,7 +251,7 @@ class Server(Worker):
         if self.finished:
             return
         if not isinstance(self.policy, SecureRounds):
-            self.rejected_updates += 1
+            self.rejections.updates["unexpected_kind"] += len(message.senders())
             log.warning("ignoring %s from %s: this run does not use secure aggregation", message.kind.name,
                         message.senders()[:5])  # fmt: skip
             return
@@ -226,13 +266,10 @@ class Server(Worker):
         if not ids <= step.expected - step.answered:
             log.warning("ignoring metrics from clients not expected now: %s", sorted(ids)[:10])
             return
-        problem = self._problem(message)
-        if problem is not None:
-            self.rejected_updates += 1
-            log.warning("rejected a METRICS from clients %s: %s", message.senders()[:5], problem)
-            step.drop(ids)
-        else:
-            step.add(message.payload)
+        passed, refused = self._screen(message, self.rejections.metrics)
+        if passed is not None:
+            step.add(passed.payload)
+        step.drop(set(refused.tolist()))
         yield from self._maybe_close_evaluation(message.time)
 
     # -- what the round policies use --------------------------------------------------------------------
@@ -258,6 +295,7 @@ class Server(Worker):
         """Aggregate ``updates`` into a new version; evaluate and checkpoint it as planned."""
         self.model = self.aggregator.aggregate(self.model, updates)
         self.round += 1
+        self.aggregated_rounds += 1
         self._participants = len(staleness)
         self.stats.aggregated += len(staleness)
         self.stats.staleness_sum += float(sum(staleness))
@@ -279,16 +317,26 @@ class Server(Worker):
 
     @property
     def done(self) -> bool:
-        if self.round >= self.plan.rounds or not len(self.clients) or self.stopped:
+        if self.round >= self.plan.rounds or self.stopped:
             return True
-        self.stopped = self.budget(self.round + 1) if self.budget is not None else None
+        if not len(self.clients):
+            self.stopped = f"every client left after round {self.round} of {self.plan.rounds}"
+        elif self.budget is not None:
+            self.stopped = self.budget(self.round + 1)
         if self.stopped:
             log.warning(self.stopped)
         return self.stopped is not None
 
     def finish(self, now: float) -> Iterator[Message]:
+        """End the run. The final model is evaluated first, whatever ended the run, unless its figures are
+        known already or nobody is left to evaluate it: the summary's metrics are the final model's."""
         if self.finished:
             return
+        if self.metrics_round != self.round and len(self.clients) and self.evaluation is None and not self._final:
+            self._final = True
+            log.info("evaluating the final model (round %d) before finishing", self.round)
+            yield from self._open_evaluation(now)
+            return  # the evaluation's close comes back here through the policy
         self.finished = True
         self.now = max(self.now, now)
         yield Message(MessageKind.FINISH, SERVER, tuple(self.clients.ids.tolist()), self.round, None, now)
@@ -303,12 +351,41 @@ class Server(Worker):
     def evaluating(self) -> bool:
         return self.evaluation is not None
 
-    def _problem(self, message: Message) -> str | None:
-        problem = self.check.problem(message.payload, self.model, self.clients) if self.check else None
-        claimed = set(np.asarray(getattr(message.payload, "client_ids", [])).tolist())
-        if problem is None and claimed != set(message.senders()):
-            problem = "the payload speaks for other clients than its sender"
-        return problem
+    def _screen(self, message: Message, counter: Counter[str]) -> tuple[Message | None, np.ndarray]:
+        """The part of ``message`` whose clients pass the checks, and the ids of those refused (counted in
+        ``counter`` per reason, each client once)."""
+        senders = np.asarray(message.senders(), dtype=np.int64)
+        refusals = self._refusals(message)
+        if not refusals:
+            return message, np.empty(0, dtype=np.int64)
+        whole = next((r for r in refusals if r.positions is None), None)
+        if whole is not None:
+            counter[whole.reason] += len(senders)
+            log.warning("refused a %s from clients %s: %s", message.kind.name, senders[:5].tolist(), whole.detail)
+            return None, senders
+        bad = np.zeros(len(senders), dtype=bool)
+        for refusal in refusals:
+            assert refusal.positions is not None
+            fresh = refusal.positions[~bad[refusal.positions]]
+            bad[fresh] = True
+            if len(fresh):
+                counter[refusal.reason] += len(fresh)
+                log.warning("refused the %s of %d clients (%s): %s", message.kind.name, len(fresh),
+                            senders[fresh][:5].tolist(), refusal.detail)  # fmt: skip
+        keep = np.flatnonzero(~bad)
+        return (message.part(keep) if len(keep) else None), senders[bad]
+
+    def _refusals(self, message: Message) -> Sequence[Refusal]:
+        claimed = getattr(message.payload, "client_ids", None)
+        if claimed is None or not np.array_equal(np.asarray(claimed), np.asarray(message.senders())):
+            return [_Whole("impersonation", "the payload speaks for other clients than its sender")]
+        return self.check.refusals(message.payload, self.model, self.clients) if self.check else []
+
+    def _refuse(self, ids: np.ndarray, now: float) -> Iterator[Message]:
+        """Clients whose update was refused: out of the current step, still registered and evaluated."""
+        self.arrived(ids)
+        if self.started and not self.finished:
+            yield from self.policy.on_gone(self, ids, now)
 
     def _gone(self, ids: np.ndarray, now: float) -> Iterator[Message]:
         self.arrived(ids)
@@ -342,6 +419,7 @@ class Server(Worker):
         self.evaluation = None
         if step.payloads:
             self.last_metrics = self.metrics.combine(step.payloads)
+            self.metrics_round = self.evaluating_round
             self.observer.on_round(
                 RoundRecord(
                     self.evaluating_round,

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums, RowDeltas
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.parts import JoinInfo
+from fedrec.runtime.parts import JoinInfo, Withdrawal
 from fedrec.transport.proto import wire_pb2 as wire
 from fedrec.transport.secagg_codec import decode_secagg, encode_secagg
 
@@ -97,6 +97,12 @@ def encode_payload(payload: Any) -> tuple[str, dict[str, Tensor], dict[str, str]
     if isinstance(payload, JoinInfo):
         ids, counts = torch.from_numpy(payload.client_ids), torch.from_numpy(payload.num_examples.astype(np.int64))
         return ("join", {"client_ids": ids, "num_examples": counts}, {})
+    if isinstance(payload, Withdrawal):
+        return (
+            "withdrawal",
+            {"client_ids": torch.from_numpy(payload.client_ids)},
+            {"reason": payload.reason, "of": payload.of},
+        )
     secure = encode_secagg(payload)
     if secure is not None:
         return secure
@@ -121,6 +127,8 @@ def decode_payload(kind: str, tensors: dict[str, Tensor], meta: dict[str, str]) 
         return MetricSums(_ids(tensors), _group(tensors, "sums/"))
     if kind == "join":
         return JoinInfo(_ids(tensors), _need(tensors, "num_examples").numpy())
+    if kind == "withdrawal":
+        return Withdrawal(_ids(tensors), meta.get("reason", ""), meta.get("of", "update"))
     if kind.startswith("secagg_"):
         try:
             return decode_secagg(kind, {k: v.numpy() for k, v in tensors.items()}, meta)
