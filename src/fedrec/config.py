@@ -182,6 +182,7 @@ class DistributedConfig(Section):
     min_clients: PositiveInt | None = Field(None, description="clients that must join before round 1 (default all)")
     max_message_mb: PositiveInt = 256
     compression: bool = False
+    status_every_s: PositiveFloat = Field(30.0, description="a server that hears nothing says what it waits for")
 
 
 class RankingConfig(Section):

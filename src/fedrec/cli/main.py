@@ -183,7 +183,7 @@ def client(
     """Host one or more clients: their data and private state stay in this process."""
     from fedrec.experiment.distributed import run_client
     from fedrec.transport.certs import TlsFiles
-    from fedrec.transport.grpc_client import Backoff, Refused
+    from fedrec.transport.grpc_client import Backoff, Refused, Unrecoverable
     from fedrec.transport.grpc_common import WireOptions, parse_address, parse_client_ids
 
     _logging()
@@ -198,7 +198,7 @@ def client(
         run_client(server_address, ids, token, WireOptions(), channel_tls, Backoff(give_up_after_s=retry_for))
     except Refused as exc:
         raise FedrecError(f"the server refused this client process: {exc}") from None
-    except ConnectionError as exc:
+    except (ConnectionError, Unrecoverable) as exc:
         raise FedrecError(str(exc)) from None
 
 

@@ -38,7 +38,9 @@ from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
 from fedrec.experiment.simulation import server_plan
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.client_host import ClientHost
+from fedrec.runtime.message import SERVER, Message, MessageKind
 from fedrec.runtime.server import Server
+from fedrec.transport.codec import encode
 from fedrec.transport.grpc_client import Backoff, GrpcClientTransport
 from fedrec.transport.grpc_common import WireOptions
 from fedrec.transport.grpc_server import GrpcServerTransport, HelloCheck
@@ -48,7 +50,8 @@ TASKS = "rating,ranking,classification,node_classification"  # what a client pro
 
 
 def wire_options(config: RunConfig) -> WireOptions:
-    return WireOptions(config.distributed.max_message_mb * 1024 * 1024, config.distributed.compression)
+    dist = config.distributed
+    return WireOptions(dist.max_message_mb * 1024 * 1024, dist.compression, dist.status_every_s)
 
 
 def hello_check(task: str, num_users: int, tokens: dict[str, np.ndarray] | None) -> HelloCheck:
@@ -120,6 +123,7 @@ def serve(
     )
     recorder.ledger = spent
     options = wire_options(config)
+    _check_model_fits(model, options)
     welcome = {"config": dump_config(config), "max_message_bytes": str(options.max_message_bytes)}
     transport = GrpcServerTransport(server, listen, hello_check(config.task, clients, tokens), welcome, options, tls)
     recorder.traffic = lambda: (transport.traffic.bytes_up, transport.traffic.bytes_down)
@@ -147,6 +151,16 @@ def serve(
         summary["privacy"] = privacy
     folder.write_summary(summary)
     return summary
+
+
+def _check_model_fits(model: GlobalModel, options: WireOptions) -> None:
+    """The model is broadcast every round: refuse at start-up a limit it cannot fit in, not at round 1."""
+    size = len(encode(Message(MessageKind.TRAIN, SERVER, (), 1, model, 0.0)))
+    if size > options.max_message_bytes:
+        raise FedrecError(
+            f"the model is {size / 2**20:.1f} MiB on the wire, over distributed.max_message_mb="
+            f"{options.max_message_bytes // 2**20}; raise distributed.max_message_mb"
+        )
 
 
 def _starting_model(initial: GlobalModel, folder: RunFolder, resume: bool) -> tuple[GlobalModel, int]:

@@ -42,6 +42,15 @@ class MessageKind(enum.Enum):
     SECAGG_REVEAL = "secagg_reveal"  # clients -> server: the shares that unmask the sum
 
 
+# what clients send during secure aggregation's stages
+SECURE_REPLIES = (
+    MessageKind.SECAGG_KEYS,
+    MessageKind.SECAGG_SHARES,
+    MessageKind.SECAGG_MASKED,
+    MessageKind.SECAGG_REVEAL,
+)
+
+
 @dataclass(frozen=True, eq=False)
 class Message:
     kind: MessageKind

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from fedrec.runtime.message import SERVER, Message, MessageKind
+from fedrec.runtime.message import SECURE_REPLIES, SERVER, Message, MessageKind
 from fedrec.runtime.parts import (
     Aggregator,
     Checkpointer,
@@ -45,12 +45,6 @@ log = logging.getLogger(__name__)
 
 EMITS = [MessageKind.TRAIN, MessageKind.EVALUATE, MessageKind.FINISH, MessageKind.DEADLINE]
 SECURE_EMITS = [*EMITS, MessageKind.SECAGG_ROSTER, MessageKind.SECAGG_ROUTED, MessageKind.SECAGG_SURVIVORS]
-SECURE_REPLIES = (
-    MessageKind.SECAGG_KEYS,
-    MessageKind.SECAGG_SHARES,
-    MessageKind.SECAGG_MASKED,
-    MessageKind.SECAGG_REVEAL,
-)
 
 Online = Callable[[np.ndarray, float], np.ndarray]
 Budget = Callable[[int], "str | None"]  # why version r may not be made (a privacy budget spent), or None
@@ -93,6 +87,7 @@ class RunStats:
     aggregated: int = 0
     late: int = 0  # answered after their round closed, or staler than allowed
     offline: int = 0  # went offline before answering
+    left: int = 0  # their connection ended during the run (a client process that stopped or was cut off)
     staleness_sum: float = 0.0
     staleness_max: int = 0
 
@@ -103,6 +98,7 @@ class RunStats:
             "aggregated": self.aggregated,
             "late": self.late,
             "offline": self.offline,
+            "left": self.left,
             "staleness_mean": round(mean, 4),
             "staleness_max": self.staleness_max,
         }
@@ -196,6 +192,7 @@ class Server(Worker):
     def on_leave(self, message: Message) -> Iterator[Message]:
         gone = np.fromiter(set(message.senders()), dtype=np.int64)
         self.clients.remove(gone)
+        self.stats.left += len(gone)
         log.warning("%d clients left; %d remain", len(gone), len(self.clients))
         yield from self._gone(gone, message.time)
 
@@ -344,6 +341,19 @@ class Server(Worker):
     def wake(self, now: float, delay: float) -> Message:
         """A reminder to the policy (a DEADLINE without a step), to retry when nobody was online."""
         return Message(MessageKind.DEADLINE, SERVER, SERVER, self.round, None, now + delay)
+
+    def waiting_for(self) -> str:
+        """What the run waits for, in words (for a server that has heard nothing for a while)."""
+        if not self.started:
+            return f"waiting for clients to join: {len(self.clients)} of {self.num_clients} have joined"
+        waits = []
+        if len(self.busy):
+            waits.append(f"the updates of {len(self.busy)} clients for round {self.round + 1}")
+        if self.evaluation is not None:
+            waits.append(f"the metrics of {self.evaluation.outstanding} clients for round {self.evaluating_round}")
+        if not waits:
+            return f"round {self.round + 1}: waiting for a client to be online"
+        return "waiting for " + " and ".join(waits) + f" ({len(self.clients)} clients connected)"
 
     # -- internals --------------------------------------------------------------------------------------
 

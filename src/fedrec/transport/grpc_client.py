@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +20,8 @@ from typing import Protocol
 import grpc
 import numpy as np
 
-from fedrec.runtime.message import Message, MessageKind
+from fedrec.runtime.message import SECURE_REPLIES, SERVER, Message, MessageKind
+from fedrec.runtime.parts import Withdrawal
 from fedrec.transport.codec import decode, encode
 from fedrec.transport.grpc_common import HELLO, METHOD, REFUSED, WELCOME, WireOptions, control
 from fedrec.transport.proto import wire_pb2 as wire
@@ -28,6 +31,11 @@ log = logging.getLogger("fedrec.client")
 
 class Refused(Exception):
     """The server refused this client process; the reason says why."""
+
+
+class Unrecoverable(Exception):
+    """A failure that retrying cannot fix (TLS on one side only, a message over the server's limit); the
+    message says what to change."""
 
 
 class HostLike(Protocol):
@@ -76,6 +84,9 @@ class GrpcClientTransport:
             except grpc.RpcError as exc:
                 if self.host is not None and self.host.finished:
                     return
+                hopeless = _tls_mismatch(exc, self.address, self.credentials is not None)
+                if hopeless is not None:
+                    raise Unrecoverable(hopeless) from None
                 lost_since = lost_since or time.monotonic()
                 if time.monotonic() - lost_since > self.backoff.give_up_after_s:
                     raise ConnectionError(
@@ -145,22 +156,71 @@ def _detail(exc: grpc.RpcError) -> str:
     return str(text or _code(exc)).splitlines()[0][:200]
 
 
+def _tls_mismatch(exc: grpc.RpcError, address: str, tls: bool) -> str | None:
+    """Why no retry can connect, when TLS is on at one end only or the certificates do not match; else None."""
+    details = getattr(exc, "details", None)
+    text = str(details() if callable(details) else "")
+    if tls and "handshake failed" in text.lower():
+        if "WRONG_VERSION_NUMBER" in text:
+            return f"the server at {address} does not speak TLS: drop --tls, or start the server with --tls"
+        return (
+            f"the TLS handshake with {address} failed ({text.split('handshake failed')[-1][:120].strip(' :')}); "
+            "check that --tls holds the ca.pem that signed the server's certificate (and, for --mtls, client.pem)"
+        )
+    if not tls and "Socket closed" in text and _speaks_tls(address):
+        return f"the server at {address} requires TLS: pass --tls FOLDER (the folder made by `fedrec certs`)"
+    return None
+
+
+def _speaks_tls(address: str) -> bool:
+    """Whether ``address`` answers a TLS handshake (certificates unchecked: this only tells the protocol)."""
+    host, _, port = address.rpartition(":")
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=3.0) as raw:
+            with context.wrap_socket(raw, server_hostname=host.strip("[]")):
+                return True
+    except (OSError, ValueError):
+        return False
+
+
 def _code(exc: grpc.RpcError) -> str:
     code = getattr(exc, "code", None)
     return str(code().name) if callable(code) else type(exc).__name__
 
 
 def _send(outbox: queue.Queue[bytes | None], data: bytes, limit: int, message: Message) -> None:
-    if len(data) > limit:
-        log.error(
-            "%s for round %d is %.1f MiB, over the server's limit of %.0f MiB (distributed.max_message_mb); not sent",
-            message.kind.name,
-            message.round,
-            len(data) / 2**20,
-            limit / 2**20,
-        )
+    """Send ``message`` (``data`` encoded). One over the server's limit is split by clients into messages
+    under it; a client whose own part is still over the limit withdraws from the round, so the server hears
+    of it at once instead of waiting. A message that cannot be split or withdrawn ends the process."""
+    if len(data) <= limit:
+        outbox.put(data)
         return
-    outbox.put(data)
+    senders = message.senders()
+    if len(senders) > 1 and hasattr(message.payload, "select"):
+        half = len(senders) // 2
+        for positions in (np.arange(half), np.arange(half, len(senders))):
+            part = message.part(positions)
+            _send(outbox, encode(part), limit, part)
+        return
+    size = f"{len(data) / 2**20:.1f} MiB, over the server's limit of {limit / 2**20:.0f} MiB"
+    of = WITHDRAWN_REPLIES.get(message.kind)
+    if of is None:
+        raise Unrecoverable(f"a {message.kind.name} of {size} cannot be sent; raise distributed.max_message_mb")
+    log.error("the %s of client %s for round %d is %s (distributed.max_message_mb): withdrawn from the round",
+              message.kind.name, senders[0], message.round, size)  # fmt: skip
+    ids = np.asarray(senders, dtype=np.int64)
+    notice = Message(MessageKind.WITHDRAW, senders, SERVER, message.round, Withdrawal(ids, "too_large", of), 0.0)
+    outbox.put(encode(notice))
+
+
+# replies a client may withdraw when they cannot be sent, and what the server is told they were
+WITHDRAWN_REPLIES = {
+    MessageKind.UPDATE: "update",
+    MessageKind.METRICS: "metrics",
+    **{kind: "update" for kind in SECURE_REPLIES},
+}
 
 
 def _drain(outbox: queue.Queue[bytes | None]) -> Iterator[bytes]:

@@ -19,6 +19,7 @@ HELLO, WELCOME, REFUSED = "control/hello", "control/welcome", "control/refused"
 class WireOptions:
     max_message_bytes: int = 256 * 1024 * 1024
     compression: bool = False
+    status_every_s: float = 30.0  # a server that has heard nothing for this long says what it waits for
 
     @property
     def grpc_compression(self) -> grpc.Compression:

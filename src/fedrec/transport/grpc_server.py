@@ -105,7 +105,12 @@ class GrpcServerTransport:
 
     def _loop(self) -> None:
         while not getattr(self.server, "finished", False):
-            message = self.inbox.get()
+            try:
+                message = self.inbox.get(timeout=self.options.status_every_s)
+            except queue.Empty:
+                waiting = getattr(self.server, "waiting_for", None)
+                log.info("%s", waiting() if callable(waiting) else "waiting for clients")
+                continue
             if message is None:
                 return
             for reply in self.server.handle(message):
@@ -169,18 +174,21 @@ class GrpcServerTransport:
         return self.hello_check(dict(hello.meta), ids)
 
     def _read(self, session: _Session, requests: Iterator[bytes]) -> None:
+        why = "its stream ended"
         try:
             for data in requests:
                 self.traffic.bytes_up += len(data)
                 self._accept(session, data)
-        except grpc.RpcError:
-            pass
+        except grpc.RpcError as exc:  # e.g. RESOURCE_EXHAUSTED: it sent a message over the limit
+            code, details = getattr(exc, "code", None), getattr(exc, "details", None)
+            why = f"{code().name if callable(code) else 'error'}: {details() if callable(details) else exc}"
         finally:
             with self._lock:
                 self.sessions.pop(session.number, None)
             session.outbox.put(None)
             if not self._done.is_set():
-                log.warning("client process %d disconnected", session.number)
+                log.warning("client process %d disconnected (%s); its %d clients leave the run", session.number,
+                            str(why).splitlines()[0][:200], len(session.client_ids))  # fmt: skip
                 ids = tuple(session.client_ids.tolist())
                 self.inbox.put(Message(MessageKind.LEAVE, ids, SERVER, 0, None, self.now()))
 
