@@ -169,3 +169,19 @@ def test_a_model_over_the_message_limit_is_refused_at_start_up(tmp_path: Path) -
     result = fedrec("server", "--set", "distributed.max_message_mb=1", "--set", "model.dim=512", "--out",
                     str(tmp_path / "run"))  # fmt: skip
     assert_usage_error(result, "the model is 3.3 MiB on the wire", "raise distributed.max_message_mb")
+
+
+def test_a_restarted_fedadam_server_resumes_its_optimizer_moments(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "adult_natural.yaml"
+    overrides = ["rounds=6", "federation.eval_every=1", "federation.server_optimizer=adam", "federation.server_lr=0.01"]
+    port, out, log, server, clients = _cluster(tmp_path, overrides, ["1-9"], ["--config", str(example)])
+    wait_for(lambda: len(history(out)) >= 2, what="round 2")
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+    resumed = start("server", "--listen", f"127.0.0.1:{port}", "--resume", str(out), log=log)
+    assert finish([resumed, *clients]) == [0, 0], log.read_text()[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    simulated = execute(load_config(example, overrides), tmp_path / "sim", quiet=True).summary
+    assert summary["resumed_from_round"] >= 2 and summary["rounds"] == 6
+    for name, value in simulated["metrics"].items():
+        assert summary["metrics"][name] == pytest.approx(value, abs=1e-6), name

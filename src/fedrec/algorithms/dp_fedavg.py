@@ -12,6 +12,7 @@ The noisy mean feeds the configured server optimizer (FedOpt), which is post-pro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -40,6 +41,15 @@ class DPFedAvg:
     server_opt: ServerOptimizer = field(default_factory=ServerOptimizer)
     seed: int = 0
     rounds: int = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The server optimizer's moments and the rounds aggregated (which seed each round's noise: a resumed
+        run must not draw the same noise twice)."""
+        return {"server_opt": self.server_opt.state_dict(), "rounds": self.rounds}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.server_opt.load_state_dict(state["server_opt"])
+        self.rounds = int(state["rounds"])
 
     def aggregate(self, model: GlobalModel, updates: list[ClientUpdates | NoisySum]) -> GlobalModel:
         self.rounds += 1

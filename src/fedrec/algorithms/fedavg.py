@@ -9,6 +9,8 @@ FedAvg), or FedOpt's momentum, Adam, Yogi and Adagrad, by configuration and not 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -49,6 +51,12 @@ def mean_rows(table: Tensor, index: Tensor, deltas: Tensor, weights: Tensor) -> 
 class FedAvg:
     def __init__(self, server_lr: float = 1.0, server_opt: ServerOptimizer | None = None) -> None:
         self.server_opt = server_opt or ServerOptimizer(ServerOptimizerSettings("sgd", server_lr))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"server_opt": self.server_opt.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.server_opt.load_state_dict(state["server_opt"])
 
     def aggregate(self, model: GlobalModel, updates: list[ClientUpdates]) -> GlobalModel:
         ordered = sorted(updates, key=lambda u: int(u.client_ids.min()))  # arrival order must not matter

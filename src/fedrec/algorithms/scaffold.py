@@ -12,7 +12,7 @@ changes over all N clients (``|S|/N`` times their mean). Local training must be 
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -40,6 +40,13 @@ class ScaffoldClient:
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.lr = lr
         self.controls: dict[str, Tensor] = {}  # name -> [len(client_ids), *shape]
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """Each client's own control ``c_i`` (``[clients, *shape]`` per weight): it never leaves the device."""
+        return dict(self.controls)
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.controls = dict(state)
 
     def _rows(self, clients: np.ndarray) -> Tensor:
         return torch.from_numpy(np.searchsorted(self.client_ids, clients))
@@ -84,6 +91,16 @@ class ScaffoldServer:
 
     def __init__(self, inner: Aggregator, num_clients: int) -> None:
         self.inner, self.num_clients = inner, num_clients
+
+    def state_dict(self) -> dict[str, Any]:
+        """The inner aggregator's state (the server controls travel in the model, and are saved with it)."""
+        inner = getattr(self.inner, "state_dict", None)
+        return {"inner": inner() if callable(inner) else {}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        load = getattr(self.inner, "load_state_dict", None)
+        if callable(load):
+            load(state["inner"])
 
     def aggregate(self, model: GlobalModel, updates: list[ClientUpdates]) -> GlobalModel:
         batch = ClientUpdates.concat(sorted(updates, key=lambda u: int(u.client_ids.min())))

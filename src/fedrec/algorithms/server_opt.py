@@ -39,6 +39,13 @@ class ServerOptimizer:
     first: dict[str, Tensor] = field(default_factory=dict)
     second: dict[str, Tensor] = field(default_factory=dict)
 
+    def state_dict(self) -> dict[str, dict[str, Tensor]]:
+        """The moments (``first``, ``second``), per parameter name: what a resumed run needs."""
+        return {"first": dict(self.first), "second": dict(self.second)}
+
+    def load_state_dict(self, state: dict[str, dict[str, Tensor]]) -> None:
+        self.first, self.second = dict(state["first"]), dict(state["second"])
+
     def step(self, name: str, value: Tensor, delta: Tensor, touched: Tensor | None = None) -> Tensor:
         """The new value of parameter ``name`` given the clients' mean delta (rows ``touched`` only, if given)."""
         s = self.settings

@@ -32,11 +32,19 @@ def run(
         Path | None, typer.Option("--out", help="run folder (default runs/<time>-<data>-<mode>)")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no live progress")] = False,
+    resume_dir: Annotated[
+        Path | None, typer.Option("--resume", help="continue the interrupted simulation in this run folder")
+    ] = None,
 ) -> None:
     """Train a model, federated (simulated clients) or centralized, and write a run folder."""
-    from fedrec.experiment.runner import execute
+    from fedrec.experiment.runner import execute, resume
 
-    outcome = execute(load_config(config, set_ or []), out_dir, quiet)
+    if resume_dir is not None:
+        if config is not None or set_ or out_dir is not None:
+            raise FedrecError("--resume continues a run as it was configured; drop CONFIG, --set and --out")
+        outcome = resume(resume_dir, quiet)
+    else:
+        outcome = execute(load_config(config, set_ or []), out_dir, quiet)
     _report(outcome.summary)
     out.print(f"run folder: {outcome.folder}")
     _exit_if_failed(outcome.summary)

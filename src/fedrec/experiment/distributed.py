@@ -21,6 +21,7 @@ from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig, build_config, dump_config
 from fedrec.errors import FedrecError
 from fedrec.experiment import privacy_parts
+from fedrec.experiment.checkpoint import SERVER_STATE, ServerCheckpointer, load_server_progress
 from fedrec.experiment.outcome import server_outcome
 from fedrec.experiment.parts import (
     aggregator,
@@ -33,7 +34,7 @@ from fedrec.experiment.parts import (
     round_policy,
 )
 from fedrec.experiment.progress import ProgressView
-from fedrec.experiment.recorder import RunRecorder, ServerCheckpointer
+from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
 from fedrec.experiment.simulation import server_plan
 from fedrec.payloads import GlobalModel
@@ -121,6 +122,8 @@ def serve(
         check=UpdateCheck(),
         budget=spent.refuses if spent is not None else None,
     )
+    if resume and (folder.path / SERVER_STATE).is_file():  # optimizer moments, policy state, counts
+        load_server_progress(folder, server)
     recorder.ledger = spent
     options = wire_options(config)
     _check_model_fits(model, options)

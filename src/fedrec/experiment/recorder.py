@@ -7,8 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fedrec.experiment.progress import ProgressView
-from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
-from fedrec.payloads import GlobalModel
+from fedrec.experiment.run_folder import RunFolder
 from fedrec.privacy.accountant import PrivacyLedger
 from fedrec.runtime.parts import RoundRecord
 
@@ -44,14 +43,3 @@ class RunRecorder:
         if self.folder is not None:
             self.folder.append_history(line)
         self.view.update(record.round, record.metrics)
-
-
-class ServerCheckpointer:
-    """Saves the global model after every evaluated round (atomically: a crash leaves the previous one)."""
-
-    def __init__(self, folder: RunFolder | None) -> None:
-        self.folder = folder
-
-    def save(self, round_index: int, model: GlobalModel) -> None:
-        if self.folder is not None:
-            self.folder.save_tensors(SERVER_CHECKPOINT, {"round": round_index, **model.params})

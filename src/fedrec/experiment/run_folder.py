@@ -38,15 +38,23 @@ class RunFolder:
         _write_atomic(self.path / "config.yaml", dump_config(config))
         (self.path / "history.jsonl").write_text("")
 
-    def reopen(self) -> RunConfig:
-        """The config of an interrupted run, to continue it; refuses a run that completed."""
+    def truncate_history(self, last_round: int) -> list[dict[str, Any]]:
+        """Keep the history lines up to ``last_round`` (those a resumed run will not write again)."""
+        path = self.path / "history.jsonl"
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+        kept = [line for line in lines if line["round"] <= last_round]
+        _write_atomic(path, "".join(json.dumps(line) + "\n" for line in kept))
+        return kept
+
+    def reopen(self, checkpoint: str = SERVER_CHECKPOINT) -> RunConfig:
+        """The config of an interrupted run, to continue it from ``checkpoint``; refuses a run that completed."""
         from fedrec.config import load_config
 
         if not (self.path / "config.yaml").is_file():
             raise RunFolderError(f"{self.path} holds no run to resume (no config.yaml)")
         if (self.path / "summary.json").exists():
             raise RunFolderError(f"the run in {self.path} already completed; there is nothing to resume")
-        if not (self.path / SERVER_CHECKPOINT).is_file():
+        if not (self.path / checkpoint).is_file():
             raise RunFolderError(f"{self.path} has no checkpoint yet; start the run again instead of resuming")
         return load_config(self.path / "config.yaml")
 

@@ -14,6 +14,7 @@ from fedrec.data.implicit import LeaveOneOut
 from fedrec.data.ratings import RatingSplit
 from fedrec.experiment.baselines import global_baseline, local_baseline
 from fedrec.experiment.centralized import train_centralized, train_centralized_ranking
+from fedrec.experiment.checkpoint import SIMULATION_STATE
 from fedrec.experiment.parts import ClientSplit, GraphSplit, TaskData, algorithm_name, load_task_data, num_clients
 from fedrec.experiment.privacy_parts import privacy_block
 from fedrec.experiment.progress import ProgressView
@@ -43,10 +44,22 @@ class _Totals:
     outcome: dict[str, Any] | None = None  # a federated run's rounds, status, refusals (``server_outcome``)
 
 
-def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> RunOutcome:
+def resume(path: Path, quiet: bool = False) -> RunOutcome:
+    """Continue the interrupted simulation in ``path`` from its last checkpoint (``fedrec run --resume``)."""
+    folder = RunFolder(path)
+    config = folder.reopen(SIMULATION_STATE)
+    return execute(config, quiet=quiet, folder=folder)
+
+
+def execute(
+    config: RunConfig, out: Path | None = None, quiet: bool = False, folder: RunFolder | None = None
+) -> RunOutcome:
+    """Run ``config`` into a new run folder (``out``), or continue the interrupted one in ``folder``."""
     split = load_task_data(config)  # data problems surface before anything is written
-    folder = RunFolder(out or default_run_dir(config))
-    folder.create(config)
+    resuming = folder is not None
+    if folder is None:
+        folder = RunFolder(out or default_run_dir(config))
+        folder.create(config)
     federated = config.mode == "federated"
     rounds = config.centralized.epochs if config.mode == "centralized" else config.federation.rounds
     started = time.perf_counter()
@@ -54,7 +67,7 @@ def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> 
     with ProgressView(1 if baseline else rounds, f"{config.mode} {config.data.name}", enabled=not quiet) as view:
         recorder = RunRecorder(folder, view)
         if federated:
-            totals = _federated(config, split, recorder, folder)
+            totals = _federated(config, split, recorder, folder, resuming)
         elif isinstance(split, ClientSplit | GraphSplit):
             totals = _baseline(config, split, recorder, folder)
         else:
@@ -84,8 +97,10 @@ def execute(config: RunConfig, out: Path | None = None, quiet: bool = False) -> 
     return RunOutcome(folder.path, summary, recorder.history)
 
 
-def _federated(config: RunConfig, split: TaskData, recorder: RunRecorder, folder: RunFolder) -> _Totals:
-    result = run_simulation(config, split, recorder, folder)
+def _federated(
+    config: RunConfig, split: TaskData, recorder: RunRecorder, folder: RunFolder, resuming: bool
+) -> _Totals:
+    result = run_simulation(config, split, recorder, folder, resuming)
     folder.save_tensors(CLIENTS_CHECKPOINT, dict(result.task.private_state()))
     traffic = result.traffic
     privacy = privacy_block(config, result.ledger, result.rounds_done, num_clients(split))

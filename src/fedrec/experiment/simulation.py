@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ import numpy as np
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig
 from fedrec.experiment import privacy_parts
+from fedrec.experiment.checkpoint import ServerCheckpointer, SimulationCheckpointer, resume_simulation
 from fedrec.experiment.outcome import server_outcome
 from fedrec.experiment.parts import (
     TaskData,
@@ -21,7 +23,7 @@ from fedrec.experiment.parts import (
     num_clients,
     round_policy,
 )
-from fedrec.experiment.recorder import RunRecorder, ServerCheckpointer
+from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import RunFolder
 from fedrec.payloads import GlobalModel
 from fedrec.privacy.accountant import PrivacyLedger
@@ -34,6 +36,8 @@ from fedrec.transport.inprocess import InProcessTransport, TrafficMeter
 if TYPE_CHECKING:
     from fedrec.tasks.node_classification import NodeClassificationTask
 
+
+log = logging.getLogger(__name__)
 
 @dataclass
 class SimulationResult:
@@ -93,9 +97,22 @@ def run_simulation(
     split: TaskData,
     recorder: RunRecorder | None = None,
     folder: RunFolder | None = None,
+    resume: bool = False,
 ) -> SimulationResult:
+    """Run the simulation to its end; with a ``folder``, checkpoint it after every round, and with ``resume``
+    continue from the folder's checkpoint (the history keeps the rounds evaluated before it)."""
     transport, task = build_simulation(config, split, recorder, folder)
-    transport.run()
+    checkpoint = None
+    if folder is not None:
+        if resume:
+            done = resume_simulation(folder, transport, task)
+            metrics_round = transport.server.metrics_round  # type: ignore[attr-defined]
+            kept = folder.truncate_history(metrics_round if metrics_round is not None else 0)
+            if recorder is not None:
+                recorder.history = kept
+            log.info("resuming the simulation after round %d", done)
+        checkpoint = SimulationCheckpointer(folder, transport, task)
+    transport.run(checkpoint)
     server = transport.server
     assert isinstance(server, Server)
     ledger = recorder.ledger if recorder is not None else privacy_parts.ledger(config, server.num_clients)

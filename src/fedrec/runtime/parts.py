@@ -107,6 +107,10 @@ class Rejections:
         self.updates, self.metrics = Counter(state.get("updates", {})), Counter(state.get("metrics", {}))
 
 
+class CheckpointRefused(RuntimeError):
+    """A part cannot be checkpointed at this moment (the writer tries again at the next round)."""
+
+
 class ClientBatch(Protocol):
     """A payload that carries one entry per client (updates, metric sums)."""
 
@@ -142,7 +146,8 @@ class MetricCombiner(Protocol):
 
 
 class Checkpointer(Protocol):
-    def save(self, round_index: int, model: Any) -> None: ...
+    def save(self, server: Any) -> None:
+        """Save what resuming after ``server``'s current round needs (``server.state_dict()``)."""
 
 
 class ClientTrainer(Protocol):

@@ -89,6 +89,12 @@ class ParticipationWeights:
     cap: int = 0
     last_counted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_counted": self.last_counted}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.last_counted = np.asarray(state["last_counted"], dtype=np.int64)
+
     def apply(self, update: Any, version: int) -> Any:
         if not self.cap:
             return update
@@ -110,6 +116,19 @@ class SyncRounds:
     participation: ParticipationWeights = field(default_factory=ParticipationWeights)
     step: Replies | None = None
     needed: int = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """Participation weights (progress) and the open round's replies (in flight)."""
+        step = self.step.state_dict() if self.step is not None else None
+        return {"participation": self.participation.state_dict(), "step": step, "needed": self.needed}
+
+    def load_state_dict(self, state: dict[str, Any], in_flight: bool = True) -> None:
+        from fedrec.runtime.server import Replies
+
+        self.participation.load_state_dict(state["participation"])
+        if in_flight:
+            self.step = Replies.from_state(state["step"]) if state["step"] is not None else None
+            self.needed = int(state["needed"])
 
     def on_ready(self, server: Server, now: float) -> Iterator[Message]:
         from fedrec.runtime.server import Replies
@@ -193,6 +212,15 @@ class BufferedAsync:
     participation: ParticipationWeights = field(default_factory=ParticipationWeights)
     buffer: list[Any] = field(default_factory=list)
     staleness: list[int] = field(default_factory=list)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Participation weights and the buffer: updates received and not yet aggregated, kept on resume."""
+        return {"participation": self.participation.state_dict(), "buffer": list(self.buffer),
+                "staleness": list(self.staleness)}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any], in_flight: bool = True) -> None:
+        self.participation.load_state_dict(state["participation"])
+        self.buffer, self.staleness = list(state["buffer"]), [int(s) for s in state["staleness"]]
 
     def on_ready(self, server: Server, now: float) -> Iterator[Message]:
         if server.done:

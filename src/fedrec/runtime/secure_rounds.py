@@ -18,14 +18,14 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fedrec.privacy.secagg.protocol import SecAggError
 from fedrec.privacy.secagg.session import SecAggSession, Stage
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.parts import SecureCodec
+from fedrec.runtime.parts import CheckpointRefused, SecureCodec
 from fedrec.runtime.policies import pass_round, ready_candidates
 
 if TYPE_CHECKING:
@@ -52,6 +52,26 @@ class SecureRounds:
     deadline_s: float | None = None  # each stage closes this long after it opened, with whoever answered
     session: SecAggSession | None = None
     cohort: np.ndarray | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """A round that has just opened (no client has answered yet) and nothing else: a client's secrets
+        never enter a checkpoint. Checkpoints are taken as a round closes, when this holds."""
+        session = self.session
+        if session is None:
+            return {"session": None}
+        if session.stage is not Stage.KEYS or session.answered:
+            raise CheckpointRefused("secure aggregation is in the middle of a round")
+        return {"session": {"invited": session.invited, "threshold": session.threshold, "dim": session.dim,
+                            "expected": sorted(session.expected)}}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any], in_flight: bool = True) -> None:
+        opened = state["session"]
+        if not in_flight or opened is None:
+            return
+        invited = np.asarray(opened["invited"], dtype=np.int64)
+        self.session = SecAggSession(invited, int(opened["threshold"]), int(opened["dim"]))
+        self.session.expected = set(opened["expected"])
+        self.cohort = invited
 
     def on_ready(self, server: Server, now: float) -> Iterator[Message]:
         candidates = yield from ready_candidates(server, now)

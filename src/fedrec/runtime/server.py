@@ -59,6 +59,17 @@ class _Whole:
     positions: np.ndarray | None = None
 
 
+def _state_of(part: object) -> dict[str, Any]:
+    state = getattr(part, "state_dict", None)
+    return state() if callable(state) else {}
+
+
+def _load_state(part: object, state: dict[str, Any], *flags: bool) -> None:
+    load = getattr(part, "load_state_dict", None)
+    if callable(load) and state:
+        load(state, *flags)
+
+
 def _reason_key(text: str) -> str:
     """A client's stated reason as a short counter key (a hostile client cannot flood the summary)."""
     key = re.sub(r"[^a-z0-9_]", "_", str(text).lower())[:32]
@@ -124,6 +135,15 @@ class Replies:
     @property
     def outstanding(self) -> int:
         return len(self.expected - self.answered)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"expected": sorted(self.expected), "answered": sorted(self.answered), "payloads": list(self.payloads),
+                "quorum": self.quorum, "deadline_passed": self.deadline_passed}  # fmt: skip
+
+    @staticmethod
+    def from_state(state: dict[str, Any]) -> Replies:
+        return Replies(set(state["expected"]), set(state["answered"]), list(state["payloads"]), int(state["quorum"]),
+                       bool(state["deadline_passed"]))  # fmt: skip
 
     @property
     def can_close(self) -> bool:
@@ -300,7 +320,7 @@ class Server(Worker):
         self.now = now
         log.info("round %d aggregated %d updates at t=%.3f", self.round, len(staleness), now)
         if self.checkpointer is not None:
-            self.checkpointer.save(self.round, self.model)
+            self.checkpointer.save(self)
         if self.plan.evaluates(self.round):
             yield from self._open_evaluation(now)
 
@@ -341,6 +361,62 @@ class Server(Worker):
     def wake(self, now: float, delay: float) -> Message:
         """A reminder to the policy (a DEADLINE without a step), to retry when nobody was online."""
         return Message(MessageKind.DEADLINE, SERVER, SERVER, self.round, None, now + delay)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the next rounds depend on. ``progress``: the model, the aggregator's state (server
+        optimizer moments, DP's noise round), the round policy's, and the run's counts and figures; what a
+        restarted cluster server resumes from. ``in_flight``: the registry, the clients training and the open
+        evaluation; a simulation, whose clients and messages are checkpointed with it, resumes these too.
+        Payload objects (the model, buffered updates) are left for the checkpoint writer to encode."""
+        progress = {
+            "round": self.round,
+            "model": self.model,
+            "aggregator": _state_of(self.aggregator),
+            "policy": _state_of(self.policy),
+            "rejections": self.rejections.state(),
+            "stats": dict(vars(self.stats)),
+            "aggregated_rounds": self.aggregated_rounds,
+            "metrics_round": self.metrics_round,
+            "last_metrics": dict(self.last_metrics),
+            "now": self.now,
+            "participants": self._participants,
+        }
+        in_flight = {
+            "clients": (self.clients.ids, self.clients.counts),
+            "busy": self.busy,
+            "started": self.started,
+            "evaluation": self.evaluation.state_dict() if self.evaluation is not None else None,
+            "evaluating_round": self.evaluating_round,
+            "evaluated_participants": self.evaluated_participants,
+            "evaluated_at": self.evaluated_at,
+            "final": self._final,
+            "stopped": self.stopped,
+        }
+        return {"progress": progress, "in_flight": in_flight}
+
+    def load_state_dict(self, state: dict[str, Any], in_flight: bool = True) -> None:
+        """Resume from ``state_dict()``; ``in_flight`` False keeps only the progress (a restarted server whose
+        clients reconnect and join again)."""
+        progress = state["progress"]
+        self.round, self.model = int(progress["round"]), progress["model"]
+        _load_state(self.aggregator, progress["aggregator"])
+        _load_state(self.policy, progress["policy"], in_flight)
+        self.rejections.load(progress["rejections"])
+        self.stats = RunStats(**progress["stats"])
+        self.aggregated_rounds, self.metrics_round = int(progress["aggregated_rounds"]), progress["metrics_round"]
+        self.last_metrics, self.now = dict(progress["last_metrics"]), float(progress["now"])
+        self._participants = int(progress["participants"])
+        if not in_flight:
+            return
+        flight = state["in_flight"]
+        ids, counts = flight["clients"]
+        self.clients.ids, self.clients.counts = np.asarray(ids, dtype=np.int64), np.asarray(counts, dtype=np.int64)
+        self.busy, self.started = np.asarray(flight["busy"], dtype=np.int64), bool(flight["started"])
+        self.evaluation = Replies.from_state(flight["evaluation"]) if flight["evaluation"] is not None else None
+        self.evaluating_round = int(flight["evaluating_round"])
+        self.evaluated_participants = int(flight["evaluated_participants"])
+        self.evaluated_at, self._final = float(flight["evaluated_at"]), bool(flight["final"])
+        self.stopped = flight["stopped"]
 
     def waiting_for(self) -> str:
         """What the run waits for, in words (for a server that has heard nothing for a while)."""

@@ -20,7 +20,15 @@ from fedrec.tasks.accuracy import label_counts
 from fedrec.tasks.cohort import CohortPlan, epoch_steps, plan_cohort
 from fedrec.tasks.cohort_optim import CohortOptimizer
 from fedrec.tasks.mf_cohort import LocalTraining
-from fedrec.tasks.objective import LocalObjective, PlainObjective, module_weights
+from fedrec.tasks.objective import (
+    OBJECTIVE,
+    LocalObjective,
+    PlainObjective,
+    check_same_clients,
+    load_objective_state,
+    module_weights,
+    objective_state,
+)
 from fedrec.tasks.personal import PersonalLayers
 from fedrec.tasks.rating import Execution
 from fedrec.tasks.shuffle import shuffle_keys
@@ -188,7 +196,17 @@ class ClassificationTask:
     def private_state(self) -> dict[str, Tensor]:
         """The clients' personal layers, if any (every other weight is shared)."""
         ditto = {f"ditto.{k}": v for k, v in self.ditto.store.items()} if self.ditto is not None else {}
-        return {"client_ids": torch.from_numpy(self.client_ids), **self.personal.store, **ditto}
+        own = objective_state(self.objective)
+        return {"client_ids": torch.from_numpy(self.client_ids), **self.personal.store, **ditto, **own}
+
+    def load_private_state(self, state: dict[str, Tensor]) -> None:
+        """Resume the clients' personal layers, Ditto models and objective state from ``private_state()``."""
+        check_same_clients(state, self.client_ids)
+        mine = {k: v.clone() for k, v in state.items() if k != "client_ids"}
+        self.personal.store = {k: v for k, v in mine.items() if not k.startswith(("ditto.", OBJECTIVE))}
+        if self.ditto is not None:
+            self.ditto.store = {k[len("ditto.") :]: v for k, v in mine.items() if k.startswith("ditto.")}
+        load_objective_state(self.objective, state)
 
     @torch.no_grad()
     def evaluate(self, client_ids: np.ndarray, model: GlobalModel) -> MetricSums:

@@ -16,7 +16,14 @@ from fedrec.data.graphs import ClientGraph
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.tasks.accuracy import label_counts
 from fedrec.tasks.mf_cohort import LocalTraining
-from fedrec.tasks.objective import LocalObjective, PlainObjective, module_weights
+from fedrec.tasks.objective import (
+    LocalObjective,
+    PlainObjective,
+    check_same_clients,
+    load_objective_state,
+    module_weights,
+    objective_state,
+)
 from fedrec.tasks.shuffle import mix
 
 
@@ -94,4 +101,8 @@ class NodeClassificationTask:
         return MetricSums(np.asarray(client_ids, dtype=np.int64), sums)
 
     def private_state(self) -> dict[str, Tensor]:
-        return {"client_ids": torch.from_numpy(self.client_ids)}
+        return {"client_ids": torch.from_numpy(self.client_ids), **objective_state(self.objective)}
+
+    def load_private_state(self, state: dict[str, Tensor]) -> None:
+        check_same_clients(state, self.client_ids)
+        load_objective_state(self.objective, state)

@@ -52,3 +52,25 @@ class PlainObjective:
 def module_weights(model: GlobalModel, names: set[str] | list[str]) -> dict[str, Tensor]:
     """The model's values of the module's own parameters (a model may carry more, as SCAFFOLD's controls)."""
     return {k: v for k, v in model.params.items() if k in names}
+
+
+OBJECTIVE = "objective."  # private-state keys of the clients' own objective state (SCAFFOLD's c_i)
+
+
+def objective_state(objective: LocalObjective) -> dict[str, Tensor]:
+    """What the clients' objective keeps between rounds, under ``objective.<name>`` (empty for most)."""
+    state = getattr(objective, "state_dict", None)
+    return {OBJECTIVE + k: v for k, v in state().items()} if callable(state) else {}
+
+
+def load_objective_state(objective: LocalObjective, private: dict[str, Tensor]) -> None:
+    load = getattr(objective, "load_state_dict", None)
+    if callable(load):
+        load({k[len(OBJECTIVE) :]: v.clone() for k, v in private.items() if k.startswith(OBJECTIVE)})
+
+
+def check_same_clients(private: dict[str, Tensor], client_ids: np.ndarray) -> None:
+    """A private state must be that of these very clients, in this order."""
+    saved = private["client_ids"].numpy()
+    if not np.array_equal(saved, client_ids):
+        raise ValueError(f"the saved private state holds clients {saved[:3].tolist()}..., not these clients")

@@ -19,6 +19,7 @@ from fedrec.models.ncf import NCF_KINDS, init_ncf, ncf_scores
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.tasks.mf_cohort import CohortData
 from fedrec.tasks.ncf_training import train_ncf_cohort, train_ncf_sequentially
+from fedrec.tasks.objective import check_same_clients
 from fedrec.tasks.ranking_cohort import RANKING_TABLES, RankingTraining, train_ranking_cohort
 from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of_first
 from fedrec.tasks.ranking_sequential import train_ranking_sequentially
@@ -226,7 +227,16 @@ class RankingTask(HostedClients):
         return mask
 
     def private_state(self) -> dict[str, Tensor]:
-        return {"client_ids": torch.from_numpy(self.client_ids), "user_emb": self.user_emb}
+        personal = {f"personal.{k}": v for k, v in getattr(self, "_personal", {}).items()}
+        return {"client_ids": torch.from_numpy(self.client_ids), "user_emb": self.user_emb, **personal}
+
+    def load_private_state(self, state: dict[str, Tensor]) -> None:
+        """Resume the clients' own embeddings (and the weights they keep personal) from ``private_state()``."""
+        check_same_clients(state, self.client_ids)
+        self.user_emb = state["user_emb"].clone()
+        personal = {k[len("personal.") :]: v.clone() for k, v in state.items() if k.startswith("personal.")}
+        if personal:
+            self._personal = personal
 
 
 class RankingMetrics:

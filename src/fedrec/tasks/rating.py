@@ -19,6 +19,7 @@ from fedrec.models.mf import init_item_side, init_user_side, predict
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.tasks.mf_cohort import CohortData, LocalTraining, train_mf_cohort
 from fedrec.tasks.mf_sequential import train_mf_sequentially
+from fedrec.tasks.objective import check_same_clients
 from fedrec.tasks.pseudo_items import with_pseudo_items
 
 Execution = Literal["cohort", "sequential"]
@@ -174,6 +175,11 @@ class RatingTask(HostedClients):
             "user_emb": self.user_emb,
             "user_bias": self.user_bias,
         }
+
+    def load_private_state(self, state: dict[str, Tensor]) -> None:
+        """Resume the clients' own embeddings and biases from ``private_state()``."""
+        check_same_clients(state, self.client_ids)
+        self.user_emb, self.user_bias = state["user_emb"].clone(), state["user_bias"].clone()
 
 
 class RatingMetrics:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from itertools import count
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -32,12 +31,22 @@ class TrafficMeter:
 class VirtualTimeQueue:
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Message]] = []
-        self._seq = count()
+        self._next_seq = 0
 
     def push(self, message: Message) -> Message:
-        stamped = message.stamped(message.time, next(self._seq))
+        stamped = message.stamped(message.time, self._next_seq)
+        self._next_seq += 1
         heapq.heappush(self._heap, (stamped.time, stamped.seq, stamped))
         return stamped
+
+    def state_dict(self) -> dict[str, Any]:
+        """The messages in flight (objects: the checkpoint writer encodes them) and the next sequence number."""
+        return {"messages": [entry[2] for entry in self._heap], "next_seq": self._next_seq}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._heap = [(m.time, m.seq, m) for m in state["messages"]]
+        heapq.heapify(self._heap)
+        self._next_seq = int(state["next_seq"])
 
     def pop(self) -> Message:
         return heapq.heappop(self._heap)[2]
@@ -75,13 +84,16 @@ class InProcessTransport:
     def send(self, message: Message) -> None:
         self.queue.push(message)
 
-    def run(self) -> None:
-        """Deliver messages until none is left (after FINISH, or when the protocol stalls)."""
+    def run(self, between: Callable[[], None] | None = None) -> None:
+        """Deliver messages until none is left (after FINISH, or when the protocol stalls); ``between`` is
+        called after each delivery, when every worker and the queue are consistent (to checkpoint)."""
         while len(self.queue):
             message = self.queue.pop()
             if message.arrivals is not None and message.receiver == SERVER:
                 message = self._due_part(message)
             self._deliver(message)
+            if between is not None:
+                between()
 
     def _due_part(self, message: Message) -> Message:
         """The part of a batch of replies that arrives before the next other message; the rest waits its turn."""
