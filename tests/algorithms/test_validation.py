@@ -63,3 +63,33 @@ def test_metric_sums_and_foreign_payloads() -> None:
     bad = MetricSums(np.array([1]), {"sse": torch.tensor([-1.0], dtype=torch.float64)})
     assert "non-negative" in (UpdateCheck().problem(bad, MODEL, REGISTERED) or "")
     assert "expected client updates" in (UpdateCheck().problem("rm -rf", MODEL, REGISTERED) or "")
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason", "refused"),
+    [
+        ({"client_ids": np.array([1, 9])}, "unknown_client", [1]),
+        ({"num_examples": torch.tensor([50.0, 3.0])}, "bad_count", [0]),
+        ({"dense": {"global_bias": torch.tensor([[0.0], [float("nan")]])}}, "non_finite", [1]),
+        ({"index": torch.tensor([2, 70, 2])}, "row_outside_table", [0]),
+        ({"index": torch.tensor([2, 2, 2])}, "duplicate_row", [0]),
+        ({"weight": torch.tensor([1.0, 1.0, -1.0])}, "bad_row_weight", [1]),
+        ({"values": {"item_emb": torch.tensor([[0.0] * 4, [0.0] * 4, [float("inf")] * 4]),
+                     "item_bias": torch.zeros(3)}}, "non_finite", [1]),
+        ({"client_ids": np.array([1, 1])}, "malformed", None),  # cannot be pinned on one client: the whole message
+        ({"dense": {"global_bias": torch.randn(2, 3)}}, "malformed", None),
+    ],
+)  # fmt: skip
+def test_a_fault_is_pinned_on_the_client_that_made_it(changes: dict, reason: str, refused: list | None) -> None:  # type: ignore[type-arg]
+    found = UpdateCheck().refusals(honest(**changes), MODEL, REGISTERED)
+    assert [r.reason for r in found] == [reason]
+    positions = found[0].positions
+    assert (positions is None) if refused is None else (positions is not None and positions.tolist() == refused)
+
+
+def test_metric_sums_are_refused_per_client() -> None:
+    sums = MetricSums(np.array([1, 2, 7]), {"sse": torch.tensor([1.0, float("nan"), 2.0], dtype=torch.float64)})
+    found = UpdateCheck().refusals(sums, MODEL, REGISTERED)
+    assert {r.reason: r.positions.tolist() for r in found if r.positions is not None} == {
+        "unknown_client": [2], "bad_metrics": [1]
+    }  # fmt: skip

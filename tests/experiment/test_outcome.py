@@ -57,3 +57,13 @@ def test_a_run_that_aggregated_nothing_fails_and_says_why(tmp_path: Path) -> Non
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["aggregated_rounds"] == 0 and summary["metrics_round"] == 0
     assert summary["metrics"]["test_rmse"] > 0  # the initial model's figure, labelled as such
+
+
+def test_a_stalled_simulation_says_what_it_waited_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fedrec.runtime.client_host import ClientHost
+
+    monkeypatch.setattr(ClientHost, "on_train", lambda self, message: iter(()))  # devices that never answer
+    summary = execute(load_config(overrides=["rounds=2", "federation.clients_per_round=10"]), tmp_path / "run",
+                      quiet=True).summary  # fmt: skip
+    assert summary["status"] == "failed" and summary["rounds"] == 0
+    assert summary["stopped"].startswith("the simulation stalled after round 0, waiting for the updates of 10 clients")

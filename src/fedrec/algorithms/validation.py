@@ -3,9 +3,9 @@
 A client may be broken (a device whose training diverged) or hostile. What can be pinned on one client is
 refused for that client only, so a fault costs no more than its own contribution: a count that is not
 positive or exceeds what the client joined with, deltas holding NaN or infinity, rows outside the table,
-the same row twice, row weights that are not positive. What cannot be pinned on a client (a payload of the
-wrong type, tensors with the wrong names, shapes or dtypes, clients that never joined or appear twice) is a
-malformed message, and the whole message is refused. Either way the model is untouched by what is refused.
+the same row twice, row weights that are not positive, a client that never joined. What cannot be pinned on
+a client (a payload of the wrong type, tensors with the wrong names, shapes or dtypes, a client named twice)
+is a malformed message, and the whole message is refused. Either way the model is untouched by what is refused.
 
 Every refusal carries a short ``reason`` key (counted per reason in ``summary.json``) and a readable detail.
 """
@@ -60,8 +60,15 @@ class UpdateCheck:
 def _clients_problem(ids: np.ndarray, registered: Registry) -> Refusal | None:
     if len(ids) == 0 or len(np.unique(ids)) != len(ids):
         return Refusal("malformed", "no client ids, or the same client twice")
-    unknown = ids[~registered.known(ids)]
-    return Refusal("unknown_client", f"clients {unknown[:5].tolist()} never joined") if len(unknown) else None
+    return None
+
+
+def _unknown(ids: np.ndarray, registered: Registry) -> list[Refusal]:
+    """Clients that never joined (or have left): refused on their own, the others of the message judged."""
+    unknown = ~registered.known(ids)
+    if not unknown.any():
+        return []
+    return [Refusal("unknown_client", f"clients {ids[unknown][:5].tolist()} never joined", np.flatnonzero(unknown))]
 
 
 def _structure_problem(update: ClientUpdates, model: GlobalModel) -> Refusal | None:
@@ -93,10 +100,13 @@ def _structure_problem(update: ClientUpdates, model: GlobalModel) -> Refusal | N
 
 def _per_client(update: ClientUpdates, model: GlobalModel, registered: Registry) -> list[Refusal]:
     n = len(update.client_ids)
-    claimed = torch.from_numpy(registered.counts_of(update.client_ids)).double()
+    found = _unknown(update.client_ids, registered)
+    known = registered.known(update.client_ids)
+    claimed = torch.zeros(n, dtype=torch.float64)
+    claimed[torch.from_numpy(known)] = torch.from_numpy(registered.counts_of(update.client_ids[known])).double()
     counts = update.num_examples.double()
-    bad_count = ~torch.isfinite(counts) | (counts <= 0) | (counts > claimed)
-    found = [Refusal("bad_count", "num_examples must be positive and at most what the client joined with",
+    bad_count = (~torch.isfinite(counts) | (counts <= 0) | (counts > claimed)) & torch.from_numpy(known)
+    found += [Refusal("bad_count", "num_examples must be positive and at most what the client joined with",
                      _positions(bad_count))]  # fmt: skip
     for name, delta in update.dense.items():
         found.append(Refusal("non_finite", f"{name} holds NaN or infinite values", _positions(_non_finite_rows(delta))))
@@ -118,13 +128,27 @@ def _per_client(update: ClientUpdates, model: GlobalModel, registered: Registry)
     if len(owners):
         _, inverse, seen = torch.unique(owners * (1 << 32) + rows.index, return_inverse=True, return_counts=True)
         found.append(Refusal("duplicate_row", "a client sent the same row twice", by_owner(seen[inverse] > 1)))
-    return [r for r in found if r.positions is not None and len(r.positions)]
+    return _merged([r for r in found if r.positions is not None and len(r.positions)])
+
+
+def _merged(refusals: list[Refusal]) -> list[Refusal]:
+    """One refusal per reason (the first detail; the union of the clients), in order of first appearance."""
+    by_reason: dict[str, Refusal] = {}
+    for r in refusals:
+        seen = by_reason.get(r.reason)
+        if seen is None:
+            by_reason[r.reason] = r
+        else:
+            assert seen.positions is not None and r.positions is not None
+            by_reason[r.reason] = Refusal(r.reason, seen.detail, np.union1d(seen.positions, r.positions))
+    return list(by_reason.values())
 
 
 def _metrics_refusals(sums: MetricSums, registered: Registry) -> list[Refusal]:
     whole = _clients_problem(sums.client_ids, registered)
     if whole is not None:
         return [whole]
+    found = _unknown(sums.client_ids, registered)
     n = len(sums.client_ids)
     bad = torch.zeros(n, dtype=torch.bool)
     for name, values in sums.sums.items():
@@ -132,7 +156,7 @@ def _metrics_refusals(sums: MetricSums, registered: Registry) -> list[Refusal]:
             return [Refusal("malformed", f"metric sum {name} must be one value (or row) per client")]
         bad |= _non_finite_rows(values) | _any_per_row(values < 0)
     detail = "metric sums must be finite and non-negative"
-    return [Refusal("bad_metrics", detail, _positions(bad))] if bool(bad.any()) else []
+    return found + ([Refusal("bad_metrics", detail, _positions(bad))] if bool(bad.any()) else [])
 
 
 def _shape_problem(name: str, value: Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> str | None:

@@ -115,6 +115,9 @@ def run_simulation(
     transport.run(checkpoint)
     server = transport.server
     assert isinstance(server, Server)
+    if not server.finished:  # nothing left to deliver, yet the run is not over: say what it waited for
+        server.stopped = f"the simulation stalled after round {server.round}, {server.waiting_for()}"
+        log.error(server.stopped)
     ledger = recorder.ledger if recorder is not None else privacy_parts.ledger(config, server.num_clients)
     return SimulationResult(
         server.model, task, server.last_metrics, transport.meter, server.now, server.stats.as_dict(), server.round,
