@@ -139,10 +139,11 @@ def test_privacy_usage_errors_are_one_line(args: list[str], phrases: list[str]) 
 
 
 def test_a_spent_privacy_budget_is_said_when_the_run_ends(tmp_path: Path) -> None:
-    result = fedrec("run", "--set", "privacy.dp=user", "--set", "privacy.noise_multiplier=0.7", "--set",
+    result = fedrec("run", "--set", "privacy.dp=user", "--set", "privacy.noise_multiplier=1.0", "--set",
                     "privacy.epsilon_budget=3", "--set", "federation.client_fraction=0.2", "--set", "rounds=40",
                     "--out", str(tmp_path / "run"))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "stopped early: privacy budget spent" in result.stdout
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["privacy"]["epsilon"] <= 3 and summary["privacy"]["steps"] < 40
+    assert summary["privacy"]["epsilon"] <= 3 and 0 < summary["privacy"]["steps"] < 40
+    assert summary["status"] == "stopped" and summary["rounds"] == summary["privacy"]["steps"]
