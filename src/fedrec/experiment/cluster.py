@@ -12,8 +12,8 @@ import numpy as np
 
 from fedrec.config import RunConfig
 from fedrec.errors import FedrecError
-from fedrec.experiment.parts import load_split
 from fedrec.experiment.run_folder import default_run_dir
+from fedrec.experiment.task_data import count_clients
 
 
 def client_ranges(num_clients: int, processes: int) -> list[str]:
@@ -26,7 +26,7 @@ def run_cluster(
     config_path: Path | None, overrides: list[str], config: RunConfig, processes: int, out: Path | None, port: int
 ) -> Path:
     folder = out or default_run_dir(config)
-    num_users = load_split(config).train.num_users
+    num_users = count_clients(config)  # as the server counts them (rating, ranking: from the catalogue)
     address = f"127.0.0.1:{port}"
     fedrec = [sys.executable, "-m", "fedrec"]
     sets = [arg for o in overrides for arg in ("--set", o)]

@@ -165,7 +165,7 @@ def build_task(config: RunConfig, data: TaskData, client_ids: np.ndarray) -> Tas
 
         gnn = NodeClassifier(config.model.classifier, data.features, data.classes, config.model.hidden[0])
         return NodeClassificationTask(
-            data.graphs, client_ids, gnn, local_training(config), objective(config, client_ids)
+            data.graphs, client_ids, gnn, local_training(config), objective(config, client_ids), data.classes
         )
     if isinstance(data, ClientSplit):
         train = data.data.train
