@@ -19,7 +19,9 @@ from fedrec.data.registry import DATASETS, DataFile, DatasetSpec
 
 def _rows_of(ratings: Ratings, users: np.ndarray) -> list[tuple[int, int, float]]:
     keep = np.isin(ratings.users, users)
-    return sorted(zip(ratings.users[keep].tolist(), ratings.items[keep].tolist(), ratings.values[keep].tolist()))
+    return sorted(
+        zip(ratings.users[keep].tolist(), ratings.items[keep].tolist(), ratings.values[keep].tolist(), strict=True)
+    )
 
 
 @pytest.mark.parametrize(("name", "split"), [("ml-100k", "holdout"), ("lastfm-2k", "leave-one-out")])
@@ -103,11 +105,11 @@ def fake_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_duplicate_pairs_are_merged_at_load_time(fake_dataset: str) -> None:
     ratings = load(fake_dataset)
-    pairs = {(int(u), int(i)): float(v) for u, i, v in zip(ratings.users, ratings.items, ratings.values)}
+    pairs = {(int(u), int(i)): float(v) for u, i, v in zip(ratings.users, ratings.items, ratings.values, strict=True)}
     assert pairs == {(0, 0): 5.0, (0, 1): 2.0, (1, 0): 1.0, (2, 2): 4.0}, "the latest rating of each pair"
     assert ratings.catalogue.duplicates_merged == 2 and ratings.catalogue.single_interaction_users == 2
     assert len(load_users(fake_dataset, np.array([1]))) == 2, "a client process merges its own rows alike"
     loo = leave_one_out(ratings, 0, 1)
     assert np.bincount(loo.train.users, minlength=3).tolist() == [1, 0, 0], "users 2 and 3 keep nothing"
-    held = set(zip(range(3), loo.test_items.tolist()))
-    assert not held & set(zip(loo.train.users.tolist(), loo.train.items.tolist())), "no pair in both"
+    held = set(zip(range(3), loo.test_items.tolist(), strict=True))
+    assert not held & set(zip(loo.train.users.tolist(), loo.train.items.tolist(), strict=True)), "no pair in both"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,10 +35,10 @@ def run_cluster(
     if config_path is not None:
         server_cmd += ["--config", str(config_path)]
     children = [subprocess.Popen(server_cmd)]
-    time.sleep(0.5)
-    for ids in client_ranges(num_users, processes):
-        children.append(subprocess.Popen([*fedrec, "client", "--server", address, "--clients", ids]))
     try:
+        _wait_until_listening(children[0], port)
+        for ids in client_ranges(num_users, processes):
+            children.append(subprocess.Popen([*fedrec, "client", "--server", address, "--clients", ids]))
         code = children[0].wait()
         for child in children[1:]:
             child.wait(timeout=30)
@@ -54,3 +55,17 @@ def run_cluster(
     if code != 0:
         raise FedrecError(f"the server exited with status {code}; see its messages above")
     return folder
+
+
+def _wait_until_listening(server: subprocess.Popen[bytes], port: int, timeout_s: float = 600.0) -> None:
+    """Return once the server accepts connections, so the client processes connect at their first attempt."""
+    deadline = time.monotonic() + timeout_s
+    while server.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    if server.poll() is None:
+        raise FedrecError(f"the server did not listen on port {port} within {timeout_s:.0f} s")
+    raise FedrecError(f"the server exited with status {server.returncode} before listening; see its messages above")

@@ -112,7 +112,7 @@ def load_graph_split(config: RunConfig) -> GraphSplit:
     else:
         owner = random_node_split(data.num_nodes, s.clients, config.seed)
     (whole,) = client_graphs(data, np.zeros(data.num_nodes, dtype=np.int64))
-    return GraphSplit(client_graphs(data, owner), data.num_features, int(data.y.max()) + 1, whole)
+    return GraphSplit(client_graphs(data, owner, s.clients), data.num_features, int(data.y.max()) + 1, whole)
 
 
 def load_task_data(config: RunConfig) -> TaskData:

@@ -58,7 +58,13 @@ def client_data(config: RunConfig, client_ids: np.ndarray) -> TaskData:
 
 
 def count_clients(config: RunConfig) -> int:
-    """How many clients the run has, as its server counts them."""
+    """How many clients the run has, reading no more than that takes: a dataset of interactions counts its
+    users in its catalogue, a seeded splitter makes ``split.clients`` parts, only a natural split (one client
+    per attribute value) needs the data."""
+    if config.task in ("rating", "ranking"):
+        return load_catalogue(config.data.name).num_users
+    if config.split.kind != "natural":
+        return config.split.clients
     return num_clients(server_data(config))
 
 
