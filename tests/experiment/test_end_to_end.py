@@ -94,14 +94,3 @@ def test_ranking_run_serves_known_and_new_users(tmp_path: Path) -> None:
     assert len(top) == 5 and [r.score for r in top] == sorted((r.score for r in top), reverse=True)
     new = recommender.recommend_new_user([(50, 1.0), (181, 1.0)], k=7)
     assert len(new) == 7 and not {r.item_id for r in new} & {50, 181}
-
-
-@pytest.mark.parametrize(
-    ("example", "report"),
-    [("ml100k_fedmf.yaml", (0, 0)), ("lastfm_ranking.yaml", (8, 0)), ("ml100k_ranking.yaml", (0, 0))],
-)
-def test_the_summary_reports_what_loading_and_splitting_did(tmp_path: Path, example: str, report: tuple) -> None:  # type: ignore[type-arg]
-    config = load_config(REPO / "examples" / example, ["rounds=1"])
-    summary = execute(config, tmp_path / "run", quiet=True).summary
-    without, merged = report
-    assert summary["data_report"] == {"users_without_training": without, "duplicates_merged": merged}
