@@ -41,7 +41,7 @@ COVERED: dict[str, str] = {
     r"fedrec client( --server SERVER:50051 --clients \d+-\d+)?": (
         "tests/experiment/test_distributed.py::test_cluster_reaches_the_simulations_result"
     ),
-    r"fedrec cluster --processes 4 --set rounds=20": (
+    r"fedrec cluster( examples/\w+\.yaml)?( --processes \d+)?( --set rounds=\d+)?": (
         "tests/experiment/test_cluster_command.py::test_fedrec_cluster_runs_every_task"
     ),
     r"fedrec server --resume runs/live --listen \S+": (
@@ -72,13 +72,17 @@ COVERED: dict[str, str] = {
     r"(python )?benchmarks/round_time\.py( --config \S+ --set \S+ --rounds \d+ --no-sequential)?": (
         "benchmarks/round_time.py"
     ),
-    r"python benchmarks/ranking\.py --config examples/<name>_ranking\.yaml( --set \S+)*": "benchmarks/ranking.py",
+    r"(python )?benchmarks/ranking\.py --config examples/\S+\.yaml( --set \S+)*( --modes \S+)?": (
+        "benchmarks/ranking.py"
+    ),
     r"(python )?benchmarks/cluster_overhead\.py( --processes \d+ --rounds \d+)?": "benchmarks/cluster_overhead.py",
     r"(python )?benchmarks/general\.py (graphs|adult\|fmnist|adult)": "benchmarks/general.py",
     r"(python )?benchmarks/heterogeneity\.py (systems|personalization|algorithms( \[?--model logreg\]?)?)": (
         "benchmarks/heterogeneity.py"
     ),
-    r"benchmarks/privacy\.py( audit\|secagg\|dp-curve| secagg| dp-curve| audit| example)?": "benchmarks/privacy.py",
+    r"(python )?benchmarks/privacy\.py( (audit|secagg|dp-curve|example)(\|(secagg|dp-curve|example))*)?": (
+        "benchmarks/privacy.py"
+    ),
 }
 
 
@@ -89,7 +93,7 @@ def readme_commands() -> list[str]:
     commands = [re.split(r"\s+#\s", line)[0] for line in lines]
     prose = re.sub(r"```.*?```", "", text, flags=re.S)
     starts = r"(\.venv/bin/)?(fedrec|python|bash) |(scripts|benchmarks)/\S+\.(sh|py)"
-    commands += [span for span in re.findall(r"`([^`\n]+)`", prose) if re.match(starts, span)]
+    commands += [span for span in re.findall(r"`([^`]+)`", prose) if re.match(starts, span)]
     normalized = [re.sub(r"\s+", " ", c.replace(".venv/bin/", "")).strip() for c in commands]
     return list(dict.fromkeys(c for c in normalized if c))
 

@@ -99,7 +99,7 @@ def serve(
     data = server_data(config)  # the catalogue or the shapes: no client's data
     clients, report = num_clients(data), data_report(data)
     initial = initial_model(config, build_task(config, data, np.empty(0, dtype=np.int64)))
-    del data
+    del data  # the server keeps no client's data
     model, first_round = _starting_model(initial, folder, resume)
     spent = privacy_parts.ledger(config, clients)
     view = ProgressView(config.federation.rounds, "distributed", enabled=False)
