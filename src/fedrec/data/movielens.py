@@ -12,7 +12,7 @@ import csv
 import gzip
 import io
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
@@ -54,29 +54,35 @@ class Parser:
 
 def load(name: str) -> Ratings:
     """Fetch (if needed), verify and parse the whole dataset ``name``; store its catalogue."""
-    spec = get_spec(name)
+    spec, parser = get_spec(name), PARSERS[name]
     folder = ensure_dataset(spec)
-    parser = PARSERS[name]
     columns, rows, source_rows = _read(parser, folder, None)
     keep = merge_duplicates(columns.users, columns.items, columns.timestamps, rows)
-    columns, merged = columns.take(keep), len(rows) - len(keep)
-    user_ids, users = np.unique(columns.users, return_inverse=True)
-    item_ids, items = np.unique(columns.items, return_inverse=True)
-    titles = parser.titles(folder)
-    catalogue = Catalogue(
+    columns = columns.take(keep)
+    catalogue = _derive_catalogue(name, columns, parser.titles(folder), parser.rating_range)
+    catalogue = replace(catalogue, source_rows=source_rows, duplicates_merged=len(rows) - len(keep))
+    if read_catalogue(_catalogue_path(spec), _sources(spec)) is None:
+        write_catalogue(_catalogue_path(spec), catalogue, _sources(spec))
+    return _indexed(catalogue, columns, rows[keep])
+
+
+def _derive_catalogue(
+    name: str, columns: Columns, titles: dict[int, str], rating_range: tuple[float, float] | None
+) -> Catalogue:
+    """The users, items and scale of the whole dataset's (merged) interactions; the row counts are left 0."""
+    user_ids, per_user = np.unique(columns.users, return_counts=True)
+    item_ids = np.unique(columns.items)
+    return Catalogue(
         name,
         user_ids.astype(np.int64),
         item_ids.astype(np.int64),
         tuple(titles.get(int(i), f"item {i}") for i in item_ids),
-        parser.rating_range or (float(columns.values.min()), float(columns.values.max())),
+        rating_range or (float(columns.values.min()), float(columns.values.max())),
         bool((columns.timestamps != NO_TIME).all()),
-        source_rows,
-        merged,
-        int((np.bincount(users) == 1).sum()),
+        source_rows=0,
+        duplicates_merged=0,
+        single_interaction_users=int((per_user == 1).sum()),
     )
-    if read_catalogue(_catalogue_path(spec), _sources(spec)) is None:
-        write_catalogue(_catalogue_path(spec), catalogue, _sources(spec))
-    return _ratings(catalogue, columns, users, items, rows[keep])
 
 
 def load_catalogue(name: str) -> Catalogue:
@@ -95,10 +101,7 @@ def load_users(name: str, client_ids: np.ndarray) -> Ratings:
     if source_rows != catalogue.source_rows:
         raise DataError(f"the {name} files changed since its catalogue was derived; delete {_catalogue_path(spec)}")
     keep = merge_duplicates(columns.users, columns.items, columns.timestamps, rows)
-    columns = columns.take(keep)
-    users = np.searchsorted(catalogue.user_ids, columns.users)
-    items = np.searchsorted(catalogue.item_ids, columns.items)
-    return _ratings(catalogue, columns, users, items, rows[keep])
+    return _indexed(catalogue, columns.take(keep), rows[keep])
 
 
 def load_ml100k() -> Ratings:
@@ -121,8 +124,11 @@ def _read(parser: Parser, folder: Path, wanted: np.ndarray | None) -> tuple[Colu
     return columns, np.concatenate(rows).astype(np.int64), offset
 
 
-def _ratings(catalogue: Catalogue, columns: Columns, users: np.ndarray, items: np.ndarray, rows: np.ndarray) -> Ratings:
-    return Ratings(catalogue, users.astype(np.int64), items.astype(np.int64), columns.values, columns.timestamps, rows)
+def _indexed(catalogue: Catalogue, columns: Columns, rows: np.ndarray) -> Ratings:
+    """Interactions with their users and items as dense indices into the catalogue."""
+    users = np.searchsorted(catalogue.user_ids, columns.users).astype(np.int64)
+    items = np.searchsorted(catalogue.item_ids, columns.items).astype(np.int64)
+    return Ratings(catalogue, users, items, columns.values, columns.timestamps, rows)
 
 
 def _catalogue_path(spec: DatasetSpec) -> Path:
