@@ -11,9 +11,12 @@
     does every client's cryptography), with 0% and 30% dropping out after masking; and the exactness of
     the recovered sum over the model's full vector.
 .venv/bin/python benchmarks/privacy.py dp-curve [--rounds 100]
-    MovieLens-1M (the mirror's derived copy), user-level DP-FedAvg at q = 0.1, delta = 1/6040: test RMSE
-    against epsilon for several noise multipliers, beside the run without DP. Each epsilon is checked
-    against a direct dp-accounting computation from the summary's privacy block.
+    MovieLens-1M (the mirror's derived copy), user-level DP-FedAvg at q = 0.1 and the default delta
+    (1e-5): test RMSE against epsilon for several noise multipliers, beside the run without DP. Each epsilon
+    is checked against a direct dp-accounting computation from the summary's privacy block.
+.venv/bin/python benchmarks/privacy.py example
+    examples/ml100k_dp.yaml as it is (noise multiplier 1), and with target_epsilon 4 instead: the final test
+    RMSE, the epsilon spent at the default delta, and the noise multiplier the run computed.
 """
 
 from __future__ import annotations
@@ -135,9 +138,17 @@ def dp_curve(args: argparse.Namespace) -> None:
               f"q {p['sampling_rate']}  steps {p['steps']}  test RMSE {rmse:.4f}", flush=True)  # fmt: skip
     baseline = plain["summary"]["metrics"]["test_rmse"]
     curves = {"DP-FedAvg": sorted(points), "no DP": [(min(points)[0], baseline), (max(points)[0], baseline)]}
-    plot(
-        curves, "epsilon (delta = 1/6040)", "test RMSE", "MovieLens-1M, user-level DP-FedAvg, q = 0.1", "ml1m_dp_curve"
-    )
+    plot(curves, "epsilon (delta = 1e-5)", "test RMSE", "MovieLens-1M, user-level DP-FedAvg, q = 0.1", "ml1m_dp_curve")
+
+
+def example(_: argparse.Namespace) -> None:
+    target = ["privacy.noise_multiplier=null", "privacy.target_epsilon=4"]
+    for label, overrides in (("ml100k_dp.yaml", []), ("the same, target_epsilon 4", target)):
+        s = run("ml100k_dp.yaml", overrides, "ml100k-dp" if not overrides else "ml100k-dp-target4")["summary"]
+        p = s["privacy"]
+        spent = f"epsilon {p['epsilon']:.2f} at delta {p['delta']:.3g}"
+        print(f"{label}: test RMSE {s['metrics']['test_rmse']:.4f}  {spent}  noise multiplier "
+              f"{p['noise_multiplier']:.3f}  rounds {p['steps']}", flush=True)  # fmt: skip
 
 
 def main() -> None:
@@ -150,8 +161,9 @@ def main() -> None:
     p = sub.add_parser("dp-curve")
     p.add_argument("--rounds", type=int, default=100)
     p.add_argument("--noise", type=float, nargs="+", default=[0.6, 1.0, 1.5, 3.0])
+    sub.add_parser("example")
     args = parser.parse_args()
-    {"audit": audit, "secagg": secagg, "dp-curve": dp_curve}[args.figure](args)
+    {"audit": audit, "secagg": secagg, "dp-curve": dp_curve, "example": example}[args.figure](args)
 
 
 if __name__ == "__main__":

@@ -204,7 +204,9 @@ class PrivacyConfig(Section):
     clip_norm: PositiveFloat = Field(1.0, description="every client's whole update is clipped to this L2 norm")
     noise_multiplier: float | None = Field(None, gt=0.0, description="noise std over clip_norm (or target_epsilon)")
     target_epsilon: PositiveFloat | None = Field(None, description="dp user: the run computes the noise multiplier")
-    delta: float | None = Field(None, gt=0.0, lt=1.0, description="default 1 / number of clients")
+    delta: float | None = Field(
+        None, gt=0.0, lt=1.0, description="default min(1e-5, 1 / (10 N)) for N clients; warned if at least 1/N"
+    )
     epsilon_budget: PositiveFloat | None = Field(None, description="stop before a round would spend more epsilon")
     accountant: Literal["rdp", "pld"] = "rdp"
     secure_aggregation: bool = Field(False, description="the server learns only the sum (Bonawitz et al. 2017)")

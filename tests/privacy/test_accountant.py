@@ -6,7 +6,7 @@ import dp_accounting
 import pytest
 from dp_accounting import pld, rdp
 
-from fedrec.privacy.accountant import PrivacyLedger, calibrate_noise, local_dp_report
+from fedrec.privacy.accountant import PrivacyLedger, calibrate_noise, default_delta, delta_warning, local_dp_report
 
 
 def _direct(q: float, z: float, steps: int, delta: float, accountant: dp_accounting.PrivacyAccountant) -> float:
@@ -61,3 +61,13 @@ def test_local_dp_report_composes_every_upload() -> None:
     many.compose(dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(2.0), 10))
     assert report["per_upload_epsilon"] == pytest.approx(one.get_epsilon(1e-5), abs=1e-6)
     assert report["epsilon"] == pytest.approx(many.get_epsilon(1e-5), abs=1e-6)
+
+
+@pytest.mark.parametrize(("users", "delta"), [(610, 1e-5), (943, 1e-5), (6_040, 1e-5), (10_000, 1e-5), (10**6, 1e-7)])
+def test_the_default_delta_is_well_below_one_over_n(users: int, delta: float) -> None:
+    assert default_delta(users) == pytest.approx(delta)
+    assert default_delta(users) * users <= 0.1 and delta_warning(default_delta(users), users) is None
+
+
+def test_a_delta_of_one_over_n_or_more_is_named_unsafe() -> None:
+    assert delta_warning(1 / 943, 943) is not None and delta_warning(0.9 / 943, 943) is None

@@ -166,3 +166,16 @@ def test_personal_weights_are_configured_through_the_run_config(loo) -> None:  #
     config = load_config(REPO / "examples" / "ml100k_ranking.yaml", ["model.kind=neumf", "ranking.personal=[mlp_h]"])
     task = build_task(config, loo, np.arange(1, 11))
     assert task.personal_names == ("mlp_h",) and "mlp_h" not in task.initial_model().params  # type: ignore[union-attr]
+
+
+def test_users_left_without_training_are_not_evaluated() -> None:
+    """Last.fm-2K: 8 users have one interaction; leave-one-out holds it out and leaves them nothing to train on."""
+    data = leave_one_out(load("lastfm-2k"), seed=0)
+    ids = np.arange(1, data.train.num_users + 1)
+    untrained = np.flatnonzero(np.bincount(data.train.users, minlength=len(ids)) == 0)
+    assert len(untrained) == 8 == data.train.catalogue.single_interaction_users
+    spec = RankingTraining(LocalTraining(1, 32, OptimizerSettings("adam", lr=0.05), 0), "bpr", 1)
+    task = RankingTask(data, ids, MFShape(8, 0.1), spec, "cohort")
+    sums = task.evaluate(ids, task.initial_model()).sums
+    assert float(sums["count"].sum()) == 1_892 - 8
+    assert not sums["count"][untrained].any() and not sums["hr@10"][untrained].any()

@@ -259,7 +259,7 @@ def data_list() -> None:
     """The datasets fedrec knows, their sources and licences."""
     for spec in DATASETS.values():
         out.print(f"[bold]{spec.name}[/bold]  {spec.title}", soft_wrap=True)
-        out.print(f"  source:  {spec.url}", soft_wrap=True)
+        out.print(f"  source:  {spec.source}", soft_wrap=True)
         out.print(f"  licence: {spec.licence}", soft_wrap=True)
 
 

@@ -95,9 +95,11 @@ def louvain_split(edge_index: Tensor, num_nodes: int, clients: int, seed: int) -
     return owner
 
 
-def client_graphs(data: Data, owner: np.ndarray) -> list[ClientGraph]:
+def client_graphs(data: Data, owner: np.ndarray, clients: int | None = None) -> list[ClientGraph]:
+    """The subgraph of each client ``0 .. clients - 1`` (default: the largest owner); one the splitter dealt
+    no node is an empty graph, so a run has exactly the clients its config names."""
     graphs = []
-    for client in range(int(owner.max()) + 1):
+    for client in range(int(owner.max()) + 1 if clients is None else clients):
         nodes = torch.from_numpy(np.flatnonzero(owner == client))
         edges, _ = subgraph(nodes, data.edge_index, relabel_nodes=True, num_nodes=data.num_nodes)
         masks = (data.train_mask[nodes], data.val_mask[nodes], data.test_mask[nodes])

@@ -28,6 +28,16 @@ class DatasetSpec:
     files: tuple[DataFile, ...]
     licence: str
 
+    @property
+    def source(self) -> str:
+        """Where the files officially come from: the archive, or the folder the files are served from."""
+        if self.url:
+            return self.url
+        folders = {f.url.rsplit("/", 1)[0] for f in self.files if f.url}
+        if len(folders) == 1:
+            return f"{folders.pop()}/<file>, for each of its {len(self.files)} files"
+        return "no official download: only read from the folder FEDREC_DATA_MIRROR names"
+
     def file(self, basename: str) -> DataFile:
         for f in self.files:
             if f.path.rsplit("/", 1)[-1] == basename:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,8 +13,14 @@ import numpy as np
 
 from fedrec.config import RunConfig
 from fedrec.errors import FedrecError
-from fedrec.experiment.parts import load_split
 from fedrec.experiment.run_folder import default_run_dir
+from fedrec.experiment.task_data import count_clients
+
+
+class RunFailed(FedrecError):
+    """The run ended without aggregating an update (exit status 1, as ``fedrec run``)."""
+
+    exit_code = 1
 
 
 def client_ranges(num_clients: int, processes: int) -> list[str]:
@@ -26,7 +33,7 @@ def run_cluster(
     config_path: Path | None, overrides: list[str], config: RunConfig, processes: int, out: Path | None, port: int
 ) -> Path:
     folder = out or default_run_dir(config)
-    num_users = load_split(config).train.num_users
+    num_users = count_clients(config)  # as the server counts them (rating, ranking: from the catalogue)
     address = f"127.0.0.1:{port}"
     fedrec = [sys.executable, "-m", "fedrec"]
     sets = [arg for o in overrides for arg in ("--set", o)]
@@ -34,10 +41,10 @@ def run_cluster(
     if config_path is not None:
         server_cmd += ["--config", str(config_path)]
     children = [subprocess.Popen(server_cmd)]
-    time.sleep(0.5)
-    for ids in client_ranges(num_users, processes):
-        children.append(subprocess.Popen([*fedrec, "client", "--server", address, "--clients", ids]))
     try:
+        _wait_until_listening(children[0], port)
+        for ids in client_ranges(num_users, processes):
+            children.append(subprocess.Popen([*fedrec, "client", "--server", address, "--clients", ids]))
         code = children[0].wait()
         for child in children[1:]:
             child.wait(timeout=30)
@@ -51,6 +58,22 @@ def run_cluster(
         for child in children:
             if child.poll() is None:
                 child.kill()
+    if code == 1:  # the run ended without aggregating anything: the server said why
+        raise RunFailed("the run aggregated no update; see the server's messages above")
     if code != 0:
         raise FedrecError(f"the server exited with status {code}; see its messages above")
     return folder
+
+
+def _wait_until_listening(server: subprocess.Popen[bytes], port: int, timeout_s: float = 600.0) -> None:
+    """Return once the server accepts connections, so the client processes connect at their first attempt."""
+    deadline = time.monotonic() + timeout_s
+    while server.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    if server.poll() is None:
+        raise FedrecError(f"the server did not listen on port {port} within {timeout_s:.0f} s")
+    raise FedrecError(f"the server exited with status {server.returncode} before listening; see its messages above")

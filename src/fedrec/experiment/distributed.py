@@ -1,9 +1,10 @@
 """The cluster mode: the same server and client workers as the simulation, over gRPC between processes.
 
 Only the transport and the clock change: the server worker, its parts, every task and FedAvg are those of
-``simulation``. The server reads the dataset once at start, only to shape the initial model and to know how
-many clients exist, and builds the task with no clients of its own, so it holds no client's data. Each
-client process loads its own clients' data and keeps their private state for the life of the process.
+``simulation``. The server reads only what shapes the initial model and counts the clients (``task_data``:
+a dataset's catalogue, no rating) and builds the task with no clients of its own, so it holds no client's
+data. Each client process loads only its own clients' data and keeps their private state for the life of
+the process.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from fedrec.experiment.parts import (
     algorithm_name,
     build_task,
     initial_model,
-    load_task_data,
     metrics_for,
     num_clients,
     round_policy,
@@ -37,6 +37,7 @@ from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
 from fedrec.experiment.simulation import server_plan
+from fedrec.experiment.task_data import client_data, data_report, server_data
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.message import SERVER, Message, MessageKind
@@ -100,8 +101,8 @@ def serve(
     tokens: dict[str, np.ndarray] | None = None,
     tls: grpc.ServerCredentials | None = None,
 ) -> dict[str, Any]:
-    data = load_task_data(config)
-    clients = num_clients(data)
+    data = server_data(config)  # the catalogue or the shapes: no client's data
+    clients, report = num_clients(data), data_report(data)
     initial = initial_model(config, build_task(config, data, np.empty(0, dtype=np.int64)))
     del data  # the server keeps no client's data
     model, first_round = _starting_model(initial, folder, resume)
@@ -132,7 +133,7 @@ def serve(
     recorder.traffic = lambda: (transport.traffic.bytes_up, transport.traffic.bytes_down)
     started = time.perf_counter()
     transport.serve()
-    summary = {
+    summary: dict[str, Any] = {
         "dataset": config.data.name,
         "task": config.task,
         "mode": "distributed",
@@ -152,6 +153,8 @@ def serve(
     privacy = privacy_parts.privacy_block(config, spent, server.round, clients)
     if privacy is not None:
         summary["privacy"] = privacy
+    if report is not None:
+        summary["data_report"] = report
     folder.write_summary(summary)
     return summary
 
@@ -193,7 +196,7 @@ def run_client(
 ) -> None:
     def build_host(welcome: dict[str, str]) -> ClientHost:
         config = build_config(yaml.safe_load(welcome["config"]))
-        data = load_task_data(config)
+        data = client_data(config, client_ids)  # only this process's clients' data
         task = build_task(config, data, client_ids)
         return privacy_parts.client_host(config, client_ids, task, num_clients(data), secure=True)
 

@@ -112,7 +112,7 @@ def load_graph_split(config: RunConfig) -> GraphSplit:
     else:
         owner = random_node_split(data.num_nodes, s.clients, config.seed)
     (whole,) = client_graphs(data, np.zeros(data.num_nodes, dtype=np.int64))
-    return GraphSplit(client_graphs(data, owner), data.num_features, int(data.y.max()) + 1, whole)
+    return GraphSplit(client_graphs(data, owner, s.clients), data.num_features, int(data.y.max()) + 1, whole)
 
 
 def load_task_data(config: RunConfig) -> TaskData:
@@ -165,7 +165,7 @@ def build_task(config: RunConfig, data: TaskData, client_ids: np.ndarray) -> Tas
 
         gnn = NodeClassifier(config.model.classifier, data.features, data.classes, config.model.hidden[0])
         return NodeClassificationTask(
-            data.graphs, client_ids, gnn, local_training(config), objective(config, client_ids)
+            data.graphs, client_ids, gnn, local_training(config), objective(config, client_ids), data.classes
         )
     if isinstance(data, ClientSplit):
         train = data.data.train

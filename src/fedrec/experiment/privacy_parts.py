@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from fedrec.algorithms.dp_fedavg import DPFedAvg
 from fedrec.algorithms.server_opt import ServerOptimizer
 from fedrec.config import RunConfig
-from fedrec.privacy.accountant import PrivacyLedger, calibrate_noise, local_dp_report
+from fedrec.privacy.accountant import PrivacyLedger, calibrate_noise, default_delta, delta_warning, local_dp_report
 from fedrec.privacy.secagg.encoding import SecureEncoding
 from fedrec.privacy.uploads import PrivateUploads, Trainer
 from fedrec.runtime.client_host import ClientHost
@@ -18,6 +19,8 @@ from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.secure_host import SecureClientHost
 from fedrec.runtime.secure_rounds import SecureRounds
 
+log = logging.getLogger("fedrec.privacy")
+
 
 def sampler(config: RunConfig) -> ClientSampler:
     f = config.federation
@@ -25,7 +28,14 @@ def sampler(config: RunConfig) -> ClientSampler:
 
 
 def delta(config: RunConfig, num_clients: int) -> float:
-    return config.privacy.delta if config.privacy.delta is not None else 1.0 / num_clients
+    """The run's delta: the configured one (with a warning if it is at least 1/N), or ``default_delta(N)``."""
+    chosen = config.privacy.delta
+    if chosen is None:
+        return default_delta(num_clients)
+    warning = delta_warning(chosen, num_clients)
+    if warning is not None:
+        log.warning(warning)
+    return chosen
 
 
 def ledger(config: RunConfig, num_clients: int) -> PrivacyLedger | None:

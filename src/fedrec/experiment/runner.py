@@ -21,6 +21,7 @@ from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT, RunFolder, default_run_dir
 from fedrec.experiment.simulation import run_simulation
+from fedrec.experiment.task_data import data_report
 from fedrec.runtime.parts import RoundRecord
 from fedrec.tasks.ranking import PROTOCOL
 
@@ -93,6 +94,9 @@ def execute(
         summary["privacy"] = totals.privacy
     if config.task == "ranking":
         summary["protocol"] = PROTOCOL
+    report = data_report(split)
+    if report is not None:
+        summary["data_report"] = report
     folder.write_summary(summary)
     return RunOutcome(folder.path, summary, recorder.history)
 

@@ -23,6 +23,30 @@ SAMPLING = "poisson"
 # the RDP accountant warns for each fractional order it cannot evaluate and leaves out (harmless: the others bound)
 logging.getLogger("absl").setLevel(logging.ERROR)
 
+CONVENTIONAL_DELTA = 1e-5  # Abadi et al., "Deep Learning with Differential Privacy", CCS 2016
+
+
+def default_delta(num_users: int) -> float:
+    """The delta of a run that does not set one: ``min(1e-5, 1 / (10 N))`` for N users.
+
+    Delta bounds the probability that the epsilon guarantee fails outright, and a mechanism that publishes
+    one user's whole data, chosen at random, is (0, 1/N)-DP: so delta must be well below 1/N (Dwork & Roth,
+    "The Algorithmic Foundations of Differential Privacy", 2014, sec. 2.3). The rule keeps the conventional
+    1e-5 and lowers it for large populations, so that ``delta * N <= 0.1`` always (ML-100K: 1e-5, 1/94 of 1/N).
+    """
+    return min(CONVENTIONAL_DELTA, 1.0 / (10 * num_users))
+
+
+def delta_warning(delta: float, num_users: int) -> str | None:
+    """Why a chosen delta is unsafe for N users (at least 1/N), or None."""
+    if delta * num_users < 1.0:
+        return None
+    return (
+        f"privacy.delta = {delta:.3g} is at least 1/N = {1 / num_users:.3g} for N = {num_users} users: it allows a "
+        f"mechanism that publishes one user's whole data; choose delta well below 1/N (the default is "
+        f"{default_delta(num_users):.3g})"
+    )
+
 
 def round_event(noise_multiplier: float, sampling_rate: float, steps: int) -> dp_accounting.DpEvent:
     """``steps`` rounds of the Poisson-sampled Gaussian mechanism."""

@@ -35,11 +35,14 @@ class NodeClassificationTask:
         module: nn.Module,
         local: LocalTraining,
         objective: LocalObjective | None = None,
+        classes: int | None = None,
     ) -> None:
+        """``classes``: how many labels the whole graph has (default: the largest label among ``graphs`` + 1;
+        a client process that holds only its own subgraphs is told)."""
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.graphs = {int(c): graphs[c - 1] for c in self.client_ids}
         self.module, self.local = module, local
-        self.classes = int(max(int(g.y.max()) for g in graphs)) + 1
+        self.classes = classes if classes is not None else int(max(int(g.y.max()) for g in graphs)) + 1
         self.objective: LocalObjective = objective or PlainObjective()
         self.names = [name for name, _ in module.named_parameters()]
 

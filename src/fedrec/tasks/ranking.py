@@ -64,6 +64,9 @@ class RankingTask(HostedClients):
         # their own embedding on the device against the frozen item table
         self.has_cold_users = cold_users is not None and len(cold_users) > 0
         self.cold = np.isin(self.client_ids, cold_users if cold_users is not None else np.empty(0, dtype=np.int64))
+        # a user whose only interaction is held out has nothing to train on: their untrained embedding would
+        # be scored as if it had learnt something, so they are left out of evaluation (counted in the summary)
+        self.evaluated = self.train_shards.counts > 0
 
     def initial_model(self) -> GlobalModel:
         if self.kind in NCF_KINDS:
@@ -137,8 +140,10 @@ class RankingTask(HostedClients):
         if self.finetune_epochs:
             personal = self._finetuned_scores(client_ids, user_emb, model)
             metrics |= {f"ft_{k}": v for k, v in self._metrics(client_ids, personal).items() if k != "count"}
+        evaluated = self.evaluated[self.positions(client_ids)]
+        metrics = {k: v * torch.from_numpy(evaluated).double() for k, v in metrics.items()}
         if self.has_cold_users:  # held-out users are reported apart from those who trained
-            weight = torch.from_numpy(cold).double()
+            weight = torch.from_numpy(cold & evaluated).double()
             cold_metrics = {
                 f"cold_{k}": v * weight for k, v in metrics.items() if k != "count" and not k.startswith("ft_")
             }
