@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from fedrec.config import load_config
 from fedrec.data.download import ensure_dataset
 from fedrec.data.registry import DATASETS, get_spec
 from fedrec.errors import FedrecError
+
+if TYPE_CHECKING:
+    from fedrec.serving.recommend import Recommendation
 
 T = TypeVar("T")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Federated recommendation: train, recommend, data.")
@@ -71,14 +74,23 @@ def recommend(
         assert user is not None
         items = recommender.recommend(user, k)
         title = f"Top {len(items)} for user {user}"
+    out.print(recommendation_table(title, items, recommender.explicit))
+
+
+def recommendation_table(title: str, items: list[Recommendation], explicit: bool) -> Table:
+    """The ranked list as shown: a rating run shows the predicted rating (clipped to the scale) beside the
+    model's raw score, which is what the list is ranked by."""
     table = Table(title=title)
     table.add_column("#", justify="right")
     table.add_column("item", justify="right")
     table.add_column("title")
-    table.add_column("predicted rating" if recommender.explicit else "score", justify="right")
+    if explicit:
+        table.add_column("predicted rating", justify="right")
+    table.add_column("score", justify="right")
     for rank, item in enumerate(items, 1):
-        table.add_row(str(rank), str(item.item_id), item.title, f"{item.score:.2f}")
-    out.print(table)
+        rating = [f"{item.predicted_rating:.2f}"] if item.predicted_rating is not None else []
+        table.add_row(str(rank), str(item.item_id), item.title, *rating, f"{item.score:.3f}")
+    return table
 
 
 @app.command()
