@@ -75,7 +75,7 @@ class ModelConfig(Section):
     kind: Literal["biased_mf", "gmf", "mlp", "neumf"] = "biased_mf"  # NCF kinds are for task: ranking
     dim: PositiveInt = 32
     init_std: PositiveFloat = 0.01
-    hidden: tuple[PositiveInt, ...] = (32, 16)  # the MLP tower of mlp / neumf
+    hidden: tuple[PositiveInt, ...] = Field((32, 16), min_length=1, description="widths: NCF's tower, classifiers")
     classifier: Literal["logreg", "mlp", "cnn", "gcn", "sage", "gat"] = "logreg"  # classification tasks
 
 

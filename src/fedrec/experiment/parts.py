@@ -216,18 +216,21 @@ def build_task(config: RunConfig, data: TaskData, client_ids: np.ndarray) -> Tas
         cold = cold_start_users(config, data.train.num_users)
         model = config.model
         kind = "mf" if model.kind == "biased_mf" else model.kind
-        return RankingTask(
-            data,
-            client_ids,
-            mf_shape(config),
-            spec,
-            execution,
-            config.train.finetune_epochs,
-            cold,
-            kind,
-            model.hidden,
-            config.ranking.personal,
-        )
+        try:
+            return RankingTask(
+                data,
+                client_ids,
+                mf_shape(config),
+                spec,
+                execution,
+                config.train.finetune_epochs,
+                cold,
+                kind,
+                model.hidden,
+                config.ranking.personal,
+            )
+        except ValueError as error:
+            raise ConfigError(f"ranking.personal: {error}") from None
     finetune = config.train.finetune_epochs
     return RatingTask(
         data, client_ids, mf_shape(config), local_training(config), execution, finetune, config.privacy.pseudo_items

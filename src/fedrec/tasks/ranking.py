@@ -63,6 +63,8 @@ class RankingTask(HostedClients):
         # their own embedding on the device against the frozen item table
         self.has_cold_users = cold_users is not None and len(cold_users) > 0
         self.cold = np.isin(self.client_ids, cold_users if cold_users is not None else np.empty(0, dtype=np.int64))
+        if personal:
+            self._personal_state()  # refuses names the model has no weights for, before any round
 
     def initial_model(self) -> GlobalModel:
         if self.kind in NCF_KINDS:
@@ -113,7 +115,11 @@ class RankingTask(HostedClients):
                 set(self.personal_names) - set(self._ncf_init()) if self.kind in NCF_KINDS else set(self.personal_names)
             )
             if unknown:
-                raise ValueError(f"cannot keep {sorted(unknown)} personal: model {self.kind} has no such weights")
+                names = ", ".join(sorted(set(self._ncf_init()) - self.row_sparse)) if self.kind in NCF_KINDS else ""
+                raise ValueError(
+                    f"cannot keep {sorted(unknown)} personal: model {self.kind} has no such weights"
+                    + (f" (it has {names})" if names else "")
+                )
             start = self._ncf_init() if self.personal_names else {}
             clients = len(self.client_ids)
             self._personal = {n: start[n].expand(clients, *start[n].shape).clone() for n in self.personal_names}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 FILES = ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")
+LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_NAME = re.compile(rf"(?=.{{1,253}}$)(\*\.)?{LABEL}(\.{LABEL})*\.?")  # RFC 1123 names, a leading wildcard
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,18 @@ class TlsFiles:
         )
 
 
-def make_certificates(folder: Path, hosts: list[str], days: int = 365) -> list[Path]:
+def make_certificates(folder: Path, hosts: list[str], days: int = 365, replace: bool = False) -> list[Path]:
+    """Writes ``FILES`` into ``folder``: a new CA and the server and client certificates it signs.
+
+    Raises ``FileExistsError`` naming the files already there unless ``replace`` (a new CA locks out every
+    client that trusts the old one), ``ValueError`` for a host that is neither an IP address nor a DNS name,
+    and ``OSError`` when the folder cannot be made.
+    """
+    existing = [name for name in FILES if (folder / name).exists()]
+    if existing and not replace:
+        raise FileExistsError(f"{folder} already holds {', '.join(existing)}")
+    for host in hosts:
+        _san(host)
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fedrec cluster CA")])
@@ -99,7 +113,10 @@ def _san(host: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
-        return x509.DNSName(host)
+        pass
+    if not HOST_NAME.fullmatch(host):
+        raise ValueError(f"{host!r} is neither an IP address nor a host name (letters, digits, '-', '.')")
+    return x509.DNSName(host)
 
 
 def _write(path: Path, data: bytes, mode: int = 0o644) -> Path:
