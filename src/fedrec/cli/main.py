@@ -313,7 +313,7 @@ def main() -> None:
     with exit_quietly_on_interrupt():
         try:
             _set_threads()
-            code = app(standalone_mode=False)  # errors come back here, to be said in one line
+            code = app(standalone_mode=False, prog_name="fedrec")  # errors come back here, said in one line
         except UsageError as exc:  # a bare `fedrec` or `fedrec data` has printed its help already
             code = 2 if type(exc).__name__ == "NoArgsIsHelpError" else _fail(_usage_line(exc), 2)
         except FedrecError as exc:
