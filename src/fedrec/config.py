@@ -29,7 +29,7 @@ GRAPHS = ("cora", "citeseer", "pubmed")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no setting takes inf or nan
 
 
 class DataConfig(Section):
@@ -235,7 +235,7 @@ class PrivacyConfig(Section):
 
 
 class RunConfig(Section):
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32, description="seeds every generator of the run (numpy and torch take it)")
     mode: Literal["federated", "centralized", "local"] = "federated"
     task: Literal["rating", "ranking", "classification", "node_classification"] = "rating"
     data: DataConfig = DataConfig()

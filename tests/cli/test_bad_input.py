@@ -7,6 +7,7 @@ the cases about the process itself (Ctrl-C while it starts, a closed stdout) run
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -54,6 +55,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, text in {"nan": "50 nan\n", "high": "50 50\n", "low": "50 -20\n", "twice": "50 5\n181 4\n50 3\n",
                        "unrated": "50\n172 5\n", "empty": "# nothing\n"}.items():  # fmt: skip
         (root / f"{name}.txt").write_text(text)
+    (root / "junk_tls").mkdir()
+    for name in ("ca.pem", "server.pem", "server.key"):
+        (root / "junk_tls" / name).write_text("not a certificate\n")
     adult = load_config(overrides=["task=classification", "data.name=uci-adult"])
     graph = load_config(EXAMPLES / "cora_gcn_louvain.yaml")
     for name, config in (("adult_run", adult), ("cora_run", graph)):
@@ -91,6 +95,8 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["run", str(EXAMPLES / "adult_natural.yaml"), "--set", "split.kind=dirichlet", "--set", "split.clients=3000",
       "--set", "split.alpha=0.01"], ["raise split.alpha or lower split.clients"]),
     (["run", "--set", "rounds=abc"], ["invalid value for federation.rounds"]),
+    (["run", "--set", "seed=-1"], ["invalid value for seed", "greater than or equal to 0"]),
+    (["run", "--set", "train.l2=inf"], ["invalid value for train.l2", "finite number"]),
     (["run", "--set", "devices.kind=trace", "--set", "devices.trace={files}/none.csv", "--out", "{files}/refused"],
      ["cannot read the device trace"]),
     (["run", "--bogus"], ["No such option: --bogus", "fedrec run --help"]),
@@ -126,6 +132,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["server", "--resume", "{run}"], ["already completed"]),
     (["server", "--tls", "{files}", "--out", "{files}/never"], ["is missing; make the files with `fedrec certs"]),
     (["server", "--tokens", "{files}/none.txt"], ["cannot read the tokens file"]),
+    (["server", "--tls", "{files}/junk_tls"], ["server.key is not an unencrypted PEM private key", "--force"]),
     # client
     (["client", "--server", "127.0.0.1:99999", "--clients", "1-3"], ["port 99999"]),
     (["client", "--server", "127.0.0.1:1", "--clients", "0-3"], ["client ids start at 1"]),
@@ -170,6 +177,15 @@ def test_a_refused_run_leaves_no_folder(files: Path, capsys: pytest.CaptureFixtu
     assert not out.exists()
 
 
+def test_a_damaged_checkpoint_is_one_line(sampled_run: Path, tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    damaged = tmp_path / "damaged"
+    shutil.copytree(sampled_run, damaged)
+    clients = damaged / "checkpoint" / "clients.pt"
+    clients.write_bytes(clients.read_bytes()[:1000])
+    result = fedrec(capsys, monkeypatch, "recommend", "--run", str(damaged), "--user", "1")
+    assert_one_line_error(result, "clients.pt is damaged")
+
+
 def test_certs_refuse_to_replace_a_ca_without_force(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "certs"
     assert fedrec(capsys, monkeypatch, "certs", "--out", str(out))[0] == 0
@@ -178,6 +194,13 @@ def test_certs_refuse_to_replace_a_ca_without_force(tmp_path: Path, capsys, monk
     assert (out / "ca.pem").read_bytes() == ca
     assert fedrec(capsys, monkeypatch, "certs", "--out", str(out), "--force")[0] == 0
     assert (out / "ca.pem").read_bytes() != ca
+    mixed = tmp_path / "mixed"
+    shutil.copytree(out, mixed)
+    assert fedrec(capsys, monkeypatch, "certs", "--out", str(out), "--force")[0] == 0
+    shutil.copy(out / "server.key", mixed / "server.key")
+    result = fedrec(capsys, monkeypatch, "server", "--tls", str(mixed), "--out", str(tmp_path / "never"))
+    assert_one_line_error(result, "server.key is not the key of server.pem")
+    assert not (tmp_path / "never").exists()
 
 
 def test_bad_environment_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

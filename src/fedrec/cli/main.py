@@ -281,7 +281,7 @@ def certs(
 def _check_files(make: Callable[[], T]) -> T:
     try:
         return make()
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise FedrecError(str(exc)) from None
 
 

@@ -99,7 +99,10 @@ class RunFolder:
         target = self.path / relative
         if not target.is_file():
             raise RunFolderError(f"{target} is missing; is {self.path} the folder of a completed fedrec run?")
-        loaded: dict[str, Any] = torch.load(target, weights_only=True)
+        try:
+            loaded: dict[str, Any] = torch.load(target, weights_only=True)
+        except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError ... for a damaged file
+            raise RunFolderError(f"{target} is damaged ({type(exc).__name__}); run again or restore it") from None
         return loaded
 
     def load_summary(self) -> dict[str, Any]:

@@ -29,16 +29,30 @@ class TlsFiles:
     folder: Path
 
     def read(self, name: str) -> bytes:
+        """A file's PEM bytes; raises FileNotFoundError if it is missing, ValueError if it is not PEM."""
         path = self.folder / name
         try:
-            return path.read_bytes()
+            data = path.read_bytes()
         except OSError:
             raise FileNotFoundError(
                 f"{path} is missing; make the files with `fedrec certs --out {self.folder}`"
             ) from None
+        try:
+            _public_key(name, data)
+        except (ValueError, TypeError):
+            what = "an unencrypted PEM private key" if name.endswith(".key") else "a PEM certificate"
+            raise ValueError(
+                f"{path} is not {what}; make the files again with `fedrec certs --out {self.folder} --force`"
+            ) from None
+        return data
 
     def server_credentials(self, require_client_cert: bool) -> grpc.ServerCredentials:
         pair = (self.read("server.key"), self.read("server.pem"))
+        if _public_key("server.key", pair[0]) != _public_key("server.pem", pair[1]):
+            raise ValueError(
+                f"{self.folder}/server.key is not the key of server.pem; make the files again with "
+                f"`fedrec certs --out {self.folder} --force`"
+            )
         return grpc.ssl_server_credentials(
             [pair], root_certificates=self.read("ca.pem"), require_client_auth=require_client_cert
         )
@@ -50,6 +64,15 @@ class TlsFiles:
             private_key=self.read("client.key") if has_client_cert else None,
             certificate_chain=self.read("client.pem") if has_client_cert else None,
         )
+
+
+def _public_key(name: str, data: bytes) -> bytes:
+    """The public key a PEM key or certificate holds (raises ValueError or TypeError if it holds none)."""
+    if name.endswith(".key"):
+        key = serialization.load_pem_private_key(data, password=None).public_key()
+    else:
+        key = x509.load_pem_x509_certificate(data).public_key()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def make_certificates(folder: Path, hosts: list[str], days: int = 365, replace: bool = False) -> list[Path]:
