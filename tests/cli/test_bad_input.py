@@ -203,7 +203,9 @@ def test_certs_refuse_to_replace_a_ca_without_force(tmp_path: Path, capsys, monk
     assert not (tmp_path / "never").exists()
 
 
-def test_bad_environment_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_environment_is_one_line(files: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FEDREC_DATA_DIR", str(files / "a_file" / "cache"))
+    assert_one_line_error(fedrec(capsys, monkeypatch, "data", "fetch", "ml-100k"), "cannot write", "FEDREC_DATA_DIR")
     monkeypatch.setenv("FEDREC_THREADS", "two")
     assert_one_line_error(fedrec(capsys, monkeypatch, "data", "list"), "FEDREC_THREADS must be a whole number")
 
