@@ -20,7 +20,7 @@ from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.tasks.mf_cohort import CohortData
 from fedrec.tasks.ncf_training import train_ncf_cohort, train_ncf_sequentially
 from fedrec.tasks.ranking_cohort import RANKING_TABLES, RankingTraining, train_ranking_cohort
-from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of_first
+from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of, rank_of_first
 from fedrec.tasks.ranking_sequential import train_ranking_sequentially
 from fedrec.tasks.rating import ClientShards, Execution, HostedClients, MFShape
 
@@ -176,9 +176,7 @@ class RankingTask(HostedClients):
         test = torch.from_numpy(self.split.test_items)[users]
         candidates = torch.cat([test.unsqueeze(1), torch.from_numpy(self.split.eval_negatives)[users]], 1)
         loo_rank = rank_of_first(scores.gather(1, candidates))
-        full = torch.where(self._seen_mask(client_ids, scores.shape[1]), -torch.inf, scores)
-        target = full.gather(1, test.unsqueeze(1))
-        full_rank = (full > target).sum(1) + ((full == target).sum(1) - 1) // 2  # the test item ties with itself
+        full_rank = rank_of(torch.where(self._seen_mask(client_ids, scores.shape[1]), -torch.inf, scores), test)
         return {
             "hr@10": hit(loo_rank, 10),
             "ndcg@10": ndcg(loo_rank, 10),
