@@ -38,6 +38,15 @@ def test_top_unseen_ranks_raw_scores_and_breaks_ties_by_index() -> None:
     assert top_unseen(scores, torch.tensor([5]), 4).tolist() == [1, 2, 3, 0]
     assert top_unseen(scores, torch.tensor([5]), 2).tolist() == [1, 2]
     assert top_unseen(scores, torch.tensor([], dtype=torch.int64), 10).tolist() == [5, 1, 2, 3, 0, 4]
+    scores[1] = float("nan")
+    assert top_unseen(scores, torch.tensor([5]), 5).tolist() == [2, 3, 0, 4, 1], "NaN ranks last"
+
+
+def test_a_diverged_model_is_refused(sampled_run: Path, tmp_path: Path) -> None:
+    broken = inflate_item_biases(sampled_run, tmp_path / "diverged", float("nan"))
+    user = trained_users(sampled_run)[0]
+    with pytest.raises(FedrecError, match="scores 1682 items as NaN.*lower train.lr"):
+        Recommender.load(broken).recommend(user, 3)
 
 
 def test_recommendations_are_the_top_k_of_raw_scores(inflated_run: Path, ml100k_split) -> None:  # type: ignore[no-untyped-def]

@@ -25,12 +25,14 @@ def top_unseen(scores: Tensor, seen: Tensor, k: int) -> Tensor:
 
     ``scores`` [items] are the model's raw scores: ranking a transformed score (a prediction clipped to the
     rating scale) would tie every item above the scale's top and order them arbitrarily. Ties go to the lower
-    index (a stable sort), so the top ``k`` is always a prefix of the top ``k + 1``.
+    index (a stable sort), so the top ``k`` is always a prefix of the top ``k + 1``. NaN ranks last (a
+    descending sort would put it first).
     """
     candidates = torch.ones(len(scores), dtype=torch.bool)
     candidates[seen] = False
     unseen = torch.nonzero(candidates).flatten()
-    order = torch.sort(scores[unseen], descending=True, stable=True).indices
+    ranked = scores[unseen].nan_to_num(nan=-torch.inf, posinf=torch.inf, neginf=-torch.inf)
+    order = torch.sort(ranked, descending=True, stable=True).indices
     return unseen[order[:k]]
 
 

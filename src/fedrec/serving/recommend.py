@@ -139,6 +139,12 @@ class Recommender:
         if k <= 0:
             raise FedrecError(f"k must be at least 1, got {k}")
         scores = score_items(user, self.items)
+        broken = int(scores.isnan().sum())
+        if broken:
+            raise FedrecError(
+                f"the model scores {broken} items as NaN for this user: its training diverged; "
+                "train again, for example with a lower train.lr"
+            )
         top = top_unseen(scores, torch.from_numpy(seen), k)
         return [self._shown(i, float(scores[i])) for i in top.tolist()]
 
