@@ -1,5 +1,6 @@
 """Config loading, overrides, shortcuts and the errors for bad keys and values."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,22 @@ def test_defaults_are_the_default_job_and_the_example_file_matches() -> None:
 
 
 def test_shortcuts_work_whatever_the_nesting() -> None:
-    c = load_config(overrides=["rounds=7", "seed=3", "mode=centralized"])
-    assert (c.federation.rounds, c.seed, c.mode) == (7, 3, "centralized")
+    c = load_config(overrides=["rounds=7", "seed=3"])
+    assert (c.federation.rounds, c.seed, c.mode) == (7, 3, "federated")
     c = load_config(overrides=["mode=centralized", "rounds=4"])
     assert c.centralized.epochs == 4
+
+
+def test_rounds_of_a_centralized_run_are_its_epochs_wherever_mode_is_set(tmp_path: Path) -> None:
+    """``--set rounds=2 --set mode=centralized`` trained the default 15 epochs: the shortcut was resolved
+    before the mode was known."""
+    c = load_config(overrides=["rounds=2", "mode=centralized"])
+    assert (c.centralized.epochs, c.federation.rounds, c.mode) == (2, 100, "centralized")
+    (tmp_path / "c.yaml").write_text("mode: federated\n")
+    assert load_config(tmp_path / "c.yaml", ["rounds=3", "mode=centralized"]).centralized.epochs == 3
+    assert load_config(tmp_path / "c.yaml", ["rounds=3"]).federation.rounds == 3
+    with pytest.raises(ConfigError, match="trains centralized.epochs, not federation.rounds"):
+        load_config(overrides=["federation.rounds=2", "mode=centralized"])
     assert load_config(overrides=["train.lr=0.5", "federation.clients_per_round=10"]).train.lr == 0.5
 
 
@@ -59,6 +72,62 @@ def test_config_file_errors(tmp_path: Path) -> None:
         load_config(tmp_path / "bad.yaml")
     with pytest.raises(ConfigError, match="key=value"):
         load_config(overrides=["rounds"])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("federation:\n  rounds: [1\n  lr: 2\n", "not valid YAML: line 3, column 5: expected ',' or ']'"),
+        ("federation:\n  rounds: 3\n bad: 4\n", "not valid YAML: line 3, column 2"),
+        ("federation:\n  rounds: 3\n  rounds: 4\n", "line 3, column 3: key 'rounds' appears twice"),
+        ("seed: 1\nseed: 2\n", "line 2, column 1: key 'seed' appears twice"),
+        ("- 1\n- 2\n", "must be a mapping of sections, got list"),
+    ],
+)
+def test_yaml_errors_name_their_line(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_a_config_path_that_is_no_yaml_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a folder; pass a YAML file"):
+        load_config(tmp_path)
+    (tmp_path / "c.yaml").write_bytes(bytes(range(128, 256)))
+    with pytest.raises(ConfigError, match="is not text"):
+        load_config(tmp_path / "c.yaml")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.classifier=gcn"], "model.classifier='gcn' has no effect on a rating run"),
+        (["model.hidden=[8]"], "model.hidden=(8,) has no effect on a rating run"),
+        (["ranking.eval_negatives=50"], "ranking.eval_negatives=50 has no effect on a rating run"),
+        (["split.alpha=0.1"], "split.alpha=0.1 has no effect on a rating run"),
+        (["task=ranking", "data.test_fraction=0.3"], "data.test_fraction=0.3 has no effect on a ranking run"),
+        (["task=ranking", "model.hidden=[8]"], "model.hidden=(8,) has no effect on a ranking run with model.kind"),
+        (["task=classification", "data.name=uci-adult", "split.kind=natural", "split.alpha=0.1"],
+         "split.alpha=0.1 has no effect on a classification run with split.kind natural: it applies to split.kind "
+         "dirichlet"),
+        (["task=classification", "data.name=uci-adult", "model.dim=8"], "model.dim=8 has no effect"),
+        (["task=classification", "data.name=uci-adult", "model.classifier=gcn"],
+         "model.classifier gcn does not fit task classification: choose one of logreg, mlp, cnn"),
+        (["task=classification", "data.name=uci-adult", "model.classifier=cnn"], "model.classifier cnn reads images"),
+        (["task=node_classification", "data.name=cora", "split.kind=louvain"],
+         "model.classifier logreg does not fit task node_classification: choose one of gcn, sage, gat"),
+    ],
+)  # fmt: skip
+def test_settings_the_run_never_reads_are_refused(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(overrides=overrides)
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (REPO / "examples").glob("*.yaml")))
+def test_every_example_and_its_saved_config_load(example: str, tmp_path: Path) -> None:
+    config = load_config(REPO / "examples" / example)
+    (tmp_path / "config.yaml").write_text(dump_config(config))
+    assert load_config(tmp_path / "config.yaml") == config
 
 
 def test_resolved_config_round_trips(tmp_path: Path) -> None:

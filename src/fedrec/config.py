@@ -21,13 +21,15 @@ from pydantic import (
     model_validator,
 )
 
+from fedrec.config_files import read_yaml_mapping
+from fedrec.config_rules import classifier_mismatch, unread_setting
 from fedrec.errors import ConfigError
 
 GRAPHS = ("cora", "citeseer", "pubmed")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no setting takes inf or nan
 
 
 class DataConfig(Section):
@@ -73,7 +75,7 @@ class ModelConfig(Section):
     kind: Literal["biased_mf", "gmf", "mlp", "neumf"] = "biased_mf"  # NCF kinds are for task: ranking
     dim: PositiveInt = 32
     init_std: PositiveFloat = 0.01
-    hidden: tuple[PositiveInt, ...] = (32, 16)  # the MLP tower of mlp / neumf
+    hidden: tuple[PositiveInt, ...] = Field((32, 16), min_length=1, description="widths: NCF's tower, classifiers")
     classifier: Literal["logreg", "mlp", "cnn", "gcn", "sage", "gat"] = "logreg"  # classification tasks
 
 
@@ -236,7 +238,7 @@ class PrivacyConfig(Section):
 
 
 class RunConfig(Section):
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32, description="seeds every generator of the run (numpy and torch take it)")
     mode: Literal["federated", "centralized", "local"] = "federated"
     task: Literal["rating", "ranking", "classification", "node_classification"] = "rating"
     data: DataConfig = DataConfig()
@@ -271,6 +273,9 @@ class RunConfig(Section):
             raise ValueError("the centralized baseline supports model.kind biased_mf so far")
         self._algorithm_fits()
         self._privacy_fits()
+        problem = unread_setting(self) or classifier_mismatch(self)
+        if problem:
+            raise ValueError(problem)
         return self
 
     def _privacy_fits(self) -> None:
@@ -304,8 +309,9 @@ class RunConfig(Section):
 SHORTCUTS = {"rounds": "federation.rounds", "epochs": "train.epochs", "lr": "train.lr"}
 
 
-def _shortcut(key: str, tree: dict[str, Any]) -> str:
-    if key == "rounds" and tree.get("mode") == "centralized":
+def _shortcut(key: str, mode: Any) -> str:
+    """The key a shortcut stands for; ``rounds`` of a centralized run are its epochs."""
+    if key == "rounds" and mode == "centralized":
         return "centralized.epochs"
     return SHORTCUTS.get(key, key)
 
@@ -344,12 +350,20 @@ def _assign(tree: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """The config of a YAML file (or the defaults) with ``--set`` overrides applied in order.
+
+    Shortcuts resolve against the run's final mode, wherever ``mode`` is set: ``--set rounds=2 --set
+    mode=centralized`` trains 2 epochs. Raises ``ConfigError`` with one line naming the key and the fix.
+    """
     tree: dict[str, Any] = {}
     if path is not None:
-        tree = _read_yaml(path)
-    for text in overrides or []:
-        key, value = parse_override(text)
-        _assign(tree, _shortcut(key, tree), value)
+        tree = read_yaml_mapping(path)
+    pairs = [parse_override(text) for text in overrides or []]
+    mode = next((value for key, value in reversed(pairs) if key == "mode"), tree.get("mode"))
+    for key, value in pairs:
+        if mode == "centralized" and key == "federation.rounds":
+            raise ConfigError("a centralized run trains centralized.epochs, not federation.rounds: --set rounds=N")
+        _assign(tree, _shortcut(key, mode), value)
     return build_config(tree)
 
 
@@ -365,21 +379,9 @@ def _explain(exc: ValidationError) -> str:
     where = ".".join(str(p) for p in error["loc"])
     if error["type"] == "extra_forbidden":
         return f"unknown config key {where!r}; valid keys: {', '.join(valid_keys())}"
+    if error["type"] == "value_error":  # a rule across keys: its message names them and the fix
+        return f"{where + ': ' if where else ''}{error['ctx']['error']}"
     return f"invalid value for {where or 'config'}: {error['msg']} (got {error.get('input')!r})"
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist; see examples/ for configs") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"config file {path} must be a mapping of sections, got {type(loaded).__name__}")
-    return loaded
 
 
 def dump_config(config: RunConfig) -> str:

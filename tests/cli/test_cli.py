@@ -2,12 +2,15 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.serving.checkpoints import inflate_item_biases, raw_top_k, trained_users
 
 FEDREC = str(Path(sys.executable).parent / "fedrec")
 
@@ -43,9 +46,26 @@ def test_run_writes_the_folder(trained_run: Path) -> None:
 
 
 def test_recommend_prints_titles(trained_run: Path) -> None:
-    result = fedrec("recommend", "--run", str(trained_run), "--user", "1", "-k", "3")
+    user = trained_users(trained_run)[0]
+    result = fedrec("recommend", "--run", str(trained_run), "--user", str(user), "-k", "3")
     assert result.returncode == 0, result.stderr
-    assert "Top 3 for user 1" in result.stdout and result.stdout.count("(19") >= 3  # titles carry their year
+    assert f"Top 3 for user {user}" in result.stdout and result.stdout.count("(19") >= 3  # titles carry their year
+
+
+def printed_items(result: subprocess.CompletedProcess[str]) -> list[int]:
+    """The item ids of the printed table's rows, in order."""
+    assert result.returncode == 0, result.stderr
+    return [int(m.group(1)) for m in re.finditer(r"^│\s+\d+\s+│\s+(\d+)\s+│", result.stdout, re.MULTILINE)]
+
+
+def test_recommend_prints_the_top_k_of_raw_scores(trained_run: Path, tmp_path: Path, ml100k_split) -> None:  # type: ignore[no-untyped-def]
+    """Scores above the rating scale are shown as 5.00 but ranked by the model's own score."""
+    run = inflate_item_biases(trained_run, tmp_path / "inflated", 3.0)
+    user = trained_users(run)[0]
+    ten = printed_items(fedrec("recommend", "--run", str(run), "--user", str(user), "-k", "10"))
+    assert ten == raw_top_k(run, ml100k_split, user, 10)
+    five = printed_items(fedrec("recommend", "--run", str(run), "--user", str(user), "-k", "5"))
+    assert five == ten[:5]
 
 
 def test_data_list_and_fetch() -> None:

@@ -63,3 +63,8 @@ def test_split_like_gives_each_client_its_training_label_mix() -> None:
         share_test = np.bincount(test[mine], minlength=5) / np.bincount(test, minlength=5)
         assert np.allclose(share_train, share_test, atol=0.01)
     assert [t.tolist() for t in split_like(train, parts, test, 0)] == [t.tolist() for t in tested]
+
+
+def test_dirichlet_that_cannot_fill_every_client_says_so_without_naming_settings() -> None:
+    with pytest.raises(ValueError, match=r"no Dirichlet\(0.01\) draw in 1000 gives each of 80 clients 1 examples"):
+        dirichlet_split(LABELS[:100] % 2, 80, 0.01, seed=0)

@@ -12,7 +12,7 @@ from fedrec.tasks.mf_cohort import LocalTraining
 from fedrec.tasks.negatives import draw_negatives
 from fedrec.tasks.ranking import RankingTask
 from fedrec.tasks.ranking_cohort import RankingTraining
-from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of_first
+from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of, rank_of_first
 from fedrec.tasks.rating import MFShape
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -30,6 +30,16 @@ def test_metrics_against_hand_computed_values() -> None:
     assert hit(rank, 2).tolist() == [1.0, 0.0, 1.0, 0.0]
     expected = [1.0, 0.0, 1 / np.log2(3), 0.0]
     assert ndcg(rank, 2).tolist() == pytest.approx(expected)
+
+
+def test_a_nan_score_ranks_last_not_first() -> None:
+    """NaN compares false with everything: counted naively, a diverged model's held-out item is never
+    outranked and every user is a hit."""
+    nan = float("nan")
+    scores = torch.tensor([[nan, 0.1, 0.5], [nan, nan, nan], [0.4, nan, 0.5]])
+    assert rank_of_first(scores).tolist() == [2, 2, 1]
+    assert hit(rank_of_first(scores), 2).tolist() == [0.0, 0.0, 1.0]
+    assert rank_of(scores, torch.tensor([2, 0, 2])).tolist() == [0, 2, 0]
 
 
 def test_leave_one_out_holds_out_the_latest_item_and_never_leaks_it(loo) -> None:  # type: ignore[no-untyped-def]

@@ -1,27 +1,54 @@
-"""The ``fedrec`` command line. Every user error ends in one line on stderr and exit status 2."""
+"""The ``fedrec`` command line. Every user error ends in one line on stderr and exit status 2.
+
+Usage errors (an unknown option, a value of the wrong type) are one line too; Ctrl-C ends any command
+quietly with status 130, start-up included; a closed stdout (``fedrec run ... | head -1``) silences the
+output instead of failing the command.
+"""
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from fedrec.cli.interrupts import exit_quietly_on_interrupt
 
-import typer
-from rich.console import Console
-from rich.table import Table
+with exit_quietly_on_interrupt():  # the imports below take a second: Ctrl-C then must not print a traceback
+    import math
+    import os
+    import sys
+    from collections.abc import Callable
+    from pathlib import Path
+    from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from fedrec.config import load_config
-from fedrec.data.download import ensure_dataset
-from fedrec.data.registry import DATASETS, get_spec
-from fedrec.errors import FedrecError
+    import typer
+    from rich.console import Console
+    from rich.table import Table
+
+    try:  # recent typer vendors click; older typer used click itself
+        from typer._click.exceptions import UsageError
+    except ImportError:
+        from click.exceptions import UsageError  # type: ignore[no-redef]
+
+    from fedrec.config import load_config
+    from fedrec.data.download import ensure_dataset
+    from fedrec.data.registry import DATASETS, get_spec
+    from fedrec.errors import FedrecError
+
+if TYPE_CHECKING:
+    from fedrec.serving.recommend import Recommendation
+
+
+class PipeSafeConsole(Console):
+    """Standard output that a reader who stops reading (``| head -1``) silences instead of failing the
+    command: the rest of the output goes to /dev/null and the command finishes its work."""
+
+    def on_broken_pipe(self) -> None:  # rich's own would exit with status 1
+        self.quiet = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
 
 T = TypeVar("T")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Federated recommendation: train, recommend, data.")
 data_app = typer.Typer(no_args_is_help=True, help="List and fetch datasets.")
 app.add_typer(data_app, name="data")
-out = Console()
+out = PipeSafeConsole()
 
 
 @app.command()
@@ -99,14 +126,23 @@ def recommend(
         assert user is not None
         items = recommender.recommend(user, k)
         title = f"Top {len(items)} for user {user}"
+    out.print(recommendation_table(title, items, recommender.explicit))
+
+
+def recommendation_table(title: str, items: list[Recommendation], explicit: bool) -> Table:
+    """The ranked list as shown: a rating run shows the predicted rating (clipped to the scale) beside the
+    model's raw score, which is what the list is ranked by."""
     table = Table(title=title)
     table.add_column("#", justify="right")
     table.add_column("item", justify="right")
     table.add_column("title")
-    table.add_column("predicted rating" if recommender.explicit else "score", justify="right")
+    if explicit:
+        table.add_column("predicted rating", justify="right")
+    table.add_column("score", justify="right")
     for rank, item in enumerate(items, 1):
-        table.add_row(str(rank), str(item.item_id), item.title, f"{item.score:.2f}")
-    out.print(table)
+        rating = [f"{item.predicted_rating:.2f}"] if item.predicted_rating is not None else []
+        table.add_row(str(rank), str(item.item_id), item.title, *rating, f"{item.score:.3f}")
+    return table
 
 
 @app.command()
@@ -124,8 +160,13 @@ def audit(
 
     if run_dir is not None and config is not None:
         raise FedrecError("give --run FOLDER or --config FILE, not both")
-    if clients < 2 or pseudo_items < 0 or local_noise <= 0 or clip_norm <= 0:
-        raise FedrecError("--clients must be at least 2; --pseudo-items >= 0; --local-noise and --clip-norm > 0")
+    if clients < 2:
+        raise FedrecError(f"--clients must be at least 2, got {clients}")
+    if not (math.isfinite(pseudo_items) and pseudo_items >= 0):
+        raise FedrecError(f"--pseudo-items must be a finite number >= 0, got {pseudo_items}")
+    for option, value in (("--local-noise", local_noise), ("--clip-norm", clip_norm)):
+        if not (math.isfinite(value) and value > 0):
+            raise FedrecError(f"{option} must be a finite number > 0, got {value}")
     settings = AuditSettings(clients, pseudo_items, local_noise, clip_norm)
     results, folder = audit_run(run_dir, config, set_ or [], settings)
     table = Table(title=f"Rated-item inference attack, {clients} clients, one round of uploads")
@@ -160,11 +201,16 @@ def server(
     from fedrec.experiment.distributed import read_tokens, serve
     from fedrec.experiment.run_folder import RunFolder, default_run_dir
     from fedrec.transport.certs import TlsFiles
-    from fedrec.transport.grpc_common import parse_address
+    from fedrec.transport.ports import ensure_free
 
     _logging()
-    _check(parse_address, listen)
+    if resume is not None and (config is not None or set_ or out_dir is not None):
+        raise FedrecError("--resume continues a run with its own config and folder; drop --config, --set and --out")
+    if mtls and tls is None:
+        raise FedrecError("--mtls requires client certificates over TLS: add --tls FOLDER (made by `fedrec certs`)")
+    _check(ensure_free, listen)
     credentials = read_tokens(tokens) if tokens else None
+    server_tls = _check_files(lambda: TlsFiles(tls).server_credentials(mtls)) if tls else None
     if resume is not None:
         folder = RunFolder(resume)
         run_config = folder.reopen()
@@ -173,7 +219,6 @@ def server(
         folder = RunFolder(out_dir or default_run_dir(run_config))
         folder.create(run_config)
     out.print(f"run folder: {folder.path}")
-    server_tls = _check_files(lambda: TlsFiles(tls).server_credentials(mtls)) if tls else None
     summary = serve(run_config, listen, folder, resume is not None, credentials, server_tls)
     _report(summary)
     _exit_if_failed(summary)
@@ -192,11 +237,16 @@ def client(
     from fedrec.experiment.distributed import run_client
     from fedrec.transport.certs import TlsFiles
     from fedrec.transport.grpc_client import Backoff, Refused, Unrecoverable
-    from fedrec.transport.grpc_common import WireOptions, parse_address, parse_client_ids
+    from fedrec.transport.grpc_common import WireOptions, parse_client_ids
+    from fedrec.transport.ports import port_of
 
     _logging()
-    _check(parse_address, server_address)
+    _check(port_of, server_address)
     ids = _check(parse_client_ids, clients)
+    if ids[0] < 1:
+        raise FedrecError(f"client ids start at 1, got {clients!r}; for example --clients 1-100")
+    if retry_for < 0:
+        raise FedrecError(f"--retry-for is a number of seconds, at least 0; got {retry_for:g}")
     if data is not None:
         if not data.is_dir():
             raise FedrecError(f"--data {data} is not a folder")
@@ -220,10 +270,15 @@ def cluster(
 ) -> None:
     """Start a server and client processes on this machine, the config's clients divided among them."""
     from fedrec.experiment.cluster import run_cluster
+    from fedrec.experiment.run_folder import RunFolder
+    from fedrec.transport.ports import ensure_free
 
     if processes < 1:
         raise FedrecError(f"--processes must be at least 1, got {processes}")
     run_config = load_config(config, set_ or [])
+    if out_dir is not None:
+        RunFolder(out_dir).check_new()
+    _check(ensure_free, f"127.0.0.1:{port}")
     folder = run_cluster(config, set_ or [], run_config, processes, out_dir, port)
     out.print(f"run folder: {folder}")
 
@@ -232,18 +287,29 @@ def cluster(
 def certs(
     out_dir: Annotated[Path, typer.Option("--out", help="folder for ca.pem, server.pem/.key, client.pem/.key")],
     host: Annotated[list[str] | None, typer.Option("--host", help="server host name or IP (repeatable)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace the CA and certificates already in --out")] = False,
 ) -> None:
     """Make a private CA and server and client certificates for `fedrec server --tls`."""
     from fedrec.transport.certs import make_certificates
 
-    for path in make_certificates(out_dir, host or ["127.0.0.1", "localhost"]):
+    try:
+        written = make_certificates(out_dir, host or ["127.0.0.1", "localhost"], replace=force)
+    except FileExistsError as exc:
+        raise FedrecError(
+            f"{exc}: a new CA locks out every client that trusts the old one; pass --force to replace them"
+        ) from None
+    except ValueError as exc:
+        raise FedrecError(f"--host {exc}") from None
+    except OSError as exc:
+        raise FedrecError(f"cannot write certificates to {out_dir}: {exc.strerror}; pass another --out") from None
+    for path in written:
         out.print(f"wrote {path}")
 
 
 def _check_files(make: Callable[[], T]) -> T:
     try:
         return make()
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise FedrecError(str(exc)) from None
 
 
@@ -271,15 +337,35 @@ def data_fetch(name: Annotated[str, typer.Argument(help="dataset name, see `fedr
 
 
 def main() -> None:
-    """Typer reports usage errors (exit 2) and Ctrl-C (exit 130) itself; fedrec's own errors are one line."""
+    """Runs a command; a user's error is one line on stderr and exit status 2, Ctrl-C exits 130 quietly."""
+    with exit_quietly_on_interrupt():
+        try:
+            _set_threads()
+            code = app(standalone_mode=False, prog_name="fedrec")  # errors come back here, said in one line
+        except UsageError as exc:  # a bare `fedrec` or `fedrec data` has printed its help already
+            code = 2 if type(exc).__name__ == "NoArgsIsHelpError" else _fail(_usage_line(exc), 2)
+        except FedrecError as exc:
+            code = _fail(f"error: {exc}", exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_line(exc: UsageError) -> str:
+    command = exc.ctx.command_path if exc.ctx is not None else "fedrec"
+    return f"error: {exc.format_message()} (see `{command} --help`)"
+
+
+def _fail(line: str, code: int) -> int:
+    print(line, file=sys.stderr)
+    return code
+
+
+def _set_threads() -> None:
     import torch
 
-    torch.set_num_threads(int(os.environ.get("FEDREC_THREADS", "1")))
-    try:
-        app()
-    except FedrecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+    threads = os.environ.get("FEDREC_THREADS", "1")
+    if not threads.isdigit() or int(threads) < 1:
+        raise FedrecError(f"FEDREC_THREADS must be a whole number of threads, at least 1; got {threads!r}")
+    torch.set_num_threads(int(threads))
 
 
 if __name__ == "__main__":

@@ -84,8 +84,11 @@ def _is_verified(path: Path, f: DataFile) -> bool:
 
 def _copy_from_mirror(mirror: Path, root: Path, f: DataFile) -> None:
     source = mirror / f.path
-    with source.open("rb") as handle:
-        _store(root, f, handle.read(), origin=str(source))
+    try:
+        content = source.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {source} from the mirror {MIRROR_ENV}={mirror}: {exc.strerror}") from None
+    _store(root, f, content, origin=str(source))
 
 
 def _fetch(url: str, folder: str = "") -> bytes:
@@ -123,10 +126,15 @@ def _store(root: Path, f: DataFile, content: bytes, origin: str) -> None:
             "the file is corrupt or a different version: replace it with the official file"
         )
     target = root / f.path
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(content)
-    os.replace(partial, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(content)
+        os.replace(partial, target)
+    except OSError as exc:
+        raise DataError(
+            f"cannot write {f.path} into the data cache {root}: {exc.strerror}; set {CACHE_ENV} to a writable folder"
+        ) from None
 
 
 def remove_cached(spec: DatasetSpec) -> None:

@@ -48,6 +48,13 @@ def leave_one_out(ratings: Ratings, seed: int, num_negatives: int = 99) -> Leave
     return LeaveOneOut(ratings.subset(~is_test), test_items, negatives, by_time)
 
 
+def fewest_unseen(ratings: Ratings) -> int:
+    """The number of items the most active user never interacted with: the most evaluation negatives every
+    user can be given."""
+    distinct = np.unique(ratings.users * ratings.num_items + ratings.items) // ratings.num_items
+    return ratings.num_items - int(np.bincount(distinct, minlength=ratings.num_users).max())
+
+
 def sample_unseen(ratings: Ratings, seed: int, count: int) -> np.ndarray:
     """``count`` distinct items per user present in ``ratings``, none of which the user interacted with (one
     setup pass); -1 for the users absent from ``ratings``."""

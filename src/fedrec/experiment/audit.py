@@ -40,6 +40,8 @@ def run_audit(config: RunConfig, settings: AuditSettings, model: GlobalModel | N
         )
     split = load_split(config)
     users = split.train.num_users
+    if settings.clients > users:
+        raise FedrecError(f"--clients {settings.clients} is more than the {users} users of {config.data.name}")
     rng = np.random.default_rng([settings.seed, 0xA0D])
     ids = np.sort(rng.choice(np.arange(1, users + 1), size=min(settings.clients, users), replace=False))
 
@@ -76,6 +78,16 @@ def _padded(config: RunConfig, pseudo_items: float) -> RunConfig:
     return config.model_copy(update={"privacy": privacy})
 
 
+def _same_model_and_data(trained: RunConfig, audited: RunConfig) -> None:
+    """``--set`` may change how clients train for the audit, not the model or data the checkpoint holds."""
+    for section in ("task", "data", "model", "seed"):
+        if getattr(trained, section) != getattr(audited, section):
+            raise FedrecError(
+                f"with --run, --set cannot change {section}: the checkpoint holds the run's own; "
+                "to audit another setup's initial model, use --config FILE"
+            )
+
+
 def audit_run(
     run_dir: Path | None, config_path: Path | None, overrides: list[str], settings: AuditSettings
 ) -> tuple[dict[str, AttackResult], Path | None]:
@@ -87,6 +99,7 @@ def audit_run(
                 f"{run_dir} is not a fedrec run folder (no config.yaml); pass the folder `fedrec run` printed"
             )
         config = load_config(run_dir / "config.yaml", overrides)
+        _same_model_and_data(load_config(run_dir / "config.yaml"), config)
         saved = RunFolder(run_dir).load_tensors(SERVER_CHECKPOINT)
         model = GlobalModel({k: v for k, v in saved.items() if k != "round"}, RatingTask.row_sparse)
     else:

@@ -15,7 +15,7 @@ from fedrec.algorithms.scaffold import ScaffoldClient, ScaffoldServer, with_cont
 from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSettings
 from fedrec.config import RunConfig, TrainingConfig
 from fedrec.data import RATING_LOADERS
-from fedrec.data.implicit import LeaveOneOut, leave_one_out
+from fedrec.data.implicit import LeaveOneOut, fewest_unseen, leave_one_out
 from fedrec.data.labelled import TrainTest, load_adult, load_fashion_mnist
 from fedrec.data.ratings import RatingSplit, per_user_holdout
 from fedrec.data.splitters import dirichlet_split, iid_split, natural_split, shard_split, split_like
@@ -63,7 +63,13 @@ def mf_shape(config: RunConfig) -> MFShape:
 
 def load_implicit(config: RunConfig) -> LeaveOneOut:
     ratings = RATING_LOADERS[config.data.name]()
-    return leave_one_out(ratings, config.seed, config.ranking.eval_negatives)
+    negatives, room = config.ranking.eval_negatives, fewest_unseen(ratings)
+    if negatives > room:
+        raise ConfigError(
+            f"ranking.eval_negatives={negatives} is more than the {room} items the most active user of "
+            f"{config.data.name} has not interacted with; set ranking.eval_negatives to at most {room}"
+        )
+    return leave_one_out(ratings, config.seed, negatives)
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,7 @@ def load_graph_split(config: RunConfig) -> GraphSplit:
         owner = louvain_split(data.edge_index, data.num_nodes, s.clients, config.seed)
     else:
         owner = random_node_split(data.num_nodes, s.clients, config.seed)
+    _every_client_holds_data(config, np.bincount(owner, minlength=s.clients), "nodes")
     (whole,) = client_graphs(data, np.zeros(data.num_nodes, dtype=np.int64))
     return GraphSplit(client_graphs(data, owner, s.clients), data.num_features, int(data.y.max()) + 1, whole)
 
@@ -145,9 +152,24 @@ def load_client_split(config: RunConfig) -> ClientSplit:
     elif s.kind == "shards":
         train_parts = shard_split(labels, s.clients, s.classes_per_client, seed)
     else:
-        train_parts = dirichlet_split(labels, s.clients, s.alpha, seed)
+        try:
+            train_parts = dirichlet_split(labels, s.clients, s.alpha, seed)
+        except ValueError as error:
+            raise ConfigError(f"{error}: raise split.alpha or lower split.clients") from None
+    _every_client_holds_data(config, np.array([len(part) for part in train_parts]), "training examples")
     # each client is tested on its own label distribution: personalized models are measured where they live
     return ClientSplit(data, train_parts, split_like(labels, train_parts, data.test.labels, seed))
+
+
+def _every_client_holds_data(config: RunConfig, sizes: np.ndarray, what: str) -> None:
+    """Refuses a split that leaves a client empty (a silent smaller federation, or a crash mid-run)."""
+    empty = int((sizes == 0).sum())
+    if empty:
+        s = config.split
+        raise ConfigError(
+            f"split.kind {s.kind} leaves {empty} of split.clients={s.clients} clients without {what} of "
+            f"{config.data.name}; lower split.clients (only {len(sizes) - empty} hold any)"
+        )
 
 
 def ranking_training(config: RunConfig) -> RankingTraining:
@@ -194,18 +216,21 @@ def build_task(config: RunConfig, data: TaskData, client_ids: np.ndarray) -> Tas
         cold = cold_start_users(config, data.train.num_users)
         model = config.model
         kind = "mf" if model.kind == "biased_mf" else model.kind
-        return RankingTask(
-            data,
-            client_ids,
-            mf_shape(config),
-            spec,
-            execution,
-            config.train.finetune_epochs,
-            cold,
-            kind,
-            model.hidden,
-            config.ranking.personal,
-        )
+        try:
+            return RankingTask(
+                data,
+                client_ids,
+                mf_shape(config),
+                spec,
+                execution,
+                config.train.finetune_epochs,
+                cold,
+                kind,
+                model.hidden,
+                config.ranking.personal,
+            )
+        except ValueError as error:
+            raise ConfigError(f"ranking.personal: {error}") from None
     finetune = config.train.finetune_epochs
     return RatingTask(
         data, client_ids, mf_shape(config), local_training(config), execution, finetune, config.privacy.pseudo_items

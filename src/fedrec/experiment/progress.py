@@ -23,12 +23,14 @@ class ProgressView:
         self._task = self._progress.add_task(label, total=total_rounds, metric="")
 
     def __enter__(self) -> ProgressView:
-        self._progress.start()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self._progress.stop()
 
     def update(self, round_index: int, metrics: dict[str, float]) -> None:
+        """Shows a round's metrics; the view appears at the first round, so a run refused while it is set up
+        prints only its error."""
+        self._progress.start()
         text = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("test_"))
         self._progress.update(self._task, completed=round_index, metric=text)

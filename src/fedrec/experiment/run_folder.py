@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import torch
 from torch import Tensor
 
 from fedrec.config import RunConfig, dump_config
-from fedrec.errors import RunFolderError
+from fedrec.errors import FedrecError, RunFolderError
 
 SERVER_CHECKPOINT = "checkpoint/server.pt"
 CLIENTS_CHECKPOINT = "checkpoint/clients.pt"
@@ -31,12 +33,42 @@ class RunFolder:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def create(self, config: RunConfig) -> None:
+    def check_new(self) -> None:
+        """Raises ``RunFolderError`` unless a new run can start here: a file, or a folder holding a run."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunFolderError(f"{self.path} is a file, not a folder; pass a folder (new or empty) as --out")
         if (self.path / "summary.json").exists() or (self.path / "history.jsonl").exists():
             raise RunFolderError(f"{self.path} already holds a run; pass another --out or remove that folder")
-        (self.path / "checkpoint").mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.path / "config.yaml", dump_config(config))
-        (self.path / "history.jsonl").write_text("")
+
+    def create(self, config: RunConfig) -> None:
+        """Starts the folder of a new run; raises ``RunFolderError`` if it holds a run or cannot be made."""
+        self.check_new()
+        try:
+            (self.path / "checkpoint").mkdir(parents=True, exist_ok=True)
+            _write_atomic(self.path / "config.yaml", dump_config(config))
+            (self.path / "history.jsonl").write_text("")
+        except OSError as exc:
+            reason = f"cannot make the run folder {self.path}: {exc.strerror}"
+            raise RunFolderError(f"{reason}; pass another --out") from None
+
+    @contextmanager
+    def removed_if_refused(self) -> Iterator[None]:
+        """On a user's error (``FedrecError``) before the first round, removes what ``create`` wrote, so a
+        refused run leaves no half-written folder (and the same --out works once the error is fixed)."""
+        try:
+            yield
+        except FedrecError:
+            self._discard_unstarted()
+            raise
+
+    def _discard_unstarted(self) -> None:
+        if (self.path / "summary.json").exists() or (self.path / "history.jsonl").read_text():
+            return
+        for name in ("config.yaml", "history.jsonl"):
+            (self.path / name).unlink(missing_ok=True)
+        for folder in (self.path / "checkpoint", self.path):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
 
     def truncate_history(self, last_round: int) -> list[dict[str, Any]]:
         """Keep the history lines up to ``last_round`` (those a resumed run will not write again)."""
@@ -75,7 +107,10 @@ class RunFolder:
         target = self.path / relative
         if not target.is_file():
             raise RunFolderError(f"{target} is missing; is {self.path} the folder of a completed fedrec run?")
-        loaded: dict[str, Any] = torch.load(target, weights_only=True)
+        try:
+            loaded: dict[str, Any] = torch.load(target, weights_only=True)
+        except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError ... for a damaged file
+            raise RunFolderError(f"{target} is damaged ({type(exc).__name__}); run again or restore it") from None
         return loaded
 
     def load_summary(self) -> dict[str, Any]:

@@ -65,7 +65,8 @@ def execute(
     rounds = config.centralized.epochs if config.mode == "centralized" else config.federation.rounds
     started = time.perf_counter()
     baseline = not federated and isinstance(split, ClientSplit | GraphSplit)  # trained in one call, shown once
-    with ProgressView(1 if baseline else rounds, f"{config.mode} {config.data.name}", enabled=not quiet) as view:
+    label = f"{config.mode} {config.data.name}"
+    with folder.removed_if_refused(), ProgressView(1 if baseline else rounds, label, enabled=not quiet) as view:
         recorder = RunRecorder(folder, view)
         if federated:
             totals = _federated(config, split, recorder, folder, resuming)

@@ -20,6 +20,22 @@ def score_items(user: dict[str, Tensor], items: dict[str, Tensor]) -> Tensor:
     return score
 
 
+def top_unseen(scores: Tensor, seen: Tensor, k: int) -> Tensor:
+    """Indices of the ``k`` highest-scoring items outside ``seen``, best first.
+
+    ``scores`` [items] are the model's raw scores: ranking a transformed score (a prediction clipped to the
+    rating scale) would tie every item above the scale's top and order them arbitrarily. Ties go to the lower
+    index (a stable sort), so the top ``k`` is always a prefix of the top ``k + 1``. NaN ranks last (a
+    descending sort would put it first).
+    """
+    candidates = torch.ones(len(scores), dtype=torch.bool)
+    candidates[seen] = False
+    unseen = torch.nonzero(candidates).flatten()
+    ranked = scores[unseen].nan_to_num(nan=-torch.inf, posinf=torch.inf, neginf=-torch.inf)
+    order = torch.sort(ranked, descending=True, stable=True).indices
+    return unseen[order[:k]]
+
+
 def fit_new_user(
     items: dict[str, Tensor],
     item_index: Tensor,

@@ -21,7 +21,7 @@ from fedrec.tasks.mf_cohort import CohortData
 from fedrec.tasks.ncf_training import train_ncf_cohort, train_ncf_sequentially
 from fedrec.tasks.objective import check_same_clients
 from fedrec.tasks.ranking_cohort import RANKING_TABLES, RankingTraining, train_ranking_cohort
-from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of_first
+from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of, rank_of_first
 from fedrec.tasks.ranking_sequential import train_ranking_sequentially
 from fedrec.tasks.rating import ClientShards, Execution, HostedClients, MFShape
 
@@ -67,6 +67,8 @@ class RankingTask(HostedClients):
         # a user whose only interaction is held out has nothing to train on: their untrained embedding would
         # be scored as if it had learnt something, so they are left out of evaluation (counted in the summary)
         self.evaluated = self.train_shards.counts > 0
+        if personal:
+            self._personal_state()  # refuses names the model has no weights for, before any round
 
     def initial_model(self) -> GlobalModel:
         if self.kind in NCF_KINDS:
@@ -117,7 +119,11 @@ class RankingTask(HostedClients):
                 set(self.personal_names) - set(self._ncf_init()) if self.kind in NCF_KINDS else set(self.personal_names)
             )
             if unknown:
-                raise ValueError(f"cannot keep {sorted(unknown)} personal: model {self.kind} has no such weights")
+                names = ", ".join(sorted(set(self._ncf_init()) - self.row_sparse)) if self.kind in NCF_KINDS else ""
+                raise ValueError(
+                    f"cannot keep {sorted(unknown)} personal: model {self.kind} has no such weights"
+                    + (f" (it has {names})" if names else "")
+                )
             start = self._ncf_init() if self.personal_names else {}
             clients = len(self.client_ids)
             self._personal = {n: start[n].expand(clients, *start[n].shape).clone() for n in self.personal_names}
@@ -176,9 +182,7 @@ class RankingTask(HostedClients):
         test = torch.from_numpy(self.split.test_items)[users]
         candidates = torch.cat([test.unsqueeze(1), torch.from_numpy(self.split.eval_negatives)[users]], 1)
         loo_rank = rank_of_first(scores.gather(1, candidates))
-        full = torch.where(self._seen_mask(client_ids, scores.shape[1]), -torch.inf, scores)
-        target = full.gather(1, test.unsqueeze(1))
-        full_rank = (full > target).sum(1) + ((full == target).sum(1) - 1) // 2  # the test item ties with itself
+        full_rank = rank_of(torch.where(self._seen_mask(client_ids, scores.shape[1]), -torch.inf, scores), test)
         return {
             "hr@10": hit(loo_rank, 10),
             "ndcg@10": ndcg(loo_rank, 10),

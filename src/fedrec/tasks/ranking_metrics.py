@@ -6,15 +6,21 @@ import torch
 from torch import Tensor
 
 
-def rank_of_first(scores: Tensor) -> Tensor:
-    """Rank of column 0 within each row: how many other candidates score strictly higher.
+def rank_of(scores: Tensor, column: Tensor) -> Tensor:
+    """Rank of ``scores[i, column[i]]`` within row i: how many other entries score strictly higher.
 
-    Ties count against the held-out item (half of them, so a constant model ranks it in the middle).
+    Ties count against the held-out item (half of them, so a constant model ranks it in the middle). A NaN
+    score (a diverged model) ranks last: NaN compares false with everything, which would make it the top.
     """
-    target = scores[:, :1]
-    higher = (scores[:, 1:] > target).sum(1)
-    ties = (scores[:, 1:] == target).sum(1)
-    return higher + ties // 2
+    target = scores.gather(1, column.unsqueeze(1))
+    higher = (scores > target).sum(1)
+    ties = (scores == target).sum(1) - 1  # the held-out item ties with itself
+    return torch.where(target.squeeze(1).isnan(), scores.shape[1] - 1, higher + ties // 2)
+
+
+def rank_of_first(scores: Tensor) -> Tensor:
+    """Rank of column 0 within each row (the held-out item among its sampled negatives)."""
+    return rank_of(scores, torch.zeros(len(scores), dtype=torch.int64))
 
 
 def hit(rank: Tensor, k: int) -> Tensor:

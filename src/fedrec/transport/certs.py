@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 FILES = ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")
+LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_NAME = re.compile(rf"(?=.{{1,253}}$)(\*\.)?{LABEL}(\.{LABEL})*\.?")  # RFC 1123 names, a leading wildcard
 
 
 @dataclass(frozen=True)
@@ -26,16 +29,30 @@ class TlsFiles:
     folder: Path
 
     def read(self, name: str) -> bytes:
+        """A file's PEM bytes; raises FileNotFoundError if it is missing, ValueError if it is not PEM."""
         path = self.folder / name
         try:
-            return path.read_bytes()
+            data = path.read_bytes()
         except OSError:
             raise FileNotFoundError(
                 f"{path} is missing; make the files with `fedrec certs --out {self.folder}`"
             ) from None
+        try:
+            _public_key(name, data)
+        except (ValueError, TypeError):
+            what = "an unencrypted PEM private key" if name.endswith(".key") else "a PEM certificate"
+            raise ValueError(
+                f"{path} is not {what}; make the files again with `fedrec certs --out {self.folder} --force`"
+            ) from None
+        return data
 
     def server_credentials(self, require_client_cert: bool) -> grpc.ServerCredentials:
         pair = (self.read("server.key"), self.read("server.pem"))
+        if _public_key("server.key", pair[0]) != _public_key("server.pem", pair[1]):
+            raise ValueError(
+                f"{self.folder}/server.key is not the key of server.pem; make the files again with "
+                f"`fedrec certs --out {self.folder} --force`"
+            )
         return grpc.ssl_server_credentials(
             [pair], root_certificates=self.read("ca.pem"), require_client_auth=require_client_cert
         )
@@ -49,7 +66,27 @@ class TlsFiles:
         )
 
 
-def make_certificates(folder: Path, hosts: list[str], days: int = 365) -> list[Path]:
+def _public_key(name: str, data: bytes) -> bytes:
+    """The public key a PEM key or certificate holds (raises ValueError or TypeError if it holds none)."""
+    if name.endswith(".key"):
+        key = serialization.load_pem_private_key(data, password=None).public_key()
+    else:
+        key = x509.load_pem_x509_certificate(data).public_key()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def make_certificates(folder: Path, hosts: list[str], days: int = 365, replace: bool = False) -> list[Path]:
+    """Writes ``FILES`` into ``folder``: a new CA and the server and client certificates it signs.
+
+    Raises ``FileExistsError`` naming the files already there unless ``replace`` (a new CA locks out every
+    client that trusts the old one), ``ValueError`` for a host that is neither an IP address nor a DNS name,
+    and ``OSError`` when the folder cannot be made.
+    """
+    existing = [name for name in FILES if (folder / name).exists()]
+    if existing and not replace:
+        raise FileExistsError(f"{folder} already holds {', '.join(existing)}")
+    for host in hosts:
+        _san(host)
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fedrec cluster CA")])
@@ -99,7 +136,10 @@ def _san(host: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
-        return x509.DNSName(host)
+        pass
+    if not HOST_NAME.fullmatch(host):
+        raise ValueError(f"{host!r} is neither an IP address nor a host name (letters, digits, '-', '.')")
+    return x509.DNSName(host)
 
 
 def _write(path: Path, data: bytes, mode: int = 0o644) -> Path:
