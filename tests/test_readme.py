@@ -47,6 +47,9 @@ COVERED: dict[str, str] = {
     r"fedrec server --resume runs/live --listen \S+": (
         "tests/experiment/test_distributed.py::test_a_restarted_server_resumes_without_losing_a_round"
     ),
+    r"fedrec run --resume runs/<folder>": (
+        "tests/experiment/test_resume.py::test_a_killed_simulation_process_resumes_from_the_command_line"
+    ),
     r"fedrec certs --out certs --host SERVER|fedrec server --tls certs \[--mtls\]|fedrec client --tls certs": (
         "tests/experiment/test_distributed.py::test_tls_with_client_certificates"
     ),
@@ -75,6 +78,7 @@ COVERED: dict[str, str] = {
     r"(python )?benchmarks/ranking\.py --config examples/\S+\.yaml( --set \S+)*( --modes \S+)?": (
         "benchmarks/ranking.py"
     ),
+    r"(python )?benchmarks/checkpoint_cost\.py( --rounds \d+)?": "benchmarks/checkpoint_cost.py",
     r"(python )?benchmarks/cluster_overhead\.py( --processes \d+ --rounds \d+)?": "benchmarks/cluster_overhead.py",
     r"(python )?benchmarks/general\.py (graphs|adult\|fmnist|adult)": "benchmarks/general.py",
     r"(python )?benchmarks/heterogeneity\.py (systems|personalization|algorithms( \[?--model logreg\]?)?)": (
