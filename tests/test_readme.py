@@ -47,7 +47,7 @@ COVERED: dict[str, str] = {
     r"fedrec server --resume runs/live --listen \S+": (
         "tests/experiment/test_distributed.py::test_a_restarted_server_resumes_without_losing_a_round"
     ),
-    r"fedrec run --resume runs/<folder>": (
+    r"fedrec run --resume (runs/<folder>|DIR)": (
         "tests/experiment/test_resume.py::test_a_killed_simulation_process_resumes_from_the_command_line"
     ),
     r"fedrec certs --out certs --host SERVER|fedrec server --tls certs \[--mtls\]|fedrec client --tls certs": (
