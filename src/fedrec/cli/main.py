@@ -107,7 +107,7 @@ def recommend(
     run_dir: Annotated[Path, typer.Option("--run", help="a run folder written by `fedrec run`")],
     user: Annotated[int | None, typer.Option("--user", help="the user's id in the dataset")] = None,
     new_user_ratings: Annotated[
-        Path | None, typer.Option("--new-user-ratings", help="file of 'item_id rating' lines for a new user")
+        Path | None, typer.Option("--new-user-ratings", help="a new user's items: 'item_id [rating]' lines")
     ] = None,
     k: Annotated[int, typer.Option("-k", help="how many items")] = 10,
 ) -> None:

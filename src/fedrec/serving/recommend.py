@@ -104,7 +104,7 @@ class Recommender:
         or a rating that is missing, extra or off the scale.
         """
         if not interactions:
-            raise FedrecError("the new user's file lists no items; give one 'item_id rating' pair per line")
+            raise FedrecError("the new user's file lists no items; give one a line ('item_id rating' in a rating run)")
         self._check_ratings(interactions)
         ids = np.array([item for item, _ in interactions])
         repeated = np.unique(ids, return_counts=True)
