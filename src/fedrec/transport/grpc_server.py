@@ -82,18 +82,22 @@ class GrpcServerTransport:
         """Run until the server worker finishes and every client process has been told."""
         grpc_server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=256),
-            options=self.options.channel_options(),
+            options=[*self.options.channel_options(), ("grpc.so_reuseport", 0)],  # a busy port is refused
             maximum_concurrent_rpcs=250,
         )
         handler = grpc.stream_stream_rpc_method_handler(self._session)
         grpc_server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {SESSION: handler}),))
-        port = (
-            grpc_server.add_secure_port(self.listen, self.credentials)
-            if self.credentials
-            else grpc_server.add_insecure_port(self.listen)
-        )
+        try:
+            port = (
+                grpc_server.add_secure_port(self.listen, self.credentials)
+                if self.credentials
+                else grpc_server.add_insecure_port(self.listen)
+            )
+        except RuntimeError:
+            port = 0
         if port == 0:
-            raise OSError(f"cannot listen on {self.listen}")
+            raise FedrecError(f"cannot listen on {self.listen}: the port is taken or the address is not this "
+                              "machine's; choose another --listen")  # fmt: skip
         grpc_server.start()
         log.info("listening on %s; waiting for clients", self.listen)
         try:
