@@ -201,22 +201,24 @@ def server(
     from fedrec.experiment.distributed import read_tokens, serve
     from fedrec.experiment.run_folder import RunFolder, default_run_dir
     from fedrec.transport.certs import TlsFiles
-    from fedrec.transport.ports import ensure_free
+    from fedrec.transport.ports import ensure_free, port_of
 
     _logging()
     if resume is not None and (config is not None or set_ or out_dir is not None):
         raise FedrecError("--resume continues a run with its own config and folder; drop --config, --set and --out")
     if mtls and tls is None:
         raise FedrecError("--mtls requires client certificates over TLS: add --tls FOLDER (made by `fedrec certs`)")
-    _check(ensure_free, listen)
+    _check(port_of, listen)
     credentials = read_tokens(tokens) if tokens else None
     server_tls = _check_files(lambda: TlsFiles(tls).server_credentials(mtls)) if tls else None
     if resume is not None:
         folder = RunFolder(resume)
         run_config = folder.reopen()
+        _check(ensure_free, listen)  # the inputs first, then the machine
     else:
         run_config = load_config(config, set_ or [])
         folder = RunFolder(out_dir or default_run_dir(run_config))
+        _check(ensure_free, listen)
         folder.create(run_config)
     out.print(f"run folder: {folder.path}")
     summary = serve(run_config, listen, folder, resume is not None, credentials, server_tls)
