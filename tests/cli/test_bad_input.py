@@ -118,7 +118,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     ([*NEW_USER, "{files}/none.txt"], ["cannot read", "No such file"]),
     (["recommend", "--run", "{run}"], ["either --user"]),
     # audit
-    (["audit", "--clients", "1"], ["--clients must be at least 2"]),
+    (["audit", "--clients", "2"], ["--clients must be at least 3"]),
     (["audit", "--local-noise", "nan"], ["--local-noise must be a finite number > 0"]),
     (["audit", "--clients", "5000"], ["more than the 943 users"]),
     (["audit", "--run", "{run}", "--set", "model.dim=8"], ["--set cannot change model", "--config FILE"]),
@@ -147,6 +147,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["cluster", "--out", "{run}"], ["already holds a run"]),
     # certs
     (["certs", "--out", "{files}/a_file/certs"], ["cannot write certificates", "Not a directory"]),
+    (["certs", "--out", "{files}/a_file"], ["is a file, not a folder; pass another --out"]),
     (["certs", "--out", "{files}/certs", "--host", "no such host"], ["is neither an IP address nor a host name"]),
     # data
     (["data", "fetch", "nope"], ["unknown dataset 'nope'", "ml-100k"]),
@@ -239,3 +240,12 @@ def test_a_reader_that_stops_reading_does_not_fail_the_command() -> None:
     with os.fdopen(writer, "w") as closed:
         result = subprocess.run([FEDREC, "data", "list"], stdout=closed, stderr=subprocess.PIPE, text=True, timeout=120)
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_a_server_refused_at_start_up_leaves_no_folder(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "fedrec", "server", "--set", "model.dim=512", "--set",
+                             "distributed.max_message_mb=1", "--listen", "127.0.0.1:50093", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 2 and "the model is" in result.stderr
+    assert not out.exists(), "the refused server's folder is gone, so the same --out works once fixed"

@@ -147,7 +147,7 @@ def test_audit_attacks_a_runs_uploads_and_saves_the_result(trained_run: Path) ->
 @pytest.mark.parametrize(
     ("args", "phrases"),
     [
-        (["audit", "--clients", "1"], ["--clients must be at least 2"]),
+        (["audit", "--clients", "2"], ["--clients must be at least 3"]),
         (["audit", "--run", "/nonexistent"], ["not a fedrec run folder"]),
         (["audit", "--set", "task=classification", "--set", "data.name=uci-adult", "--set", "split.kind=natural"],
          ["task rating"]),

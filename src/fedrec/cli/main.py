@@ -10,6 +10,7 @@ from __future__ import annotations
 from fedrec.cli.interrupts import exit_quietly_on_interrupt
 
 with exit_quietly_on_interrupt():  # the imports below take a second: Ctrl-C then must not print a traceback
+    import contextlib
     import math
     import os
     import sys
@@ -160,8 +161,8 @@ def audit(
 
     if run_dir is not None and config is not None:
         raise FedrecError("give --run FOLDER or --config FILE, not both")
-    if clients < 2:
-        raise FedrecError(f"--clients must be at least 2, got {clients}")
+    if clients < 3:
+        raise FedrecError(f"--clients must be at least 3 (secure aggregation needs three), got {clients}")
     if not (math.isfinite(pseudo_items) and pseudo_items >= 0):
         raise FedrecError(f"--pseudo-items must be a finite number >= 0, got {pseudo_items}")
     for option, value in (("--local-noise", local_noise), ("--clip-norm", clip_norm)):
@@ -221,7 +222,8 @@ def server(
         _check(ensure_free, listen)
         folder.create(run_config)
     out.print(f"run folder: {folder.path}")
-    summary = serve(run_config, listen, folder, resume is not None, credentials, server_tls)
+    with folder.removed_if_refused(interrupted=True) if resume is None else contextlib.nullcontext():
+        summary = serve(run_config, listen, folder, resume is not None, credentials, server_tls)
     _report(summary)
     _exit_if_failed(summary)
 
@@ -303,6 +305,8 @@ def certs(
     except ValueError as exc:
         raise FedrecError(f"--host {exc}") from None
     except OSError as exc:
+        if exc.errno is None:  # --out is a file (said by make_certificates itself)
+            raise FedrecError(str(exc)) from None
         raise FedrecError(f"cannot write certificates to {out_dir}: {exc.strerror}; pass another --out") from None
     for path in written:
         out.print(f"wrote {path}")

@@ -52,17 +52,22 @@ class RunFolder:
             raise RunFolderError(f"{reason}; pass another --out") from None
 
     @contextmanager
-    def removed_if_refused(self) -> Iterator[None]:
-        """On a user's error (``FedrecError``) before the first round, removes what ``create`` wrote, so a
-        refused run leaves no half-written folder (and the same --out works once the error is fixed)."""
+    def removed_if_refused(self, interrupted: bool = False) -> Iterator[None]:
+        """On a user's error (``FedrecError``; with ``interrupted``, also Ctrl-C) before the first round,
+        removes what ``create`` wrote, so a refused run leaves no half-written folder (and the same --out works
+        once the error is fixed)."""
         try:
             yield
-        except FedrecError:
-            self._discard_unstarted()
+        except (FedrecError, KeyboardInterrupt) as stop:
+            if isinstance(stop, FedrecError) or interrupted:
+                self._discard_unstarted()
             raise
 
     def _discard_unstarted(self) -> None:
+        checkpoint = self.path / "checkpoint"
         if (self.path / "summary.json").exists() or (self.path / "history.jsonl").read_text():
+            return
+        if checkpoint.is_dir() and any(checkpoint.iterdir()):  # a round completed: the run can be resumed
             return
         for name in ("config.yaml", "history.jsonl"):
             (self.path / name).unlink(missing_ok=True)

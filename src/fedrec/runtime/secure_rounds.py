@@ -79,7 +79,7 @@ class SecureRounds:
             return
         invited = server.sampler.sample(server.round + 1, candidates)
         needed = max(len(invited) // 2 + 1, math.ceil(self.threshold * len(invited)), self.min_survivors)
-        if needed > len(invited) or len(invited) < 2:
+        if needed > len(invited) or len(invited) < 3:  # two clients could unmask each other's input
             log.warning("round %d: %d clients sampled, too few for secure aggregation", server.round + 1, len(invited))
             yield from pass_round(self, server, now)
             return

@@ -82,6 +82,8 @@ def make_certificates(folder: Path, hosts: list[str], days: int = 365, replace: 
     client that trusts the old one), ``ValueError`` for a host that is neither an IP address nor a DNS name,
     and ``OSError`` when the folder cannot be made.
     """
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"--out {folder} is a file, not a folder; pass another --out")
     existing = [name for name in FILES if (folder / name).exists()]
     if existing and not replace:
         raise FileExistsError(f"{folder} already holds {', '.join(existing)}")
