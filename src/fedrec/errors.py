@@ -20,3 +20,10 @@ class DataError(FedrecError):
 
 class RunFolderError(FedrecError):
     """A run folder that is missing, incomplete or from an incompatible version."""
+
+
+class RunFailed(FedrecError):
+    """A run ended without aggregating a single update: nothing was learnt (exit status 1, not 2: the input
+    was valid)."""
+
+    exit_code = 1

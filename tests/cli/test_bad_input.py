@@ -142,6 +142,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["client", "--server", "127.0.0.1:1"], ["Missing option '--clients'"]),
     # cluster
     (["cluster", "--processes", "0"], ["--processes must be at least 1"]),
+    (["cluster", "--processes", "2000"], ["--processes 2000 is more than", "pass at most 64"]),
     (["cluster", "--port", "70000"], ["port 70000"]),
     (["cluster", "--port", "{busy}"], ["is busy"]),
     (["cluster", "--out", "{run}"], ["already holds a run"]),

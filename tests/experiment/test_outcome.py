@@ -38,7 +38,7 @@ def test_one_diverged_client_loses_only_its_own_update_over_grpc(tmp_path: Path)
 
 
 def test_a_run_stopped_by_its_privacy_budget_reports_its_final_model(tmp_path: Path) -> None:
-    config = load_config(Path("examples/ml100k_dp.yaml"), ["rounds=5", "privacy.epsilon_budget=2.5"])
+    config = load_config(Path("examples/ml100k_dp.yaml"), ["rounds=5", "privacy.epsilon_budget=4"])  # 3 rounds fit
     outcome = execute(config, tmp_path / "run", quiet=True)
     summary = outcome.summary
     assert summary["status"] == "stopped" and summary["stopped"].startswith("privacy budget spent")

@@ -30,7 +30,7 @@ with exit_quietly_on_interrupt():  # the imports below take a second: Ctrl-C the
     from fedrec.config import load_config
     from fedrec.data.download import ensure_dataset
     from fedrec.data.registry import DATASETS, get_spec
-    from fedrec.errors import FedrecError
+    from fedrec.errors import FedrecError, RunFailed
 
 if TYPE_CHECKING:
     from fedrec.serving.recommend import Recommendation
@@ -91,16 +91,17 @@ def _report(summary: dict[str, Any]) -> None:
         out.print(f"privacy spent: epsilon {privacy['epsilon']:.3f} at delta {privacy['delta']:.3g}")
     if "stopped" in summary:
         out.print(f"stopped early: {summary['stopped']}")
-    refused = summary.get("rejected_updates", {})
-    if refused.get("total"):
-        out.print(f"updates refused: {refused['total']} {refused['by_reason']}")
+    for what in ("updates", "metrics"):
+        refused = summary.get(f"rejected_{what}", {})
+        if refused.get("total"):
+            left_out = " (the figures above leave these clients out)" if what == "metrics" else ""
+            out.print(f"{what} refused: {refused['total']} {refused['by_reason']}{left_out}")
 
 
 def _exit_if_failed(summary: dict[str, Any]) -> None:
     """A run that aggregated nothing has not trained a model: say so and exit 1."""
     if summary.get("status") == "failed":
-        print(f"error: {summary['failure']}", file=sys.stderr)
-        sys.exit(1)
+        raise RunFailed(summary["failure"])
 
 
 @app.command()
@@ -346,6 +347,7 @@ def main() -> None:
     """Runs a command; a user's error is one line on stderr and exit status 2, Ctrl-C exits 130 quietly."""
     with exit_quietly_on_interrupt():
         try:
+            os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # gRPC's own INFO lines would crowd our one line
             _set_threads()
             code = app(standalone_mode=False, prog_name="fedrec")  # errors come back here, said in one line
         except UsageError as exc:  # a bare `fedrec` or `fedrec data` has printed its help already

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
+from fedrec.experiment.run_folder import SERVER_CHECKPOINT, SERVER_STATE, SIMULATION_STATE, RunFolder
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.message import Message
 from fedrec.runtime.parts import CheckpointRefused
@@ -32,8 +32,7 @@ from fedrec.transport.inprocess import InProcessTransport
 
 log = logging.getLogger(__name__)
 
-SERVER_STATE = "checkpoint/server_state.pt"
-SIMULATION_STATE = "checkpoint/simulation.pt"
+__all__ = ["SERVER_STATE", "SIMULATION_STATE", "ServerCheckpointer", "SimulationCheckpointer", "pack", "unpack"]
 _PLAIN = (torch.Tensor, int, float, str, bool, type(None))
 
 

@@ -12,15 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from fedrec.config import RunConfig
-from fedrec.errors import FedrecError
+from fedrec.errors import FedrecError, RunFailed
 from fedrec.experiment.run_folder import default_run_dir
 from fedrec.experiment.task_data import count_clients
 
-
-class RunFailed(FedrecError):
-    """The run ended without aggregating an update (exit status 1, as ``fedrec run``)."""
-
-    exit_code = 1
+MAX_PROCESSES = 64  # each client process is a Python interpreter with torch: a few hundred MB of memory
 
 
 def client_ranges(num_clients: int, processes: int) -> list[str]:
@@ -34,6 +30,12 @@ def run_cluster(
 ) -> Path:
     folder = out or default_run_dir(config)
     num_users = count_clients(config)  # as the server counts them (rating, ranking: from the catalogue)
+    if processes > min(num_users, MAX_PROCESSES):
+        raise FedrecError(
+            f"--processes {processes} is more than this run's {num_users} clients or this machine's limit of "
+            f"{MAX_PROCESSES} client processes; pass at most {min(num_users, MAX_PROCESSES)} (or start more "
+            "`fedrec client` processes yourself)"
+        )
     address = f"127.0.0.1:{port}"
     fedrec = [sys.executable, "-m", "fedrec"]
     sets = [arg for o in overrides for arg in ("--set", o)]

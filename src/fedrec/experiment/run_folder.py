@@ -22,6 +22,8 @@ from fedrec.errors import FedrecError, RunFolderError
 
 SERVER_CHECKPOINT = "checkpoint/server.pt"
 CLIENTS_CHECKPOINT = "checkpoint/clients.pt"
+SERVER_STATE = "checkpoint/server_state.pt"  # the server's progress besides the model (experiment.checkpoint)
+SIMULATION_STATE = "checkpoint/simulation.pt"  # a simulation's whole state (experiment.checkpoint)
 
 
 def default_run_dir(config: RunConfig) -> Path:
@@ -91,6 +93,11 @@ class RunFolder:
             raise RunFolderError(f"{self.path} holds no run to resume (no config.yaml)")
         if (self.path / "summary.json").exists():
             raise RunFolderError(f"the run in {self.path} already completed; there is nothing to resume")
+        simulation = (self.path / SIMULATION_STATE).is_file()
+        if checkpoint == SIMULATION_STATE and not simulation and (self.path / SERVER_STATE).is_file():
+            raise RunFolderError(f"{self.path} holds a cluster run; continue it with `fedrec server --resume`")
+        if checkpoint != SIMULATION_STATE and simulation:
+            raise RunFolderError(f"{self.path} holds a simulation; continue it with `fedrec run --resume`")
         if not (self.path / checkpoint).is_file():
             raise RunFolderError(f"{self.path} has no checkpoint yet; start the run again instead of resuming")
         return load_config(self.path / "config.yaml")

@@ -190,7 +190,7 @@ class GrpcServerTransport:
             with self._lock:
                 self.sessions.pop(session.number, None)
             session.outbox.put(None)
-            if not self._done.is_set():
+            if not self._done.is_set() and not getattr(self.server, "finished", False):
                 log.warning("client process %d disconnected (%s); its %d clients leave the run", session.number,
                             str(why).splitlines()[0][:200], len(session.client_ids))  # fmt: skip
                 ids = tuple(session.client_ids.tolist())

@@ -37,5 +37,7 @@ def ensure_free(address: str) -> None:
             probe.bind(where)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise ValueError(f"port {port} is busy: another process listens on {address}") from None
+                raise ValueError(
+                    f"port {port} is busy: another process listens on {address}; choose another port"
+                ) from None
             raise ValueError(f"cannot listen on {address}: {exc.strerror}") from None
