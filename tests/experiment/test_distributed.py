@@ -148,7 +148,7 @@ def test_a_server_whose_every_client_left_says_it_stopped_early(tmp_path: Path) 
 def test_updates_over_the_message_limit_are_split_not_lost(tmp_path: Path) -> None:
     out, log = tmp_path / "run", tmp_path / "log.txt"
     cluster = start("cluster", "--processes", "1", "--set", "rounds=1", "--set", "distributed.max_message_mb=2",
-                    "--out", str(out), log=log)  # fmt: skip
+                    "--port", str(free_port()), "--out", str(out), log=log)  # fmt: skip
     assert finish([cluster]) == [0], log.read_text()[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert [h["participants"] for h in history(out)] == [943]
