@@ -36,7 +36,7 @@ COVERED: dict[str, str] = {
         "tests/experiment/test_distributed.py::test_cluster_reaches_the_simulations_result"
     ),
     r"fedrec server --config examples/cora_gcn_louvain\.yaml": (
-        "tests/experiment/test_distributed.py::test_a_graph_run_over_the_cluster_matches_the_simulation"
+        "tests/experiment/test_cluster_command.py::test_fedrec_cluster_runs_every_task"
     ),
     r"fedrec client( --server SERVER:50051 --clients \d+-\d+)?": (
         "tests/experiment/test_distributed.py::test_cluster_reaches_the_simulations_result"
@@ -45,7 +45,7 @@ COVERED: dict[str, str] = {
         "tests/experiment/test_cluster_command.py::test_fedrec_cluster_runs_every_task"
     ),
     r"fedrec server --resume runs/live --listen \S+": (
-        "tests/experiment/test_distributed.py::test_a_restarted_server_resumes_without_losing_a_round"
+        "tests/experiment/test_distributed.py::test_a_restarted_fedadam_server_resumes_its_optimizer_moments"
     ),
     r"fedrec run --resume (runs/<folder>|DIR)": (
         "tests/experiment/test_resume.py::test_a_killed_simulation_process_resumes_from_the_command_line"

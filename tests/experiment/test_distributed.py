@@ -38,20 +38,6 @@ def test_cluster_reaches_the_simulations_result(tmp_path: Path) -> None:
     assert "client process 3 connected" in text and "round 3: test_rmse=" in text
 
 
-def test_a_graph_run_over_the_cluster_matches_the_simulation(tmp_path: Path) -> None:
-    example = Path(__file__).resolve().parents[2] / "examples" / "cora_gcn_louvain.yaml"
-    overrides = ["rounds=8", "federation.eval_every=4"]
-    _, out, log, server, clients = _cluster(tmp_path, overrides, ["1-2", "3-5"], ["--config", str(example)])
-    assert finish([server, *clients]) == [0, 0, 0], log.read_text()[-3000:]
-    summary = json.loads((out / "summary.json").read_text())
-    simulated = execute(load_config(example, overrides), tmp_path / "sim", quiet=True).summary
-    assert summary["task"] == "node_classification" and summary["num_clients"] == 5
-    assert summary["metrics"]["test_accuracy"] == pytest.approx(simulated["metrics"]["test_accuracy"], abs=1e-9)
-    rounds = history(out)
-    assert [h["participants"] for h in rounds] == [5, 5]
-    assert rounds[-1]["test_accuracy"] > rounds[0]["test_accuracy"] + 0.05, "the GCN learns over the wire"
-
-
 def test_a_killed_client_process_does_not_stop_the_run(tmp_path: Path) -> None:
     overrides = ["rounds=5", "federation.execution=sequential", "distributed.compression=true"]
     _, out, log, server, clients = _cluster(tmp_path, overrides)
@@ -64,20 +50,6 @@ def test_a_killed_client_process_does_not_stop_the_run(tmp_path: Path) -> None:
     assert [h["round"] for h in rounds] == [1, 2, 3, 4, 5]
     assert rounds[0]["participants"] == 943 and rounds[-1]["participants"] == 943 - 300
     assert json.loads((out / "summary.json").read_text())["metrics"]["test_rmse"] < rounds[0]["test_rmse"]
-
-
-def test_a_restarted_server_resumes_without_losing_a_round(tmp_path: Path) -> None:
-    overrides = ["rounds=6", "federation.execution=sequential"]
-    port, out, log, server, clients = _cluster(tmp_path, overrides, ranges=["1-470", "471-943"])
-    wait_for(lambda: len(history(out)) >= 2, what="round 2")
-    server.send_signal(signal.SIGKILL)
-    server.wait()
-    assert not (out / "summary.json").exists()
-    resumed = start("server", "--listen", f"127.0.0.1:{port}", "--resume", str(out), log=log)
-    assert finish([resumed, *clients]) == [0, 0, 0], log.read_text()[-3000:]
-    assert [h["round"] for h in history(out)] == [1, 2, 3, 4, 5, 6]
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["resumed_from_round"] >= 2 and "resuming after round" in log.read_text()
 
 
 def test_wrong_credentials_are_refused(tmp_path: Path) -> None:
@@ -182,6 +154,8 @@ def test_a_restarted_fedadam_server_resumes_its_optimizer_moments(tmp_path: Path
     assert finish([resumed, *clients]) == [0, 0], log.read_text()[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     simulated = execute(load_config(example, overrides), tmp_path / "sim", quiet=True).summary
-    assert summary["resumed_from_round"] >= 2 and summary["rounds"] == 6
+    assert summary["resumed_from_round"] >= 2 and summary["rounds"] == 6 and "resuming after round" in log.read_text()
+    rounds = [h["round"] for h in history(out)]
+    assert rounds == sorted(set(rounds)) and rounds[-1] == 6, "no round twice, the last one evaluated"
     for name, value in simulated["metrics"].items():
         assert summary["metrics"][name] == pytest.approx(value, abs=1e-6), name
