@@ -46,11 +46,9 @@ class SimulationResult:
     metrics: dict[str, float]
     traffic: TrafficMeter
     virtual_time_s: float  # when the server finished: outstanding updates it did not wait for do not count
-    participation: dict[str, float]
     rounds_done: int = 0
-    stopped: str | None = None  # why the run ended before its planned rounds
     ledger: PrivacyLedger | None = None
-    outcome: dict[str, Any] = field(default_factory=dict)  # what the run did (``server_outcome``)
+    outcome: dict[str, Any] = field(default_factory=dict)  # what the run did: status, rounds, refusals, stopped
 
 
 def server_plan(config: RunConfig, first_round: int = 1) -> ServerPlan:
@@ -120,6 +118,6 @@ def run_simulation(
         log.error(server.stopped)
     ledger = recorder.ledger if recorder is not None else privacy_parts.ledger(config, server.num_clients)
     return SimulationResult(
-        server.model, task, server.last_metrics, transport.meter, server.now, server.stats.as_dict(), server.round,
-        server.stopped, ledger, server_outcome(server),
+        server.model, task, server.last_metrics, transport.meter, server.now, server.round, ledger,
+        server_outcome(server),
     )  # fmt: skip

@@ -100,10 +100,10 @@ class Rejections:
             "rejected_metrics": {"total": sum(self.metrics.values()), "by_reason": dict(sorted(self.metrics.items()))},
         }
 
-    def state(self) -> dict[str, dict[str, int]]:
+    def state_dict(self) -> dict[str, dict[str, int]]:
         return {"updates": dict(self.updates), "metrics": dict(self.metrics)}
 
-    def load(self, state: dict[str, dict[str, int]]) -> None:
+    def load_state_dict(self, state: dict[str, dict[str, int]]) -> None:
         self.updates, self.metrics = Counter(state.get("updates", {})), Counter(state.get("metrics", {}))
 
 

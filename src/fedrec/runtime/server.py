@@ -373,7 +373,7 @@ class Server(Worker):
             "model": self.model,
             "aggregator": _state_of(self.aggregator),
             "policy": _state_of(self.policy),
-            "rejections": self.rejections.state(),
+            "rejections": self.rejections.state_dict(),
             "stats": dict(vars(self.stats)),
             "aggregated_rounds": self.aggregated_rounds,
             "metrics_round": self.metrics_round,
@@ -401,7 +401,7 @@ class Server(Worker):
         self.round, self.model = int(progress["round"]), progress["model"]
         _load_state(self.aggregator, progress["aggregator"])
         _load_state(self.policy, progress["policy"], in_flight)
-        self.rejections.load(progress["rejections"])
+        self.rejections.load_state_dict(progress["rejections"])
         self.stats = RunStats(**progress["stats"])
         self.aggregated_rounds, self.metrics_round = int(progress["aggregated_rounds"]), progress["metrics_round"]
         self.last_metrics, self.now = dict(progress["last_metrics"]), float(progress["now"])
