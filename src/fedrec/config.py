@@ -185,6 +185,12 @@ class DistributedConfig(Section):
     max_message_mb: PositiveInt = 256
     compression: bool = False
     status_every_s: PositiveFloat = Field(30.0, description="a server that hears nothing says what it waits for")
+    reply_timeout_s: PositiveFloat | None = Field(
+        600.0, description="a client silent this long after TRAIN or EVALUATE is dropped from that step (null: wait)"
+    )
+    rejoin_wait_s: PositiveFloat = Field(
+        600.0, description="when every client has left, wait this long for them to come back, then stop (resumable)"
+    )
 
 
 class RankingConfig(Section):

@@ -46,6 +46,9 @@ class SseMetrics:
     def combine(self, sums: list[MetricSums]) -> dict[str, float]:
         return {"test_sse": sum(s.total("sse") for s in sums)}
 
+    def implausible(self, sums: MetricSums) -> tuple[str | None, np.ndarray]:
+        return (None if "sse" in sums.sums else "no sse"), np.zeros(len(sums.client_ids), dtype=bool)
+
 
 class Records:
     def __init__(self) -> None:

@@ -2,8 +2,10 @@
 
 A client may be broken (a device whose training diverged) or hostile. What can be pinned on one client is
 refused for that client only, so a fault costs no more than its own contribution: a count that is not
-positive or exceeds what the client joined with, deltas holding NaN or infinity, rows outside the table,
-the same row twice, row weights that are not positive, a client that never joined. What cannot be pinned on
+positive or exceeds what the client joined with, deltas holding NaN or infinity or values beyond ``max_abs``
+(finite is not the same as sane: no honest training moves a parameter by a million), rows outside the table,
+the same row twice, row weights that are not positive or exceed what the client's examples can touch
+(``rows_per_example`` times its count), a client that never joined. What cannot be pinned on
 a client (a payload of the wrong type, tensors with the wrong names, shapes or dtypes, a client named twice)
 is a malformed message, and the whole message is refused. Either way the model is untouched by what is refused.
 
@@ -39,7 +41,21 @@ class Refusal:
     positions: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
 class UpdateCheck:
+    """``rows_per_example``: how many table rows one training example touches (1 for rating; one positive
+    and ``epochs * negatives`` sampled items for ranking), bounding a row's weight by the client's count.
+    ``max_abs``: the largest change to one value an honest update makes."""
+
+    rows_per_example: int = 1
+    max_abs: float = 1e6
+
+    def model_problem(self, model: GlobalModel) -> str | None:
+        """Why ``model`` (a new version) may not replace the current one: a value that is not finite."""
+        floats = {name: value for name, value in model.params.items() if value.is_floating_point()}
+        bad = [name for name, value in floats.items() if not bool(torch.isfinite(value).all())]
+        return f"{', '.join(sorted(bad))} would hold NaN or infinite values" if bad else None
+
     def refusals(self, update: object, model: GlobalModel, registered: Registry) -> list[Refusal]:
         """Every refusal of ``update``: one for the whole message, or one per (reason, refused clients)."""
         if isinstance(update, MetricSums):
@@ -49,7 +65,7 @@ class UpdateCheck:
         whole = _clients_problem(update.client_ids, registered) or _structure_problem(update, model)
         if whole is not None:
             return [whole]
-        return _per_client(update, model, registered)
+        return _per_client(update, model, registered, self.rows_per_example, self.max_abs)
 
     def problem(self, update: object, model: GlobalModel, registered: Registry) -> str | None:
         """The first refusal's detail, or None when every client of ``update`` passes."""
@@ -98,7 +114,9 @@ def _structure_problem(update: ClientUpdates, model: GlobalModel) -> Refusal | N
     return None
 
 
-def _per_client(update: ClientUpdates, model: GlobalModel, registered: Registry) -> list[Refusal]:
+def _per_client(
+    update: ClientUpdates, model: GlobalModel, registered: Registry, rows_per_example: int, max_abs: float
+) -> list[Refusal]:
     n = len(update.client_ids)
     found = _unknown(update.client_ids, registered)
     known = registered.known(update.client_ids)
@@ -110,6 +128,7 @@ def _per_client(update: ClientUpdates, model: GlobalModel, registered: Registry)
                      _positions(bad_count))]  # fmt: skip
     diverged = torch.from_numpy(update.non_finite())  # a NaN count or weight is said above or below
     found.append(Refusal("non_finite", "the update holds NaN or infinite values", _positions(diverged)))
+    found.append(Refusal("implausible_magnitude", f"a change beyond {max_abs:g}", _positions(_beyond(update, max_abs))))
     rows = update.rows
     owners = rows.owner
 
@@ -118,8 +137,10 @@ def _per_client(update: ClientUpdates, model: GlobalModel, registered: Registry)
         marked[owners[bad_rows]] = True
         return _positions(marked)
 
-    weight_bad = ~torch.isfinite(rows.weight) | (rows.weight <= 0)
-    found.append(Refusal("bad_row_weight", "row weights must be positive and finite", by_owner(weight_bad)))
+    ceiling = counts.float()[owners] * rows_per_example if len(owners) else torch.zeros(0)
+    weight_bad = ~torch.isfinite(rows.weight) | (rows.weight <= 0) | (rows.weight.double() > ceiling.double())
+    found.append(Refusal("bad_row_weight", "row weights must be positive, finite and at most what the client's "
+                         "examples touch", by_owner(weight_bad)))  # fmt: skip
     for name in rows.values:
         size = model.params[name].shape[0]
         outside = (rows.index < 0) | (rows.index >= size)
@@ -128,6 +149,22 @@ def _per_client(update: ClientUpdates, model: GlobalModel, registered: Registry)
         _, inverse, seen = torch.unique(owners * (1 << 32) + rows.index, return_inverse=True, return_counts=True)
         found.append(Refusal("duplicate_row", "a client sent the same row twice", by_owner(seen[inverse] > 1)))
     return _merged([r for r in found if r.positions is not None and len(r.positions)])
+
+
+def _beyond(update: ClientUpdates, max_abs: float) -> Tensor:
+    """bool ``[n]``: clients with a finite delta larger than ``max_abs`` in magnitude."""
+    n = len(update.client_ids)
+    bad = torch.zeros(n, dtype=torch.bool)
+    for delta in update.dense.values():
+        if delta.is_floating_point() and delta.numel():
+            flat = delta.reshape(n, -1)
+            bad |= ((flat.abs() > max_abs) & torch.isfinite(flat)).any(1)
+    for values in update.rows.values.values():
+        if values.is_floating_point() and values.numel():
+            flat = values.reshape(values.shape[0], -1)
+            big = ((flat.abs() > max_abs) & torch.isfinite(flat)).any(1)
+            bad[update.rows.owner[big]] = True
+    return bad
 
 
 def _merged(refusals: list[Refusal]) -> list[Refusal]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,6 @@ import grpc
 import numpy as np
 import yaml
 
-from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig, build_config, dump_config
 from fedrec.errors import FedrecError
 from fedrec.experiment import privacy_parts
@@ -32,12 +32,13 @@ from fedrec.experiment.parts import (
     metrics_for,
     num_clients,
     round_policy,
+    update_check,
 )
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
 from fedrec.experiment.simulation import server_plan
-from fedrec.experiment.task_data import client_data, data_report, server_data
+from fedrec.experiment.task_data import client_data, data_report, most_examples, server_data
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.message import SERVER, Message, MessageKind
@@ -57,17 +58,21 @@ def wire_options(config: RunConfig) -> WireOptions:
 
 
 def hello_check(task: str, num_users: int, tokens: dict[str, np.ndarray] | None) -> HelloCheck:
-    def check(meta: dict[str, str], ids: np.ndarray) -> str | None:
+    """Why a client process's hello is refused, or None. Called with ``ids`` None first: the task and the
+    credential are judged before the (possibly long) list of client ids is read."""
+
+    def check(meta: dict[str, str], ids: np.ndarray | None) -> str | None:
         if task not in meta.get("tasks", "").split(","):
             return f"this run's task is {task}; the client process runs only {meta.get('tasks') or 'nothing'}"
+        allowed = tokens.get(meta.get("token", "")) if tokens is not None else None
+        if tokens is not None and allowed is None:
+            return "unknown or wrong credential: pass the token the run's operator gave you (--token)"
+        if ids is None:
+            return None
         if ids[-1] > num_users:
             return f"client ids run from 1 to {num_users} in this run, got {ids[-1]}"
-        if tokens is not None:
-            allowed = tokens.get(meta.get("token", ""))
-            if allowed is None:
-                return "unknown or wrong credential: pass the token the run's operator gave you (--token)"
-            if not np.isin(ids, allowed).all():
-                return "the credential does not cover all the clients this process hosts"
+        if allowed is not None and not np.isin(ids, allowed).all():
+            return "the credential does not cover all the clients this process hosts"
         return None
 
     return check
@@ -102,29 +107,33 @@ def serve(
     tls: grpc.ServerCredentials | None = None,
 ) -> dict[str, Any]:
     data = server_data(config)  # the catalogue or the shapes: no client's data
-    clients, report = num_clients(data), data_report(data)
+    clients, report, metrics = num_clients(data), data_report(data), metrics_for(config, data)
     initial = initial_model(config, build_task(config, data, np.empty(0, dtype=np.int64)))
     del data  # the server keeps no client's data
     model, first_round = _starting_model(initial, folder, resume)
+    dist = config.distributed
+    plan = replace(server_plan(config, first_round), reply_timeout_s=dist.reply_timeout_s,
+                   rejoin_wait_s=dist.rejoin_wait_s, max_examples=most_examples(config))  # fmt: skip
     spent = privacy_parts.ledger(config, clients)
     view = ProgressView(config.federation.rounds, "distributed", enabled=False)
     recorder = RunRecorder(folder, view)
     recorder.on_round = _logged(recorder.on_round)  # type: ignore[method-assign]
     server = Server(
         model=model,
-        plan=server_plan(config, first_round),
+        plan=plan,
         num_clients=config.distributed.min_clients or clients,
         sampler=privacy_parts.sampler(config),
         aggregator=aggregator(config, clients, spent),
         policy=privacy_parts.secure_policy(config, spent, clients) or round_policy(config, clients),
-        metrics=metrics_for(config),
+        metrics=metrics,
         checkpointer=ServerCheckpointer(folder),
         observer=recorder,
-        check=UpdateCheck(),
+        check=update_check(config),
         budget=spent.refuses if spent is not None else None,
     )
     if resume and (folder.path / SERVER_STATE).is_file():  # optimizer moments, policy state, counts
         load_server_progress(folder, server)
+        folder.truncate_history(server.metrics_round or 0)  # a round whose evaluation was cut off is evaluated again
     recorder.ledger = spent
     options = wire_options(config)
     _check_model_fits(model, options)
@@ -133,6 +142,7 @@ def serve(
     recorder.traffic = lambda: (transport.traffic.bytes_up, transport.traffic.bytes_down)
     started = time.perf_counter()
     transport.serve()
+    server.rejections.messages.update(transport.refused)  # refused before they reached the server worker
     summary: dict[str, Any] = {
         "dataset": config.data.name,
         "task": config.task,

@@ -13,6 +13,7 @@ from fedrec.algorithms.fedavg import FedAvg
 from fedrec.algorithms.fedprox import FedProx
 from fedrec.algorithms.scaffold import ScaffoldClient, ScaffoldServer, with_controls
 from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSettings
+from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig, TrainingConfig
 from fedrec.data import RATING_LOADERS
 from fedrec.data.implicit import LeaveOneOut, fewest_unseen, leave_one_out
@@ -237,10 +238,21 @@ def build_task(config: RunConfig, data: TaskData, client_ids: np.ndarray) -> Tas
     )
 
 
-def metrics_for(config: RunConfig) -> RatingMetrics | RankingMetrics | AccuracyMetrics:
+def metrics_for(config: RunConfig, data: TaskData | None = None) -> RatingMetrics | RankingMetrics | AccuracyMetrics:
+    """The task's metric combiner; given the task data, the rating scale bounds the error sums it accepts."""
     if config.task in ("classification", "node_classification"):
         return AccuracyMetrics()
-    return RankingMetrics() if config.task == "ranking" else RatingMetrics()
+    if config.task == "ranking":
+        return RankingMetrics()
+    low, high = data.train.rating_range if isinstance(data, RatingSplit) else (0.0, float("inf"))
+    return RatingMetrics(high - low if high < float("inf") else None)
+
+
+def update_check(config: RunConfig) -> UpdateCheck:
+    """The server's check of incoming updates: a ranking example touches its positive item and the negatives
+    drawn for it in every epoch, which bounds a row's weight."""
+    rows = 1 + config.train.epochs * config.ranking.num_negatives if config.task == "ranking" else 1
+    return UpdateCheck(rows_per_example=rows)
 
 
 def cold_start_users(config: RunConfig, num_users: int) -> np.ndarray:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig
 from fedrec.experiment import privacy_parts
 from fedrec.experiment.checkpoint import ServerCheckpointer, SimulationCheckpointer, resume_simulation
@@ -22,6 +21,7 @@ from fedrec.experiment.parts import (
     metrics_for,
     num_clients,
     round_policy,
+    update_check,
 )
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import RunFolder
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class SimulationResult:
@@ -74,10 +75,10 @@ def build_simulation(
         num_clients=len(client_ids),
         sampler=privacy_parts.sampler(config),
         aggregator=aggregator(config, len(client_ids), spent),
-        metrics=metrics_for(config),
+        metrics=metrics_for(config, split),
         checkpointer=ServerCheckpointer(folder),
         observer=recorder,
-        check=UpdateCheck(),
+        check=update_check(config),
         policy=policy,
         online=devices.online if config.devices.availability < 1 or config.devices.kind == "trace" else None,
         budget=spent.refuses if spent is not None else None,

@@ -42,6 +42,15 @@ def server_data(config: RunConfig) -> TaskData:
     return client_data(config, NO_CLIENTS)
 
 
+def most_examples(config: RunConfig) -> int | None:
+    """The most training examples one honest client can hold: every interaction of the dataset (its
+    catalogue's count); None where only parsing the whole dataset would tell (the server then bounds a
+    client's count only by its first JOIN)."""
+    if config.task in ("rating", "ranking"):
+        return load_catalogue(config.data.name).source_rows
+    return None
+
+
 def client_data(config: RunConfig, client_ids: np.ndarray) -> TaskData:
     """The task data of a client process hosting ``client_ids``: theirs only, split as in the simulation."""
     ids = np.sort(np.asarray(client_ids, dtype=np.int64))

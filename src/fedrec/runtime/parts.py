@@ -28,18 +28,35 @@ class JoinInfo:
 
 class Registry:
     """The clients that joined and how many training examples each holds, as sorted arrays, so that a
-    round's thousands of clients are looked up in one batched operation."""
+    round's thousands of clients are looked up in one batched operation.
+
+    A client's count is the one it gave at its first JOIN, for the life of the run: a client that leaves and
+    joins again (a reconnecting process) must give the same count, so no one can raise its weight later."""
 
     def __init__(self) -> None:
         self.ids = np.empty(0, dtype=np.int64)
         self.counts = np.empty(0, dtype=np.int64)
+        self.sworn_ids = np.empty(0, dtype=np.int64)  # every client that ever joined, sorted
+        self.sworn_counts = np.empty(0, dtype=np.int64)  # the count each gave first
+
+    def changed(self, ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """bool ``[len(ids)]``: clients that joined before with another count."""
+        ids, counts = np.asarray(ids, dtype=np.int64), np.asarray(counts, dtype=np.int64)
+        if not len(self.sworn_ids):
+            return np.zeros(len(ids), dtype=bool)
+        where = np.minimum(np.searchsorted(self.sworn_ids, ids), len(self.sworn_ids) - 1)
+        return np.asarray((self.sworn_ids[where] == ids) & (self.sworn_counts[where] != counts))
 
     def add(self, ids: np.ndarray, counts: np.ndarray) -> None:
-        """Register clients; a client that joins again replaces its count."""
-        every = np.concatenate([np.asarray(ids, dtype=np.int64), self.ids])
-        counts_all = np.concatenate([np.asarray(counts, dtype=np.int64), self.counts])
+        """Register clients (those already registered keep their count)."""
+        every = np.concatenate([self.ids, np.asarray(ids, dtype=np.int64)])
+        counts_all = np.concatenate([self.counts, np.asarray(counts, dtype=np.int64)])
         self.ids, first = np.unique(every, return_index=True)
         self.counts = counts_all[first]
+        sworn = np.concatenate([self.sworn_ids, self.ids])
+        sworn_counts = np.concatenate([self.sworn_counts, self.counts])
+        self.sworn_ids, first = np.unique(sworn, return_index=True)
+        self.sworn_counts = sworn_counts[first]
 
     def remove(self, ids: np.ndarray) -> None:
         keep = ~np.isin(self.ids, ids)
@@ -67,6 +84,15 @@ class Registry:
 
 
 @dataclass(frozen=True)
+class ReplyTimeout:
+    """Payload of the server's own DEADLINE: ``ids`` were sent ``of`` (TRAIN or EVALUATE) for round ``round``
+    and are dropped from that step if they have not answered by then (a cluster's silent clients)."""
+
+    of: Any  # MessageKind
+    ids: np.ndarray
+
+
+@dataclass(frozen=True)
 class Withdrawal:
     """Payload of WITHDRAW: clients that will not send their reply (``of``: UPDATE or METRICS) this round, and
     why, e.g. ``too_large`` (over the server's message limit) or ``non_finite`` (training diverged)."""
@@ -89,6 +115,7 @@ class Rejections:
     def __init__(self) -> None:
         self.updates: Counter[str] = Counter()
         self.metrics: Counter[str] = Counter()
+        self.messages: Counter[str] = Counter()  # whole messages refused (unexpected kinds, bad JOINs, ...)
 
     @property
     def total_updates(self) -> int:
@@ -98,13 +125,16 @@ class Rejections:
         return {
             "rejected_updates": {"total": self.total_updates, "by_reason": dict(sorted(self.updates.items()))},
             "rejected_metrics": {"total": sum(self.metrics.values()), "by_reason": dict(sorted(self.metrics.items()))},
-        }
+            "rejected_messages": {"total": sum(self.messages.values()),
+                                  "by_reason": dict(sorted(self.messages.items()))},
+        }  # fmt: skip
 
     def state_dict(self) -> dict[str, dict[str, int]]:
-        return {"updates": dict(self.updates), "metrics": dict(self.metrics)}
+        return {"updates": dict(self.updates), "metrics": dict(self.metrics), "messages": dict(self.messages)}
 
     def load_state_dict(self, state: dict[str, dict[str, int]]) -> None:
         self.updates, self.metrics = Counter(state.get("updates", {})), Counter(state.get("metrics", {}))
+        self.messages = Counter(state.get("messages", {}))
 
 
 class CheckpointRefused(RuntimeError):
@@ -136,6 +166,10 @@ class UpdateCheck(Protocol):
 
     def refusals(self, update: Any, model: Any, registered: Registry) -> Sequence[Refusal]: ...
 
+    def model_problem(self, model: Any) -> str | None:
+        """Why a new version may not replace the model (values that are not finite), or None."""
+        ...
+
 
 class Aggregator(Protocol):
     def aggregate(self, model: Any, updates: list[Any]) -> Any: ...
@@ -143,6 +177,12 @@ class Aggregator(Protocol):
 
 class MetricCombiner(Protocol):
     def combine(self, sums: list[Any]) -> dict[str, float]: ...
+
+    def implausible(self, sums: Any) -> tuple[str | None, np.ndarray]:
+        """Why the whole of ``sums`` cannot be combined (names or shapes; None: it can), and bool ``[n]``: the
+        clients whose sums no honest evaluation can produce (a sum over more than the count, a count that is
+        not a whole number, ...)."""
+        ...
 
 
 class Checkpointer(Protocol):

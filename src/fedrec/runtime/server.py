@@ -6,10 +6,18 @@ aggregations so far (the model's version). Every ``eval_every`` versions (and af
 evaluate that model on their own test data; evaluation is the experimenter's measurement and costs no
 virtual time. Clients whose connection ends (LEAVE) are dropped for good; clients that go offline
 (OFFLINE, in simulation) only from what they were doing, and may be invited again once back online.
+
+What a client says is checked before it is believed: a JOIN must speak for its senders with one count each,
+within ``max_examples``, and a client's count is the one it first joined with; updates and metric sums are
+judged per client (``check``, the metric combiner's ``implausible``). A new version that is not finite is
+discarded and the model kept. In a cluster, a client silent for ``reply_timeout_s`` after TRAIN or EVALUATE
+is dropped from that step, and a run whose every client left waits ``rejoin_wait_s`` for them to return
+before it stops (resumable), instead of passing rounds with nobody.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import re
@@ -31,6 +39,7 @@ from fedrec.runtime.parts import (
     Refusal,
     Registry,
     Rejections,
+    ReplyTimeout,
     RoundObserver,
     RoundRecord,
     UpdateCheck,
@@ -85,6 +94,9 @@ class ServerPlan:
     first_round: int = 1
     deadline_s: float | None = None
     quorum: float = 1.0  # share of a step's clients whose replies close it once the deadline has passed
+    reply_timeout_s: float | None = None  # wall-clock seconds a cluster client may stay silent (None: forever)
+    rejoin_wait_s: float | None = None  # how long a cluster with no client left waits (None: stop at once)
+    max_examples: int | None = None  # what a JOIN may claim for one client (None: no bound)
 
     def evaluates(self, round_index: int) -> bool:
         return round_index % self.eval_every == 0 or round_index == self.rounds
@@ -99,6 +111,7 @@ class RunStats:
     late: int = 0  # answered after their round closed, or staler than allowed
     offline: int = 0  # went offline before answering
     left: int = 0  # their connection ended during the run (a client process that stopped or was cut off)
+    timed_out: int = 0  # silent for the reply timeout after TRAIN or EVALUATE: dropped from that step
     staleness_sum: float = 0.0
     staleness_max: int = 0
 
@@ -110,6 +123,7 @@ class RunStats:
             "late": self.late,
             "offline": self.offline,
             "left": self.left,
+            "timed_out": self.timed_out,
             "staleness_mean": round(mean, 4),
             "staleness_max": self.staleness_max,
         }
@@ -196,25 +210,82 @@ class Server(Worker):
         self.now = 0.0
         self._participants = 0
         self._final = False  # the final model's evaluation has been opened
+        self._strandings = 0  # times every client left (a cluster then waits for them)
 
     # -- handlers ---------------------------------------------------------------------------------------
 
     @handles(MessageKind.JOIN, emits=EMITS)
     def on_join(self, message: Message) -> Iterator[Message]:
-        info: JoinInfo = message.payload
-        self.clients.add(info.client_ids, info.num_examples)
+        if self.finished:
+            return
+        problem = self._join_problem(message)
+        if problem is not None:
+            self.rejections.messages[problem[0]] += 1
+            log.warning("refused a JOIN from clients %s: %s", list(message.senders()[:5]), problem[1])
+            return
+        ids = np.asarray(message.payload.client_ids, dtype=np.int64)
+        counts = np.asarray(message.payload.num_examples, dtype=np.int64)
+        changed = self.clients.changed(ids, counts)
+        if changed.any():
+            self.rejections.messages["count_changed"] += int(changed.sum())
+            log.warning("refused the JOIN of clients %s: they joined before with other example counts",
+                        ids[changed][:5].tolist())  # fmt: skip
+            ids, counts = ids[~changed], counts[~changed]
+        self.clients.add(ids, counts)
         if not self.started and len(self.clients) >= self.num_clients:
             self.started = True
             log.info("%d clients joined; starting at round %d", len(self.clients), self.round + 1)
-            yield from self.policy.on_ready(self, message.time)
+            if self._evaluation_lost():
+                yield from self._open_evaluation(message.time)  # its close opens the next round
+            else:
+                yield from self.policy.on_ready(self, message.time)
+
+    def _join_problem(self, message: Message) -> tuple[str, str] | None:
+        info = message.payload
+        if not isinstance(info, JoinInfo):
+            return "wrong_payload", f"a JOIN carries JoinInfo, not {type(info).__name__}"
+        ids, counts = np.asarray(info.client_ids), np.asarray(info.num_examples)
+        senders = np.sort(np.asarray(message.senders(), dtype=np.int64))
+        if ids.shape != senders.shape or not np.array_equal(np.sort(ids), senders):
+            return "impersonation", "the JOIN names other clients than its senders"
+        if counts.shape != ids.shape or counts.dtype.kind not in "iu":
+            return "malformed", "a JOIN gives one integer example count per client"
+        if len(counts) and counts.min() < 0:
+            return "bad_count", "example counts must not be negative"
+        if self.plan.max_examples is not None and len(counts) and counts.max() > self.plan.max_examples:
+            most = self.plan.max_examples
+            return "bad_count", f"{int(counts.max())} examples claimed for one client; the data has {most}"
+        return None
+
+    def _evaluation_lost(self) -> bool:
+        """Whether the current version was due an evaluation that never closed (the server stopped, or every
+        client left, while it was open): it is opened again before the next round."""
+        return self.round >= 1 and self.metrics_round != self.round and self.plan.evaluates(self.round)
 
     @handles(MessageKind.LEAVE, emits=SECURE_EMITS)
     def on_leave(self, message: Message) -> Iterator[Message]:
         gone = np.fromiter(set(message.senders()), dtype=np.int64)
+        gone = gone[self.clients.known(gone)]
         self.clients.remove(gone)
         self.stats.left += len(gone)
         log.warning("%d clients left; %d remain", len(gone), len(self.clients))
+        if not len(self.clients) and self.started and not self.finished and self.plan.rejoin_wait_s is not None:
+            yield from self._strand(message.time)
+            return
         yield from self._gone(gone, message.time)
+
+    def _strand(self, now: float) -> Iterator[Message]:
+        """Every client has left: forget the open step (its round is run again) and wait for clients."""
+        assert self.plan.rejoin_wait_s is not None
+        self.started, self.busy, self.evaluation = False, np.empty(0, dtype=np.int64), None
+        abandon = getattr(self.policy, "abandon", None)
+        if callable(abandon):
+            abandon()
+        self._strandings += 1
+        log.warning("every client left after round %d; waiting up to %.0f s for clients to join again", self.round,
+                    self.plan.rejoin_wait_s)  # fmt: skip
+        yield Message(MessageKind.DEADLINE, SERVER, SERVER, self._strandings, MessageKind.JOIN,
+                      now + self.plan.rejoin_wait_s)  # fmt: skip
 
     @handles(MessageKind.OFFLINE, emits=SECURE_EMITS)
     def on_offline(self, message: Message) -> Iterator[Message]:
@@ -225,6 +296,15 @@ class Server(Worker):
     @handles(MessageKind.DEADLINE, emits=SECURE_EMITS)
     def on_deadline(self, message: Message) -> Iterator[Message]:
         if self.finished:
+            return
+        if message.payload is MessageKind.JOIN:  # the wait for clients after every one left
+            if not self.started and message.round == self._strandings:
+                self.stopped = f"every client left after round {self.round} of {self.plan.rounds} and none came back"
+                log.warning("%s within %.0f s; stopping (resume with --resume)", self.stopped, self.plan.rejoin_wait_s)
+                yield from self.finish(message.time)
+            return
+        if isinstance(message.payload, ReplyTimeout):
+            yield from self._timed_out(message.payload, message.round, message.time)
             return
         if message.payload is MessageKind.EVALUATE:
             if self.evaluation is not None and message.round == self.evaluating_round:
@@ -289,6 +369,40 @@ class Server(Worker):
         step.drop(set(refused.tolist()))
         yield from self._maybe_close_evaluation(message.time)
 
+    def handle(self, message: Message) -> list[Message]:
+        """Handle ``message``; with a reply timeout, every TRAIN and EVALUATE sent is followed by its own."""
+        replies = super().handle(message)
+        if self.plan.reply_timeout_s is None:
+            return replies
+        timeouts = [
+            Message(MessageKind.DEADLINE, SERVER, SERVER, r.round, ReplyTimeout(r.kind, np.asarray(r.receivers())),
+                    r.time + self.plan.reply_timeout_s)  # fmt: skip
+            for r in replies
+            if r.kind in (MessageKind.TRAIN, MessageKind.EVALUATE)
+        ]
+        return replies + timeouts
+
+    def _timed_out(self, timeout: ReplyTimeout, round_index: int, now: float) -> Iterator[Message]:
+        ids = np.asarray(timeout.ids, dtype=np.int64)
+        if timeout.of is MessageKind.EVALUATE:
+            step = self.evaluation
+            if step is None or round_index != self.evaluating_round:
+                return
+            silent = np.asarray(sorted(set(ids.tolist()) & (step.expected - step.answered)), dtype=np.int64)
+        else:
+            silent = ids[np.isin(ids, self.busy)] if round_index == self.round + 1 else np.empty(0, dtype=np.int64)
+        if not len(silent):
+            return
+        self.stats.timed_out += len(silent)
+        log.warning("%d clients (%s) did not answer the %s of round %d within %.0f s; dropped from it", len(silent),
+                    silent[:5].tolist(), timeout.of.name, round_index, self.plan.reply_timeout_s)  # fmt: skip
+        if timeout.of is MessageKind.EVALUATE:
+            assert self.evaluation is not None
+            self.evaluation.drop(set(silent.tolist()))
+            yield from self._maybe_close_evaluation(now)
+        else:
+            yield from self._refuse(silent, now)
+
     # -- what the round policies use --------------------------------------------------------------------
 
     def candidates(self, now: float) -> np.ndarray:
@@ -309,8 +423,18 @@ class Server(Worker):
         self.busy = self.busy[~np.isin(self.busy, ids)]
 
     def apply(self, updates: list[Any], now: float, staleness: list[int]) -> Iterator[Message]:
-        """Aggregate ``updates`` into a new version; evaluate and checkpoint it as planned."""
-        self.model = self.aggregator.aggregate(self.model, updates)
+        """Aggregate ``updates`` into a new version; evaluate and checkpoint it as planned. A version that is
+        not finite (values no honest training makes, overflowing the sum) is discarded: the round passes."""
+        saved = copy.deepcopy(_state_of(self.aggregator))
+        model = self.aggregator.aggregate(self.model, updates)
+        problem = self.check.model_problem(model) if self.check is not None else None
+        if problem is not None:
+            _load_state(self.aggregator, saved)
+            self.rejections.messages["non_finite_aggregate"] += 1
+            log.warning("round %d: the aggregate is discarded (%s); the model is kept", self.round + 1, problem)
+            yield from self.skip(now)
+            return
+        self.model = model
         self.round += 1
         self.aggregated_rounds += 1
         self._participants = len(staleness)
@@ -336,7 +460,7 @@ class Server(Worker):
     def done(self) -> bool:
         if self.round >= self.plan.rounds or self.stopped:
             return True
-        if not len(self.clients):
+        if not len(self.clients) and self.plan.rejoin_wait_s is None:
             self.stopped = f"every client left after round {self.round} of {self.plan.rounds}"
         elif self.budget is not None:
             self.stopped = self.budget(self.round + 1)
@@ -380,6 +504,7 @@ class Server(Worker):
             "last_metrics": dict(self.last_metrics),
             "now": self.now,
             "participants": self._participants,
+            "sworn": (self.clients.sworn_ids, self.clients.sworn_counts),
         }
         in_flight = {
             "clients": (self.clients.ids, self.clients.counts),
@@ -406,6 +531,9 @@ class Server(Worker):
         self.aggregated_rounds, self.metrics_round = int(progress["aggregated_rounds"]), progress["metrics_round"]
         self.last_metrics, self.now = dict(progress["last_metrics"]), float(progress["now"])
         self._participants = int(progress["participants"])
+        sworn_ids, sworn_counts = progress.get("sworn", (np.empty(0), np.empty(0)))
+        self.clients.sworn_ids = np.asarray(sworn_ids, dtype=np.int64)
+        self.clients.sworn_counts = np.asarray(sworn_counts, dtype=np.int64)
         if not in_flight:
             return
         flight = state["in_flight"]
@@ -465,7 +593,15 @@ class Server(Worker):
         claimed = getattr(message.payload, "client_ids", None)
         if claimed is None or not np.array_equal(np.asarray(claimed), np.asarray(message.senders())):
             return [_Whole("impersonation", "the payload speaks for other clients than its sender")]
-        return self.check.refusals(message.payload, self.model, self.clients) if self.check else []
+        found = list(self.check.refusals(message.payload, self.model, self.clients)) if self.check else []
+        if message.kind is not MessageKind.METRICS or any(r.positions is None for r in found):
+            return found
+        whole, bad = self.metrics.implausible(message.payload)
+        if whole is not None:
+            return [_Whole("malformed", whole)]
+        if bad.any():
+            found.append(_Whole("implausible_metrics", "metric sums no evaluation can produce", np.flatnonzero(bad)))
+        return found
 
     def _refuse(self, ids: np.ndarray, now: float) -> Iterator[Message]:
         """Clients whose update was refused: out of the current step, still registered and evaluated."""
@@ -506,6 +642,8 @@ class Server(Worker):
         if step.payloads:
             self.last_metrics = self.metrics.combine(step.payloads)
             self.metrics_round = self.evaluating_round
+            if self.checkpointer is not None and self.evaluating_round == self.round:
+                self.checkpointer.save(self)  # a resumed server then knows this version's figures are out
             self.observer.on_round(
                 RoundRecord(
                     self.evaluating_round,

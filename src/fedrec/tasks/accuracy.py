@@ -7,10 +7,12 @@ leave a client.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from fedrec.payloads import MetricSums
+from fedrec.tasks.plausible import as_mask, exceeds, missing, not_a_count
 
 
 def label_counts(
@@ -38,18 +40,42 @@ class AccuracyMetrics:
     """``test_accuracy`` and ``test_macro_f1`` (``val_*`` when clients report a validation split, and
     ``personal_*`` for personal models evaluated on the same test data)."""
 
+    KINDS = ("correct", "count", "hits", "predicted", "actual")
+
     def combine(self, sums: list[MetricSums]) -> dict[str, float]:
         metrics: dict[str, float] = {}
         for split in ("test", "val", "personal"):
-            if not sums or f"{split}_count" not in sums[0].sums:
+            if not sums or not all(f"{split}_{k}" in s.sums for s in sums for k in self.KINDS):
                 continue
-            total = {
-                k: torch.stack([s.sums[f"{split}_{k}"].sum(0) for s in sums]).sum(0)
-                for k in ("correct", "count", "hits", "predicted", "actual")
-            }
+            total = {k: torch.stack([s.sums[f"{split}_{k}"].sum(0) for s in sums]).sum(0) for k in self.KINDS}
             metrics[f"{split}_accuracy"] = float(total["correct"]) / max(float(total["count"]), 1.0)
             metrics[f"{split}_macro_f1"] = macro_f1(total["hits"], total["predicted"], total["actual"])
         return metrics
+
+    def implausible(self, sums: MetricSums) -> tuple[str | None, np.ndarray]:
+        """Sums no evaluation makes: per split, correct answers beyond the count, class tallies that do not add
+        up to the count, hits beyond a class's predictions or labels."""
+        n = len(sums.client_ids)
+        splits = sorted({k.split("_", 1)[0] for k in sums.sums})
+        if "test" not in splits:
+            return "metric sums lack test_count", np.zeros(n, dtype=bool)
+        bad = torch.zeros(n, dtype=torch.bool)
+        for split in splits:
+            names = {f"{split}_{k}" for k in self.KINDS}
+            problem = missing(sums, {f"{split}_correct", f"{split}_count"})
+            tallies = [sums.sums.get(f"{split}_{k}") for k in ("hits", "predicted", "actual")]
+            if problem is None and not all(t is not None and t.dim() == 2 and t.shape[0] == n for t in tallies):
+                problem = f"{split} class tallies must be one row per client"
+            if problem is not None or set(sums.sums) & names != names:
+                return problem or f"metric sums lack some of {sorted(names)}", np.zeros(n, dtype=bool)
+            count, correct = sums.sums[f"{split}_count"], sums.sums[f"{split}_correct"]
+            hits, predicted, actual = (t.double() for t in tallies if t is not None)
+            bad |= not_a_count(count) | exceeds(correct, count) | exceeds(hits, count)
+            bad |= ((hits > predicted) | (hits > actual)).any(1)
+            bad |= (predicted.sum(1) - count).abs() > 1e-6 * (1 + count)
+            bad |= (actual.sum(1) - count).abs() > 1e-6 * (1 + count)
+            bad |= (hits.sum(1) - correct).abs() > 1e-6 * (1 + count)
+        return None, as_mask(bad)
 
 
 def macro_f1(hits: Tensor, predicted: Tensor, actual: Tensor) -> float:

@@ -20,6 +20,7 @@ from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.tasks.mf_cohort import CohortData
 from fedrec.tasks.ncf_training import train_ncf_cohort, train_ncf_sequentially
 from fedrec.tasks.objective import check_same_clients
+from fedrec.tasks.plausible import as_mask, exceeds, missing, not_a_count
 from fedrec.tasks.ranking_cohort import RANKING_TABLES, RankingTraining, train_ranking_cohort
 from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of, rank_of_first
 from fedrec.tasks.ranking_sequential import train_ranking_sequentially
@@ -252,11 +253,27 @@ class RankingMetrics:
     """Means over users of each client's HR, NDCG and recall (and their fine-tuned versions, if any)."""
 
     def combine(self, sums: list[MetricSums]) -> dict[str, float]:
-        names = [k for k in sums[0].sums if not k.endswith("count")]
-        totals = {k: sum(s.total(k) for s in sums) for k in [*names, "count", "cold_count"] if k in sums[0].sums}
+        shared = set.intersection(*(set(s.sums) for s in sums))
+        names = [k for k in sums[0].sums if k in shared and not k.endswith("count")]
+        totals = {k: sum(s.total(k) for s in sums) for k in [*names, "count", "cold_count"] if k in shared}
         count, cold = totals["count"] - totals.get("cold_count", 0.0), totals.get("cold_count", 0.0)
         return {
             k: totals[k] / (cold if k.startswith("cold_") else count)
             for k in names
             if (cold if k.startswith("cold_") else count)
         }
+
+    def implausible(self, sums: MetricSums) -> tuple[str | None, np.ndarray]:
+        """Sums no evaluation makes: every metric is a mean of per-user values in [0, 1] (``cold_*`` over the
+        held-out users), so a client's sum is at most its count."""
+        cold = {k for k in sums.sums if k.startswith("cold_")}
+        problem = missing(sums, set(sums.sums) | {"count"} | ({"cold_count"} if cold else set()))
+        if problem is not None:
+            return problem, np.zeros(len(sums.client_ids), dtype=bool)
+        count = sums.sums["count"]
+        bad = not_a_count(count)
+        for name, value in sums.sums.items():
+            if name == "count":
+                continue
+            bad |= exceeds(value, sums.sums["cold_count"] if name in cold - {"cold_count"} else count)
+        return None, as_mask(bad)

@@ -20,6 +20,7 @@ from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.tasks.mf_cohort import CohortData, LocalTraining, train_mf_cohort
 from fedrec.tasks.mf_sequential import train_mf_sequentially
 from fedrec.tasks.objective import check_same_clients
+from fedrec.tasks.plausible import as_mask, exceeds, missing, not_a_count
 from fedrec.tasks.pseudo_items import with_pseudo_items
 
 Execution = Literal["cohort", "sequential"]
@@ -183,14 +184,34 @@ class RatingTask(HostedClients):
 
 
 class RatingMetrics:
-    """Combines clients' error sums into test RMSE and MAE."""
+    """Combines clients' error sums into test RMSE and MAE. ``span``: the rating scale's width (predictions
+    are clipped to the scale, so one error is at most ``span``); None leaves the error sums unbounded."""
+
+    def __init__(self, span: float | None = None) -> None:
+        self.span = span
 
     def combine(self, sums: list[MetricSums]) -> dict[str, float]:
         count = sum(s.total("count") for s in sums)
         sse = sum(s.total("sse") for s in sums)
         sae = sum(s.total("sae") for s in sums)
         metrics = {"test_rmse": float(np.sqrt(sse / count)), "test_mae": sae / count}
-        if "ft_sse" in sums[0].sums:
+        if all("ft_sse" in s.sums and "ft_sae" in s.sums for s in sums):
             metrics["ft_rmse"] = float(np.sqrt(sum(s.total("ft_sse") for s in sums) / count))
             metrics["ft_mae"] = sum(s.total("ft_sae") for s in sums) / count
         return metrics
+
+    def implausible(self, sums: MetricSums) -> tuple[str | None, np.ndarray]:
+        """Sums no evaluation makes: a count that is not a whole number, errors beyond the scale."""
+        problem = missing(sums, {"sse", "sae", "count"} | ({"ft_sse", "ft_sae"} & set(sums.sums)))
+        if problem is not None:
+            return problem, np.zeros(len(sums.client_ids), dtype=bool)
+        count = sums.sums["count"]
+        span = torch.full_like(count, torch.inf) if self.span is None else torch.full_like(count, self.span)
+        bad = not_a_count(count)
+        for name in ("sse", "ft_sse"):
+            if name in sums.sums:
+                bad |= exceeds(sums.sums[name], count * span**2)
+        for name in ("sae", "ft_sae"):
+            if name in sums.sums:
+                bad |= exceeds(sums.sums[name], count * span)
+        return None, as_mask(bad)

@@ -2,9 +2,15 @@
 
 A client process opens a stream, says hello (protocol version, credential, the client ids it hosts, the
 tasks it can run) and is welcomed with the run's config or refused with the reason. The server worker runs
-on one thread that takes messages from an inbox; each stream's reader decodes what arrives and puts it
-there, and a stream that ends puts a LEAVE for its clients. Deadlines the server sets for itself become
-timers on the wall clock. Broadcasts are encoded once and addressed per stream.
+on one thread that takes messages from an inbox; each stream's reader decodes what arrives, admits only what
+a client may send (``admission``) and puts it there, and a stream that ends puts a LEAVE for its clients.
+Deadlines the server sets for itself become timers on the wall clock. Broadcasts are encoded once and
+addressed per stream.
+
+No client can end the run: a message that fails admission, or whose handling raises, is refused, logged and
+counted (``refused``), and a process whose messages keep being refused is disconnected. A stream must say
+hello within ``HELLO_TIMEOUT_S``, at most ``MAX_UNGREETED`` streams may wait to say it, and a hello larger
+than ``MAX_HELLO_BYTES`` is refused before it is parsed.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field, replace
@@ -24,21 +31,29 @@ import numpy as np
 from fedrec.errors import FedrecError
 from fedrec.runtime.message import SERVER, Message, MessageKind, payload_nbytes
 from fedrec.runtime.worker import Worker
+from fedrec.transport.admission import refusal
 from fedrec.transport.codec import PROTOCOL_VERSION, CodecError, decode, encode
 from fedrec.transport.grpc_common import HELLO, REFUSED, SERVICE, SESSION, WELCOME, WireOptions, control
 from fedrec.transport.proto import wire_pb2 as wire
 
 log = logging.getLogger("fedrec.server")
 
-# (hello meta, client ids) -> reason to refuse, or None
-HelloCheck = Callable[[dict[str, str], np.ndarray], str | None]
+# (hello meta, client ids; None: check the credential alone, before the ids are read) -> reason to refuse, or None
+HelloCheck = Callable[[dict[str, str], np.ndarray | None], str | None]
+
+HELLO_TIMEOUT_S = 10.0  # a stream that has not said hello by then is closed
+MAX_UNGREETED = 32  # streams that may wait to say hello at once; more are turned away (they retry)
+MAX_HELLO_BYTES = 8 * 2**20  # about two million client ids
+STRIKES = 10  # refused messages after which a client process is disconnected
 
 
 @dataclass
 class _Session:
     number: int
     client_ids: np.ndarray
+    context: grpc.ServicerContext | None = None
     outbox: queue.Queue[bytes | None] = field(default_factory=queue.Queue)
+    strikes: int = 0
 
 
 @dataclass
@@ -67,9 +82,11 @@ class GrpcServerTransport:
         self.welcome = welcome
         self.options = options
         self.credentials = credentials
-        self.inbox: queue.Queue[Message | None] = queue.Queue()
+        self.inbox: queue.Queue[tuple[Message, int] | None] = queue.Queue()  # (message, session number; 0: timer)
         self.sessions: dict[int, _Session] = {}
         self.traffic = WireTraffic()
+        self.refused: Counter[str] = Counter()  # messages refused, by reason (rejected_messages)
+        self._ungreeted = 0
         self._lock = threading.Lock()
         self._numbers = count(1)
         self._started = time.monotonic()
@@ -110,20 +127,29 @@ class GrpcServerTransport:
     def _loop(self) -> None:
         while not getattr(self.server, "finished", False):
             try:
-                message = self.inbox.get(timeout=self.options.status_every_s)
+                item = self.inbox.get(timeout=self.options.status_every_s)
             except queue.Empty:
                 waiting = getattr(self.server, "waiting_for", None)
                 log.info("%s", waiting() if callable(waiting) else "waiting for clients")
                 continue
-            if message is None:
+            if item is None:
                 return
-            for reply in self.server.handle(message):
+            message, number = item
+            try:
+                replies = self.server.handle(message)
+            except Exception as exc:  # noqa: BLE001 - no message may end the run
+                if number == 0:
+                    raise  # the server's own timers: a fault of ours, not a client's
+                log.debug("handling a %s raised", message.kind.name, exc_info=True)
+                self._strike(number, "handler_error", f"handling its {message.kind.name} failed: {exc!r}"[:300])
+                continue
+            for reply in replies:
                 self._route(reply)
 
     def _route(self, message: Message) -> None:
         if message.receiver == SERVER:
             delay = max(0.0, message.time - self.now())
-            timer = threading.Timer(delay, self.inbox.put, args=(message,))
+            timer = threading.Timer(delay, self.inbox.put, args=((message, 0),))
             timer.daemon = True
             timer.start()
             return
@@ -147,14 +173,15 @@ class GrpcServerTransport:
                 session.outbox.put(data)
 
     def _session(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
-        hello = wire.Envelope.FromString(next(requests, b""))
-        ids = np.array(sorted(set(hello.sender)), dtype=np.int64)
-        reason = self._refusal(hello, ids)
+        hello = self._hello(requests, context)
+        if hello is None:
+            return
+        ids, reason = self._greet(hello)
         if reason is not None:
             log.warning("refused a client process (%s): %s", context.peer(), reason)
             yield control(REFUSED, meta={"reason": reason})
             return
-        session = _Session(next(self._numbers), ids)
+        session = _Session(next(self._numbers), ids, context)
         with self._lock:
             self.sessions[session.number] = session
         log.info("client process %d connected from %s with %d clients", session.number, context.peer(), len(ids))
@@ -163,11 +190,56 @@ class GrpcServerTransport:
         while (data := session.outbox.get()) is not None:
             yield data
 
-    def _refusal(self, hello: wire.Envelope, ids: np.ndarray) -> str | None:
+    def _hello(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> wire.Envelope | None:
+        """The stream's hello, read within ``HELLO_TIMEOUT_S`` while at most ``MAX_UNGREETED`` streams wait;
+        None (the stream closed or turned away) otherwise."""
+        with self._lock:
+            crowded = self._ungreeted >= MAX_UNGREETED
+            self._ungreeted += not crowded
+        if crowded:
+            log.warning("turned away a stream from %s: %d streams already wait to say hello", context.peer(),
+                        MAX_UNGREETED)  # fmt: skip
+            context.abort(grpc.StatusCode.UNAVAILABLE, "too many connections waiting to say hello; retry")
+        timer = threading.Timer(HELLO_TIMEOUT_S, context.cancel)
+        timer.daemon = True
+        timer.start()
+        try:
+            data = next(requests, b"")
+        except Exception:  # noqa: BLE001 - cancelled (it said nothing in time) or broken
+            data = None
+        finally:
+            timer.cancel()
+            with self._lock:
+                self._ungreeted -= 1
+        if data is None or not context.is_active():
+            log.warning("closed a stream from %s that said no hello within %.0f s", context.peer(), HELLO_TIMEOUT_S)
+            return None
+        if len(data) > MAX_HELLO_BYTES:
+            return wire.Envelope(kind="oversized")
+        try:
+            return wire.Envelope.FromString(data)
+        except Exception:  # noqa: BLE001 - not an envelope
+            return wire.Envelope(kind="garbled")
+
+    def _greet(self, hello: wire.Envelope) -> tuple[np.ndarray, str | None]:
+        """The client ids a hello names and why it is refused (None: welcome). The credential is checked
+        before the ids are read."""
+        no_ids = np.empty(0, dtype=np.int64)
+        if hello.kind == "oversized":
+            return no_ids, f"a hello must be under {MAX_HELLO_BYTES // 2**20} MiB"
         if hello.kind != HELLO:
-            return "the first message must be a hello"
+            return no_ids, "the first message must be a hello"
         if hello.protocol_version != PROTOCOL_VERSION:
-            return f"protocol version {hello.protocol_version}; this server speaks {PROTOCOL_VERSION}: upgrade fedrec"
+            version = hello.protocol_version
+            return no_ids, f"protocol version {version}; this server speaks {PROTOCOL_VERSION}: upgrade fedrec"
+        meta = dict(hello.meta)
+        reason = self.hello_check(meta, None)
+        if reason is not None:
+            return no_ids, reason
+        ids = np.unique(np.fromiter(hello.sender, dtype=np.int64, count=len(hello.sender)))
+        return ids, self._refusal(meta, ids)
+
+    def _refusal(self, meta: dict[str, str], ids: np.ndarray) -> str | None:
         if len(ids) == 0 or ids[0] < 1:
             return "a client process must host at least one client, with ids from 1"
         with self._lock:
@@ -175,7 +247,7 @@ class GrpcServerTransport:
         busy = np.intersect1d(ids, np.concatenate(taken)) if taken else np.empty(0)
         if len(busy):
             return f"clients {busy[:5].tolist()} are already connected through another process"
-        return self.hello_check(dict(hello.meta), ids)
+        return self.hello_check(meta, ids)
 
     def _read(self, session: _Session, requests: Iterator[bytes]) -> None:
         why = "its stream ended"
@@ -194,22 +266,36 @@ class GrpcServerTransport:
                 log.warning("client process %d disconnected (%s); its %d clients leave the run", session.number,
                             str(why).splitlines()[0][:200], len(session.client_ids))  # fmt: skip
                 ids = tuple(session.client_ids.tolist())
-                self.inbox.put(Message(MessageKind.LEAVE, ids, SERVER, 0, None, self.now()))
+                self.inbox.put((Message(MessageKind.LEAVE, ids, SERVER, 0, None, self.now()), 0))
 
     def _accept(self, session: _Session, data: bytes) -> None:
         try:
             message, _ = decode(data)
         except CodecError as exc:
-            log.warning("client process %d sent a malformed message (%s); ignored", session.number, exc)
+            self._strike(session.number, "malformed", f"a malformed message ({exc})")
             return
-        senders = np.asarray(message.senders(), dtype=np.int64)
-        if message.kind in (MessageKind.LEAVE, MessageKind.DEADLINE) or not np.isin(senders, session.client_ids).all():
-            log.warning(
-                "client process %d sent %s for clients it does not host; ignored", session.number, message.kind.name
-            )
+        except Exception as exc:  # noqa: BLE001 - whatever the bytes do to the decoder
+            self._strike(session.number, "malformed", f"an undecodable message ({type(exc).__name__})")
+            return
+        refused = refusal(message, session.client_ids)
+        if refused is not None:
+            self._strike(session.number, *refused)
             return
         self.traffic.raw_up += payload_nbytes(message.payload)
-        self.inbox.put(replace(message, time=self.now()))
+        self.inbox.put((replace(message, time=self.now()), session.number))
+
+    def _strike(self, number: int, reason: str, detail: str) -> None:
+        """Refuse one message of client process ``number``; after ``STRIKES`` refusals, disconnect it."""
+        self.refused[reason] += 1
+        with self._lock:
+            session = self.sessions.get(number)
+        if session is None:
+            return
+        session.strikes += 1
+        log.warning("refused a message from client process %d (%s): %s", number, reason, detail)
+        if session.strikes == STRIKES and session.context is not None:
+            log.warning("client process %d sent %d refused messages; disconnecting it", number, STRIKES)
+            session.context.cancel()
 
     def _close_sessions(self) -> None:
         deadline = time.monotonic() + 5.0
