@@ -91,7 +91,8 @@ class RunFolder:
 
         if not (self.path / "config.yaml").is_file():
             raise RunFolderError(f"{self.path} holds no run to resume (no config.yaml)")
-        if (self.path / "summary.json").exists():
+        summary = self.path / "summary.json"
+        if summary.exists() and _status(summary) != "stopped":  # a stopped run (its clients gone) may go on
             raise RunFolderError(f"the run in {self.path} already completed; there is nothing to resume")
         simulation = (self.path / SIMULATION_STATE).is_file()
         if checkpoint == SIMULATION_STATE and not simulation and (self.path / SERVER_STATE).is_file():
@@ -131,6 +132,13 @@ class RunFolder:
             raise RunFolderError(f"{target} is missing: the run in {self.path} did not complete")
         summary: dict[str, Any] = json.loads(target.read_text())
         return summary
+
+
+def _status(summary: Path) -> str:
+    try:
+        return str(json.loads(summary.read_text()).get("status", "finished"))
+    except (OSError, ValueError, AttributeError):
+        return "finished"
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -40,6 +40,10 @@ RETRY_S = 60.0  # when nobody is online to invite, look again this much later
 class RoundPolicy(Protocol):
     def on_ready(self, server: Server, now: float) -> Iterator[Message]: ...
 
+    def abandon(self) -> None:
+        """Forget the step in flight without closing it: every client left, and the server waits for them."""
+        ...
+
     def on_updates(self, server: Server, message: Message) -> Iterator[Message]: ...
 
     def on_gone(self, server: Server, ids: np.ndarray, now: float) -> Iterator[Message]: ...
@@ -188,6 +192,10 @@ class SyncRounds:
     def on_evaluated(self, server: Server, now: float) -> Iterator[Message]:
         yield from self.on_ready(server, now)
 
+    def abandon(self) -> None:
+        """Forget the open round without closing it (every client left; it is run again when they return)."""
+        self.step, self.needed = None, 0
+
     def _close(self, server: Server, now: float) -> Iterator[Message]:
         step, self.step = self.step, None
         assert step is not None
@@ -268,6 +276,9 @@ class BufferedAsync:
 
     def on_gone(self, server: Server, ids: np.ndarray, now: float) -> Iterator[Message]:
         yield from self.on_ready(server, now)
+
+    def abandon(self) -> None:
+        """Nothing to forget: the buffer holds updates already received, and is kept."""
 
     def on_deadline(self, server: Server, message: Message) -> Iterator[Message]:
         if message.payload is None:

@@ -278,9 +278,7 @@ class Server(Worker):
         """Every client has left: forget the open step (its round is run again) and wait for clients."""
         assert self.plan.rejoin_wait_s is not None
         self.started, self.busy, self.evaluation = False, np.empty(0, dtype=np.int64), None
-        abandon = getattr(self.policy, "abandon", None)
-        if callable(abandon):
-            abandon()
+        self.policy.abandon()
         self._strandings += 1
         log.warning("every client left after round %d; waiting up to %.0f s for clients to join again", self.round,
                     self.plan.rejoin_wait_s)  # fmt: skip

@@ -15,6 +15,7 @@ from fedrec.payloads import ClientUpdates, MetricSums
 from fedrec.privacy.secagg.messages import MaskedInputs, PublicKeys, RevealedShares, SealedShares
 from fedrec.runtime.message import Message, MessageKind
 from fedrec.runtime.parts import JoinInfo, Withdrawal
+from fedrec.transport.codec import CodecError, decode
 
 CLIENT_SENDS: dict[MessageKind, type] = {
     MessageKind.JOIN: JoinInfo,
@@ -46,3 +47,16 @@ def refusal(message: Message, hosted: np.ndarray) -> tuple[str, str] | None:
     if claimed.shape != senders.shape or not np.array_equal(np.sort(claimed), np.sort(senders)):
         return "impersonation", f"the {message.kind.name}'s payload speaks for other clients than its senders"
     return None
+
+
+def admit(data: bytes, hosted: np.ndarray) -> Message | tuple[str, str]:
+    """The message ``data`` encodes, if a client process hosting ``hosted`` may send it; else ``(reason,
+    detail)``. Whatever the bytes are, this raises nothing."""
+    try:
+        message, _ = decode(data)
+    except CodecError as exc:
+        return "malformed", f"a malformed message ({exc})"
+    except Exception as exc:  # noqa: BLE001 - whatever the bytes do to the decoder
+        return "malformed", f"an undecodable message ({type(exc).__name__})"
+    refused = refusal(message, hosted)
+    return message if refused is None else refused

@@ -31,8 +31,8 @@ import numpy as np
 from fedrec.errors import FedrecError
 from fedrec.runtime.message import SERVER, Message, MessageKind, payload_nbytes
 from fedrec.runtime.worker import Worker
-from fedrec.transport.admission import refusal
-from fedrec.transport.codec import PROTOCOL_VERSION, CodecError, decode, encode
+from fedrec.transport.admission import admit
+from fedrec.transport.codec import PROTOCOL_VERSION, encode
 from fedrec.transport.grpc_common import HELLO, REFUSED, SERVICE, SESSION, WELCOME, WireOptions, control
 from fedrec.transport.proto import wire_pb2 as wire
 
@@ -269,20 +269,12 @@ class GrpcServerTransport:
                 self.inbox.put((Message(MessageKind.LEAVE, ids, SERVER, 0, None, self.now()), 0))
 
     def _accept(self, session: _Session, data: bytes) -> None:
-        try:
-            message, _ = decode(data)
-        except CodecError as exc:
-            self._strike(session.number, "malformed", f"a malformed message ({exc})")
+        admitted = admit(data, session.client_ids)
+        if isinstance(admitted, tuple):
+            self._strike(session.number, *admitted)
             return
-        except Exception as exc:  # noqa: BLE001 - whatever the bytes do to the decoder
-            self._strike(session.number, "malformed", f"an undecodable message ({type(exc).__name__})")
-            return
-        refused = refusal(message, session.client_ids)
-        if refused is not None:
-            self._strike(session.number, *refused)
-            return
-        self.traffic.raw_up += payload_nbytes(message.payload)
-        self.inbox.put((replace(message, time=self.now()), session.number))
+        self.traffic.raw_up += payload_nbytes(admitted.payload)
+        self.inbox.put((replace(admitted, time=self.now()), session.number))
 
     def _strike(self, number: int, reason: str, detail: str) -> None:
         """Refuse one message of client process ``number``; after ``STRIKES`` refusals, disconnect it."""
