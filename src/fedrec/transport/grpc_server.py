@@ -9,8 +9,8 @@ addressed per stream.
 
 No client can end the run: a message that fails admission, or whose handling raises, is refused, logged and
 counted (``refused``), and a process whose messages keep being refused is disconnected. A stream must say
-hello within ``HELLO_TIMEOUT_S``, at most ``MAX_UNGREETED`` streams may wait to say it, and a hello larger
-than ``MAX_HELLO_BYTES`` is refused before it is parsed.
+hello within ``HELLO_TIMEOUT_S``, at most ``MAX_UNGREETED`` streams may wait to say it (a new stream closes
+the one that waited longest), and a hello larger than ``MAX_HELLO_BYTES`` is refused before it is parsed.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ log = logging.getLogger("fedrec.server")
 HelloCheck = Callable[[dict[str, str], np.ndarray | None], str | None]
 
 HELLO_TIMEOUT_S = 10.0  # a stream that has not said hello by then is closed
-MAX_UNGREETED = 32  # streams that may wait to say hello at once; more are turned away (they retry)
+MAX_UNGREETED = 32  # streams that may wait to say hello at once; a new one closes the oldest
 MAX_HELLO_BYTES = 8 * 2**20  # about two million client ids
 STRIKES = 10  # refused messages after which a client process is disconnected
 
@@ -86,9 +86,10 @@ class GrpcServerTransport:
         self.sessions: dict[int, _Session] = {}
         self.traffic = WireTraffic()
         self.refused: Counter[str] = Counter()  # messages refused, by reason (rejected_messages)
-        self._ungreeted = 0
+        self._ungreeted: dict[int, grpc.ServicerContext] = {}  # streams waiting for their hello, oldest first
         self._lock = threading.Lock()
         self._numbers = count(1)
+        self._streams = count(1)
         self._started = time.monotonic()
         self._done = threading.Event()
 
@@ -191,26 +192,27 @@ class GrpcServerTransport:
             yield data
 
     def _hello(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> wire.Envelope | None:
-        """The stream's hello, read within ``HELLO_TIMEOUT_S`` while at most ``MAX_UNGREETED`` streams wait;
-        None (the stream closed or turned away) otherwise."""
+        """The stream's hello, read within ``HELLO_TIMEOUT_S``; None if the stream closed first. At most
+        ``MAX_UNGREETED`` streams wait for their hello: a new stream closes the one that has waited longest, so
+        streams that say nothing cannot keep out a client that says hello at once."""
+        key = next(self._streams)
         with self._lock:
-            crowded = self._ungreeted >= MAX_UNGREETED
-            self._ungreeted += not crowded
-        if crowded:
-            log.warning("turned away a stream from %s: %d streams already wait to say hello", context.peer(),
-                        MAX_UNGREETED)  # fmt: skip
-            context.abort(grpc.StatusCode.UNAVAILABLE, "too many connections waiting to say hello; retry")
+            self._ungreeted[key] = context
+            oldest = next(iter(self._ungreeted.items())) if len(self._ungreeted) > MAX_UNGREETED else None
+        if oldest is not None:
+            log.warning("closed the stream that waited longest to say hello: %d streams wait at once", MAX_UNGREETED)
+            oldest[1].cancel()
         timer = threading.Timer(HELLO_TIMEOUT_S, context.cancel)
         timer.daemon = True
         timer.start()
         try:
             data = next(requests, b"")
-        except Exception:  # noqa: BLE001 - cancelled (it said nothing in time) or broken
+        except Exception:  # noqa: BLE001 - cancelled (it said nothing in time, or was crowded out) or broken
             data = None
         finally:
             timer.cancel()
             with self._lock:
-                self._ungreeted -= 1
+                self._ungreeted.pop(key, None)
         if data is None or not context.is_active():
             log.warning("closed a stream from %s that said no hello within %.0f s", context.peer(), HELLO_TIMEOUT_S)
             return None

@@ -1,0 +1,87 @@
+"""The gRPC server transport against streams that misbehave, over real gRPC on loopback (the server worker is
+a small stand-in here: what is under test is the transport's own defence)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from fedrec.runtime.message import SERVER, Message, MessageKind
+from fedrec.runtime.parts import JoinInfo
+from fedrec.runtime.worker import Worker, handles
+from fedrec.transport import grpc_server
+from fedrec.transport.grpc_common import WELCOME, WireOptions
+from fedrec.transport.grpc_server import GrpcServerTransport
+from tests.adversarial.wire_client import RawClient
+from tests.experiment.processes import free_port, wait_for
+
+
+class Fragile(Worker):
+    """A server worker that raises on every JOIN (as a handler meeting input it did not foresee would)."""
+
+    finished = False
+    joins = 0
+
+    @handles(MessageKind.JOIN)
+    def on_join(self, message: Message) -> Iterator[Message]:
+        self.joins += 1
+        raise ValueError("unforeseen input")
+
+    @handles(MessageKind.LEAVE)
+    def on_leave(self, message: Message) -> Iterator[Message]:
+        return iter(())
+
+
+@pytest.fixture
+def served(monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(grpc_server, "HELLO_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(grpc_server, "MAX_UNGREETED", 4)
+    worker = Fragile()
+    address = f"127.0.0.1:{free_port()}"
+    transport = GrpcServerTransport(worker, address, lambda meta, ids: None, {}, WireOptions(status_every_s=60))
+    thread = threading.Thread(target=transport.serve, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    yield transport, worker, address
+    transport.stop()
+    thread.join(timeout=10)
+
+
+def test_a_stream_that_says_no_hello_is_closed_after_the_hello_timeout(served) -> None:  # type: ignore[no-untyped-def]
+    _, _, address = served
+    mute, started = RawClient(address), time.monotonic()
+    assert mute.next(timeout=10) is None  # the server ended the stream
+    assert 0.8 < time.monotonic() - started < 5
+    mute.close()
+
+
+def test_new_streams_crowd_out_the_oldest_silent_ones_so_an_honest_hello_gets_in(served) -> None:  # type: ignore[no-untyped-def]
+    _, _, address = served
+    mute = [RawClient(address) for _ in range(grpc_server.MAX_UNGREETED)]
+    time.sleep(0.3)
+    honest = RawClient(address)
+    welcome = honest.hello(np.array([1, 2]))
+    assert welcome is not None and welcome.kind == WELCOME
+    assert mute[0].next(timeout=5) is None  # the oldest silent stream made room
+    for client in [*mute, honest]:
+        client.close()
+
+
+def test_a_message_whose_handling_raises_is_refused_and_a_process_that_persists_is_cut_off(served) -> None:  # type: ignore[no-untyped-def]
+    transport, worker, address = served
+    client = RawClient(address)
+    assert client.hello(np.array([7])).kind == WELCOME  # type: ignore[union-attr]
+    join = Message(MessageKind.JOIN, (7,), SERVER, 0, JoinInfo(np.array([7]), np.array([3])), 0.0)
+    for _ in range(grpc_server.STRIKES):
+        client.send(join)
+    assert client.next(timeout=10) is None and client.ended == "CANCELLED"  # disconnected after its strikes
+    assert worker.joins == grpc_server.STRIKES and transport.refused["handler_error"] == grpc_server.STRIKES
+    wait_for(lambda: not transport.sessions, timeout=5, what="the session to be dropped")
+    second = RawClient(address)  # the server still serves
+    assert second.hello(np.array([8])).kind == WELCOME  # type: ignore[union-attr]
+    second.close()
+    client.close()
