@@ -124,6 +124,7 @@ def same_model(a: Outcome, b: Outcome) -> bool:
 
 
 @lru_cache(maxsize=8)
-def baseline(rounds: int = 2, first: MessageKind = MessageKind.UPDATE) -> Outcome:
-    """The hostile clients drop out at their first ``first`` message (the run without their harm)."""
-    return play(lambda m, s: [] if m.kind is first else None, rounds, drop_out=True)
+def baseline(rounds: int = 2, first: MessageKind = MessageKind.UPDATE, from_round: int = 0) -> Outcome:
+    """The hostile clients drop out at their first ``first`` message of round ``from_round`` or later (the run
+    without their harm)."""
+    return play(lambda m, s: [] if m.kind is first and m.round >= from_round else None, rounds, drop_out=True)

@@ -195,7 +195,8 @@ class Server(Worker):
         self.stopped: str | None = None  # why the run ended before its planned rounds
         self.clients = Registry()
         self.round = plan.first_round - 1
-        self.busy = np.empty(0, dtype=np.int64)
+        self.busy = np.empty(0, dtype=np.int64)  # clients training now, sorted
+        self.busy_rounds = np.empty(0, dtype=np.int64)  # the round each was invited to train for
         self.evaluation: Replies | None = None
         self.evaluating_round = 0
         self.evaluated_participants = 0
@@ -277,7 +278,8 @@ class Server(Worker):
     def _strand(self, now: float) -> Iterator[Message]:
         """Every client has left: forget the open step (its round is run again) and wait for clients."""
         assert self.plan.rejoin_wait_s is not None
-        self.started, self.busy, self.evaluation = False, np.empty(0, dtype=np.int64), None
+        self.started, self.evaluation = False, None
+        self.arrived(self.busy)
         self.policy.abandon()
         self._strandings += 1
         log.warning("every client left after round %d; waiting up to %.0f s for clients to join again", self.round,
@@ -316,7 +318,10 @@ class Server(Worker):
         """Each client's update is judged on its own: a refused client loses only its own contribution."""
         if self.finished:
             return
-        passed, refused = self._screen(message, self.rejections.updates)
+        asked = self._solicited(message)
+        if asked is None:
+            return
+        passed, refused = self._screen(asked, self.rejections.updates)
         if passed is not None:
             yield from self.policy.on_updates(self, passed)
         if len(refused):
@@ -388,7 +393,7 @@ class Server(Worker):
                 return
             silent = np.asarray(sorted(set(ids.tolist()) & (step.expected - step.answered)), dtype=np.int64)
         else:
-            silent = ids[np.isin(ids, self.busy)] if round_index == self.round + 1 else np.empty(0, dtype=np.int64)
+            silent = ids[self.invited_round(ids) == round_index]
         if not len(silent):
             return
         self.stats.timed_out += len(silent)
@@ -413,12 +418,26 @@ class Server(Worker):
 
     def invite(self, ids: np.ndarray, now: float) -> Message:
         """Send the current model to ``ids`` to train for round ``round + 1``."""
-        self.busy = np.union1d(self.busy, ids)
+        ids = np.asarray(ids, dtype=np.int64)
+        keep = ~np.isin(self.busy, ids)
+        busy = np.concatenate([self.busy[keep], ids])
+        rounds = np.concatenate([self.busy_rounds[keep], np.full(len(ids), self.round + 1, dtype=np.int64)])
+        order = np.argsort(busy, kind="stable")
+        self.busy, self.busy_rounds = busy[order], rounds[order]
         self.stats.invited += len(ids)
         return Message(MessageKind.TRAIN, SERVER, tuple(ids.tolist()), self.round + 1, self.model, now)
 
     def arrived(self, ids: np.ndarray) -> None:
-        self.busy = self.busy[~np.isin(self.busy, ids)]
+        keep = ~np.isin(self.busy, ids)
+        self.busy, self.busy_rounds = self.busy[keep], self.busy_rounds[keep]
+
+    def invited_round(self, ids: np.ndarray) -> np.ndarray:
+        """int64 ``[len(ids)]``: the round each client was invited to train for, or -1 if it is not training."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(self.busy):
+            return np.full(len(ids), -1, dtype=np.int64)
+        where = np.minimum(np.searchsorted(self.busy, ids), len(self.busy) - 1)
+        return np.where(self.busy[where] == ids, self.busy_rounds[where], -1)
 
     def apply(self, updates: list[Any], now: float, staleness: list[int]) -> Iterator[Message]:
         """Aggregate ``updates`` into a new version; evaluate and checkpoint it as planned. A version that is
@@ -507,6 +526,7 @@ class Server(Worker):
         in_flight = {
             "clients": (self.clients.ids, self.clients.counts),
             "busy": self.busy,
+            "busy_rounds": self.busy_rounds,
             "started": self.started,
             "evaluation": self.evaluation.state_dict() if self.evaluation is not None else None,
             "evaluating_round": self.evaluating_round,
@@ -538,6 +558,8 @@ class Server(Worker):
         ids, counts = flight["clients"]
         self.clients.ids, self.clients.counts = np.asarray(ids, dtype=np.int64), np.asarray(counts, dtype=np.int64)
         self.busy, self.started = np.asarray(flight["busy"], dtype=np.int64), bool(flight["started"])
+        rounds = flight.get("busy_rounds", np.full(len(self.busy), self.round + 1))
+        self.busy_rounds = np.asarray(rounds, dtype=np.int64)
         self.evaluation = Replies.from_state(flight["evaluation"]) if flight["evaluation"] is not None else None
         self.evaluating_round = int(flight["evaluating_round"])
         self.evaluated_participants = int(flight["evaluated_participants"])
@@ -586,6 +608,20 @@ class Server(Worker):
                             senders[fresh][:5].tolist(), refusal.detail)  # fmt: skip
         keep = np.flatnonzero(~bad)
         return (message.part(keep) if len(keep) else None), senders[bad]
+
+    def _solicited(self, message: Message) -> Message | None:
+        """The part of ``message`` from clients invited to train for the round it names: an update nobody
+        asked for (a replay, a duplicate, a client not training, a round it was not invited to) is late,
+        and changes nothing."""
+        ids = np.asarray(message.senders(), dtype=np.int64)
+        asked = self.invited_round(ids) == message.round
+        if asked.all():
+            return message
+        self.stats.late += int((~asked).sum())
+        log.info("dropping %d updates for round %d that were not asked for", int((~asked).sum()), message.round)
+        if not asked.any() or not hasattr(message.payload, "select"):
+            return None
+        return message.part(np.flatnonzero(asked))
 
     def _refusals(self, message: Message) -> Sequence[Refusal]:
         claimed = getattr(message.payload, "client_ids", None)
