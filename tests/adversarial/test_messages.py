@@ -19,7 +19,6 @@ UPDATE, METRICS, JOIN = MessageKind.UPDATE, MessageKind.METRICS, MessageKind.JOI
 SERVER_KINDS = [
     MessageKind.TRAIN, MessageKind.EVALUATE, MessageKind.FINISH, MessageKind.SECAGG_ROSTER,
     MessageKind.SECAGG_ROUTED, MessageKind.SECAGG_SURVIVORS, MessageKind.DEADLINE, MessageKind.LEAVE,
-    MessageKind.OFFLINE,
 ]  # fmt: skip
 
 
@@ -99,3 +98,12 @@ def test_metrics_whose_payload_is_an_update_are_refused_on_the_wire() -> None:
     withdrawn = play(lambda m, s: _withdrawn(m) if m.kind is METRICS else None)
     assert attacked.server.last_metrics == withdrawn.server.last_metrics
     assert np.isfinite(attacked.server.last_metrics["test_rmse"])
+
+
+def test_an_offline_notice_for_clients_the_process_does_not_host_is_refused() -> None:
+    honest = tuple(HONEST[:100].tolist())
+    attacked = play(
+        lambda m, s: [Message(MessageKind.OFFLINE, honest, SERVER, m.round, None, m.time)] if m.kind is UPDATE else None
+    )
+    assert set(attacked.hostile.refused) == {"impersonation"} and attacked.server.stats.offline == 0
+    assert same_model(attacked, baseline())

@@ -11,9 +11,10 @@ from fedrec.algorithms.fedavg import FedAvg
 from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas
 from fedrec.privacy.secagg import crypto
 from fedrec.privacy.secagg.encoding import SecureEncoding, dequantize
-from fedrec.privacy.secagg.messages import PublicKeys, RevealedShares, SealedShares
+from fedrec.privacy.secagg.messages import MaskedInputs, PublicKeys, RevealedShares, SealedShares
 from fedrec.privacy.secagg.protocol import SecAggClient, SecAggError
-from fedrec.privacy.secagg.rehearsal import rehearse, share
+from fedrec.privacy.secagg.rehearsal import Shared, rehearse, share
+from fedrec.privacy.secagg.session import SecAggSession
 
 
 def _vectors(n: int, d: int, seed: int = 0) -> dict[int, np.ndarray]:
@@ -149,17 +150,54 @@ def test_dp_noise_shares_add_up_to_the_noise_the_accountant_assumes() -> None:
     assert float(noise.std()) == pytest.approx(0.5, rel=0.03)
 
 
-def test_a_wrong_revealed_share_fails_the_round_instead_of_corrupting_the_sum() -> None:
-    vectors = _vectors(6, 30)
-    shared = share(list(vectors), 4, 30)
+def _reveal_with_liars(liars: set[int], n: int = 6, threshold: int = 4) -> tuple[dict[int, np.ndarray], Shared]:
+    vectors = _vectors(n, 30)
+    shared = share(list(vectors), threshold, 30)
     shared.mask(vectors)
     survivors = shared.session.call_survivors()
     for c in vectors:
         revealed = shared.clients[c].reveal(survivors)
-        if c == 1:  # a dishonest client changes one byte of every share it reveals
+        if c in liars:  # a dishonest client changes one byte of every share it reveals
             forged = revealed.share.copy()
             forged[:, -1] ^= 0x5A
             revealed = RevealedShares(revealed.sender, revealed.owner, revealed.secret, forged)
         shared.session.add(revealed)
+    return vectors, shared
+
+
+def test_a_wrong_revealed_share_is_found_and_the_sum_stays_exact() -> None:
+    vectors, shared = _reveal_with_liars({1})
+    assert np.array_equal(shared.session.unmask(), _sum(vectors, list(vectors)))
+    assert shared.session.bad_revealers == {1}
+
+
+def test_too_many_wrong_revealed_shares_fail_the_round_instead_of_corrupting_the_sum() -> None:
+    _, shared = _reveal_with_liars({1, 2, 3})  # 3 right shares, threshold 4
     with pytest.raises(SecAggError, match="inconsistent"):
         shared.session.unmask()
+
+
+def test_sealed_shares_that_leave_a_peer_out_are_refused() -> None:
+    clients = {cid: SecAggClient(cid) for cid in range(1, 6)}
+    session = SecAggSession(np.arange(1, 6), 3, 10)
+    for cid, client in clients.items():
+        cipher, mask = client.advertise()
+        row = np.frombuffer(cipher + mask + client.commitment(), dtype=np.uint8).reshape(3, 32)
+        session.add(PublicKeys(np.array([cid]), row[:1], row[1:2], row[2:]))
+    roster = session.publish_roster()
+    sealed = clients[1].share(roster)
+    with pytest.raises(SecAggError, match="one for each other client"):
+        session.add(SealedShares(sealed.sender[1:], sealed.receiver[1:], sealed.sealed[1:]))
+    session.add(sealed)  # the whole set is taken
+    assert session.answered == {1}
+
+
+def test_a_client_cannot_report_more_peers_than_an_honest_one_could() -> None:
+    vectors = _vectors(7, 10)
+    shared = share(list(vectors), 4, 10)  # 7 clients, threshold 4: an honest client reports at most 3
+    masked = shared.clients[1].masked_input(shared.routed.addressed_to(np.array([1])), vectors[1])
+    reports = MaskedInputs(np.array([1]), masked[None], np.full(4, 1), np.array([2, 3, 4, 5]))
+    with pytest.raises(SecAggError, match="more than the 3"):
+        shared.session.add(reports)
+    shared.session.add(MaskedInputs(np.array([1]), masked[None], np.full(3, 1), np.array([2, 3, 4])))
+    assert shared.session.accusations == {1: {2, 3, 4}}

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fedrec.experiment.checkpoint_check import LOADING_ERRORS, CheckpointCheck
 from fedrec.experiment.run_folder import SERVER_CHECKPOINT, SERVER_STATE, SIMULATION_STATE, RunFolder
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.message import Message
@@ -32,7 +33,10 @@ from fedrec.transport.inprocess import InProcessTransport
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SERVER_STATE", "SIMULATION_STATE", "ServerCheckpointer", "SimulationCheckpointer", "pack", "unpack"]
+__all__ = [
+    "SERVER_STATE", "SIMULATION_STATE", "ServerCheckpointer", "SimulationCheckpointer", "load_server_model",
+    "load_server_progress", "pack", "resume_simulation", "unpack",
+]  # fmt: skip
 _PLAIN = (torch.Tensor, int, float, str, bool, type(None))
 
 
@@ -96,11 +100,38 @@ class ServerCheckpointer:
         self.folder.save_tensors(SERVER_CHECKPOINT, {"round": server.round, **model.params})
 
 
+def load_server_model(folder: RunFolder, initial: GlobalModel, planned_rounds: int) -> tuple[GlobalModel, int]:
+    """The model a restarted cluster server continues from (``server.pt``, checked against ``initial``) and
+    the round it completed."""
+    check = CheckpointCheck(folder.path / SERVER_CHECKPOINT, planned_rounds)
+    saved = check.load()
+    done = check.round(check.field(saved, "round", int))
+    params = {k: v for k, v in saved.items() if k != "round"}
+    return check.model(initial.replace(params), initial), done
+
+
 def load_server_progress(folder: RunFolder, server: Server) -> int:
-    """Resume ``server`` from the folder's last saved progress; returns the round it completed."""
-    saved = folder.load_tensors(SERVER_STATE)
-    server.load_state_dict({"progress": unpack(saved["progress"])}, in_flight=False)
-    return int(saved["round"])
+    """Resume ``server`` from the folder's last saved progress, checked against the server's model (the
+    initial one, or that of ``load_server_model``) and planned rounds; returns the round it completed."""
+    check = CheckpointCheck(folder.path / SERVER_STATE, server.plan.rounds)
+    saved = check.load()
+    done = check.round(check.field(saved, "round", int))
+    with check.decoding("its progress"):
+        progress = unpack(check.field(saved, "progress", dict))
+    _check_progress(check, progress, server.model, done)
+    with check.decoding("its progress", LOADING_ERRORS):
+        server.load_state_dict({"progress": progress}, in_flight=False)
+    return done
+
+
+def _check_progress(check: CheckpointCheck, progress: Any, initial: GlobalModel, done: int) -> None:
+    """The server's progress as ``Server.load_state_dict`` reads it: its round, model and last figures'
+    round (the rest is refused by ``check.decoding`` if the server cannot load it)."""
+    if check.field(progress, "round", int, "its server's round") != done:
+        raise check.refuse(f"is damaged: its server's round {progress['round']} is not its round {done}")
+    check.model(check.field(progress, "model", GlobalModel, "its server's model"), initial, "its model")
+    if progress.get("metrics_round") is not None:
+        check.round(progress["metrics_round"], "the round of its last figures", upto=done)
 
 
 class SimulationCheckpointer:
@@ -139,15 +170,43 @@ class SimulationCheckpointer:
 
 
 def resume_simulation(folder: RunFolder, transport: InProcessTransport, task: Any) -> int:
-    """Put a freshly built simulation back where the folder's checkpoint left it; returns that round."""
-    saved = unpack(folder.load_tensors(SIMULATION_STATE)["state"])
+    """Put a freshly built simulation back where the folder's checkpoint left it, once the checkpoint is
+    checked against it (its initial model, its clients' private state, its planned rounds); returns that
+    round."""
     server = transport.server
     assert isinstance(server, Server)
-    server.load_state_dict(saved["server"], in_flight=True)
-    transport.queue.load_state_dict(saved["queue"])
-    transport.now = float(saved["now"])
-    transport.meter.bytes_up, transport.meter.bytes_down, transport.meter.messages = saved["meter"]
-    task.load_private_state(saved["clients"])
-    for host, finished in zip(transport.hosts, saved["hosts_finished"], strict=True):
-        host.finished = finished  # type: ignore[attr-defined]
-    return int(saved["round"])
+    check = CheckpointCheck(folder.path / SIMULATION_STATE, server.plan.rounds)
+    stored = check.load()
+    done = check.round(check.field(stored, "round", int))
+    with check.decoding("its state"):
+        saved = unpack(check.field(stored, "state", dict))
+    _check_simulation(check, saved, server.model, task.private_state(), done)
+    with check.decoding("its state", LOADING_ERRORS):
+        server.load_state_dict(saved["server"], in_flight=True)
+        transport.queue.load_state_dict(saved["queue"])
+        transport.now = float(saved["now"])
+        transport.meter.bytes_up, transport.meter.bytes_down, transport.meter.messages = saved["meter"]
+        task.load_private_state(saved["clients"])
+        for host, finished in zip(transport.hosts, saved["hosts_finished"], strict=True):
+            host.finished = bool(finished)  # type: ignore[attr-defined]
+    return done
+
+
+def _check_simulation(
+    check: CheckpointCheck, saved: Any, initial: GlobalModel, private: dict[str, Any], done: int
+) -> None:
+    """A simulation's state as ``resume_simulation`` reads it. Its clients' private state has the fresh
+    clients' tensors (and those they keep once trained, such as personal layers), not necessarily finite
+    ones: a client whose training diverged keeps its own state, and the server refuses its updates."""
+    if check.field(saved, "round", int, "its state's round") != done:
+        raise check.refuse(f"is damaged: its state's round {saved['round']} is not its round {done}")
+    _check_progress(check, check.field(check.field(saved, "server", dict), "progress", dict), initial, done)
+    for message in check.field(check.field(saved, "queue", dict), "messages", list, "its messages in flight"):
+        if isinstance(message, Message) and isinstance(message.payload, GlobalModel):
+            check.model(message.payload, initial, f"the model its {message.kind.value} message carries")
+    clients = check.field(saved, "clients", dict, "its clients' private state")
+    check.tensors(clients, private, "its clients' private state", extra=True, finite=False)
+    now = check.field(saved, "now", (int, float), "its clock")
+    meter = check.field(saved, "meter", list, "its traffic counts")
+    if not now >= 0 or len(meter) != 3 or not all(isinstance(n, int) and n >= 0 for n in meter):
+        raise check.refuse("is damaged: its clock or its traffic counts are not numbers from 0 up")

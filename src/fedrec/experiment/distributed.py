@@ -22,7 +22,7 @@ import yaml
 from fedrec.config import RunConfig, build_config, dump_config
 from fedrec.errors import FedrecError
 from fedrec.experiment import privacy_parts
-from fedrec.experiment.checkpoint import SERVER_STATE, ServerCheckpointer, load_server_progress
+from fedrec.experiment.checkpoint import ServerCheckpointer, load_server_model, load_server_progress
 from fedrec.experiment.outcome import server_outcome
 from fedrec.experiment.parts import (
     aggregator,
@@ -36,7 +36,7 @@ from fedrec.experiment.parts import (
 )
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
-from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
+from fedrec.experiment.run_folder import RunFolder
 from fedrec.experiment.simulation import server_plan
 from fedrec.experiment.task_data import client_data, data_report, most_examples, server_data
 from fedrec.payloads import GlobalModel
@@ -110,7 +110,7 @@ def serve(
     clients, report, metrics = num_clients(data), data_report(data), metrics_for(config, data)
     initial = initial_model(config, build_task(config, data, np.empty(0, dtype=np.int64)))
     del data  # the server keeps no client's data
-    model, first_round = _starting_model(initial, folder, resume)
+    model, first_round = _starting_model(initial, folder, resume, config.federation.rounds)
     dist = config.distributed
     plan = replace(server_plan(config, first_round), reply_timeout_s=dist.reply_timeout_s,
                    rejoin_wait_s=dist.rejoin_wait_s, max_examples=most_examples(config))  # fmt: skip
@@ -131,8 +131,9 @@ def serve(
         check=update_check(config),
         budget=spent.refuses if spent is not None else None,
     )
-    if resume and (folder.path / SERVER_STATE).is_file():  # optimizer moments, policy state, counts
+    if resume:  # optimizer moments, policy state, counts
         load_server_progress(folder, server)
+        log.info("resuming after round %d", first_round - 1)  # once every checkpoint is checked
         folder.truncate_history(server.metrics_round or 0)  # a round whose evaluation was cut off is evaluated again
     recorder.ledger = spent
     options = wire_options(config)
@@ -179,12 +180,11 @@ def _check_model_fits(model: GlobalModel, options: WireOptions) -> None:
         )
 
 
-def _starting_model(initial: GlobalModel, folder: RunFolder, resume: bool) -> tuple[GlobalModel, int]:
+def _starting_model(initial: GlobalModel, folder: RunFolder, resume: bool, rounds: int) -> tuple[GlobalModel, int]:
     if not resume:
         return initial, 1
-    saved = folder.load_tensors(SERVER_CHECKPOINT)
-    log.info("resuming after round %d", saved["round"])
-    return initial.replace({k: v for k, v in saved.items() if k != "round"}), int(saved["round"]) + 1
+    model, done = load_server_model(folder, initial, rounds)  # refuses a checkpoint that does not fit the run
+    return model, done + 1
 
 
 def _logged(on_round: Any) -> Any:

@@ -96,7 +96,11 @@ class RunFolder:
             raise RunFolderError(f"the run in {self.path} already completed; there is nothing to resume")
         simulation = (self.path / SIMULATION_STATE).is_file()
         if checkpoint == SIMULATION_STATE and not simulation and (self.path / SERVER_STATE).is_file():
-            raise RunFolderError(f"{self.path} holds a cluster run; continue it with `fedrec server --resume`")
+            raise RunFolderError(  # a cluster server's checkpoint, or a simulation's that was lost
+                f"{self.path / SIMULATION_STATE} is missing: if {self.path} holds a cluster run, continue it with "
+                "`fedrec server --resume`; if a simulation, start the run again with another --out, or restore "
+                "the run folder from a backup"
+            )
         if checkpoint != SIMULATION_STATE and simulation:
             raise RunFolderError(f"{self.path} holds a simulation; continue it with `fedrec run --resume`")
         if not (self.path / checkpoint).is_file():

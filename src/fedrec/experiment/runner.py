@@ -102,16 +102,12 @@ def execute(
     return RunOutcome(folder.path, summary, recorder.history)
 
 
-def _federated(
-    config: RunConfig, split: TaskData, recorder: RunRecorder, folder: RunFolder, resuming: bool
-) -> _Totals:
+def _federated(config: RunConfig, split: TaskData, recorder: RunRecorder, folder: RunFolder, resuming: bool) -> _Totals:
     result = run_simulation(config, split, recorder, folder, resuming)
     folder.save_tensors(CLIENTS_CHECKPOINT, dict(result.task.private_state()))
     traffic = result.traffic
     privacy = privacy_block(config, result.ledger, result.rounds_done, num_clients(split))
-    return _Totals(
-        result.metrics, traffic.bytes_up, traffic.bytes_down, result.virtual_time_s, privacy, result.outcome
-    )
+    return _Totals(result.metrics, traffic.bytes_up, traffic.bytes_down, result.virtual_time_s, privacy, result.outcome)
 
 
 def _baseline(config: RunConfig, split: ClientSplit | GraphSplit, recorder: RunRecorder, folder: RunFolder) -> _Totals:

@@ -132,8 +132,11 @@ class PrivacyLedger:
         return (
             f"privacy budget spent: round {next_round} would bring epsilon to {self.epsilon(next_round):.3f}, "
             f"above privacy.epsilon_budget {self.budget:g}; stopped after round {next_round - 1} "
-            + ("(raise the budget or the noise multiplier)" if next_round == 1 else
-               "(raise the budget or the noise multiplier, or run fewer rounds)")
+            + (
+                "(raise the budget or the noise multiplier)"
+                if next_round == 1
+                else "(raise the budget or the noise multiplier, or run fewer rounds)"
+            )
         )
 
     def report(self, steps: int) -> dict[str, float | int | str]:

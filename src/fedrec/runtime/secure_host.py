@@ -9,6 +9,10 @@ here, on this machine's clock) and uploaded its part. Keys and shares do not dep
 Bonawitz et al. note, a device exchanges them while it trains: only its masked vector waits for training.
 ``dropout`` simulates clients that vanish after sharing their secrets and before sending their masked
 vector, the case that needs the shares to recover the masks (seeded per round and client).
+
+A sealed share that does not open (it does not authenticate, or names other parties) cannot come from the
+honest-but-curious server, only from its sender: the client reports the sender with its masked vector and
+goes on without it (no share of it, no mask with it); it does not leave the round.
 """
 
 from __future__ import annotations
@@ -79,14 +83,14 @@ class SecureClientHost(ClientHost):
         trained_at = message.time + self.devices.arrival_delays(
             ids, self.trainer.num_examples(ids), down, np.zeros(len(ids))
         )
-        keys = np.empty((len(ids), 2, 32), dtype=np.uint8)
+        keys = np.empty((len(ids), 3, 32), dtype=np.uint8)
         started = time.perf_counter()
         for row, cid in enumerate(ids.tolist()):
             client = SecAggClient(cid)
             self.pending[cid] = _Pending(message.round, client, vectors[row], float(trained_at[row]))
             cipher, mask = client.advertise()
-            keys[row] = np.frombuffer(cipher + mask, dtype=np.uint8).reshape(2, 32)
-        payload = PublicKeys(ids, keys[:, 0], keys[:, 1])
+            keys[row] = np.frombuffer(cipher + mask + client.commitment(), dtype=np.uint8).reshape(3, 32)
+        payload = PublicKeys(ids, keys[:, 0], keys[:, 1], keys[:, 2])
         keygen = (time.perf_counter() - started) / max(1, len(ids))
         # the keys leave once the invitation is in, while the device trains
         done = message.time + keygen + self.devices.arrival_delays(ids, np.zeros(len(ids)), down, np.full(len(ids), 64))
@@ -108,12 +112,17 @@ class SecureClientHost(ClientHost):
             pending = self.pending[cid]
             started = time.perf_counter()
             try:
-                masked = pending.client.masked_input(message.payload.addressed_to(np.array([cid])), pending.vector)
+                bad = pending.client.open_shares(message.payload.addressed_to(np.array([cid])))
+                masked = pending.client.mask(pending.vector)
             except SecAggError as error:
                 log.warning("client %d leaves the round: %s", cid, error)
                 yield from self._gone([cid], message)
                 continue
-            payload = MaskedInputs(np.array([cid]), masked[None])
+            for reason in bad.values():  # the server warns once per excluded client
+                log.info("client %d reports a bad share and goes on without its sender: %s", cid, reason)
+            accused = np.asarray(sorted(bad), dtype=np.int64)
+            accuser = np.full(len(accused), cid, dtype=np.int64)
+            payload = MaskedInputs(np.array([cid]), masked[None], accuser, accused)
             compute = [time.perf_counter() - started]
             yield self._reply(
                 MessageKind.SECAGG_MASKED, payload.client_ids, payload, message, compute, pending.trained_at

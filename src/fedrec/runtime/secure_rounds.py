@@ -8,7 +8,42 @@ are in, a dropped client's masks are recovered from the others' shares. The unma
 or speaking for others) is dropped from the round like one that left. With ``federation.deadline_s`` each
 stage also closes when its deadline passes, without the clients that did not answer (the wall clock's
 guard against a client that hangs without disconnecting). A round that falls below its threshold passes
-without an update.
+without an update, with the reason in a warning.
+
+One hostile client cannot veto a round. A sealed share that does not open is reported by its receiver,
+which goes on without the sender; the server excludes every reported sender (counted in
+``rejections.updates["bad_share"]``, one warning naming it) and removes the masks that clients who did hold
+its shares shared with it. Revealed shares are checked: each reconstructed secret must match its commitment
+(a self-mask seed's SHA-256 sent with the keys; a mask key's public key), and when one does not, the server
+decodes the shares robustly (Berlekamp-Welch, then subsets) and sets aside each revealer whose shares lie off
+the verified polynomial (``rejections.updates["bad_reveal"]``; its own masked vector, already in the sum,
+stays there, as for a client that drops out at the reveal). The round goes on while at least the threshold
+of clients count; the sum is exactly theirs.
+
+What this protocol does not defend against (it is Bonawitz et al.'s honest-but-curious variant, made
+robust to garbage shares, not the malicious-secure one):
+
+- A client that masks an arbitrary well-formed vector: the server sees only the sum, so it cannot check a
+  client's update (no range proofs, no norm bound); one client can shift the aggregate at will. DP's
+  clipping happens on the device, so a hostile device skips it too.
+- A client that misstates its own part of the sum in other ways, with the same effect: a wrong seed of a
+  pair it reveals for an excluded client (nothing public checks that seed).
+- False reports: a report that a sealed share did not open cannot be checked (the server cannot open it), so
+  a hostile client can have honest clients excluded, up to the roster size minus the threshold of them (a
+  client that reports more is itself refused); two such clients together can make a round fail. A client
+  that is reported and reports back cannot be told from its accuser: both are excluded.
+- Colluding clients that stay silent at the reveal after masking with an excluded client whose mask key has
+  too few shares: the pair's mask cannot be removed and the round fails.
+- More wrong revealed shares of one secret than can be decoded: Berlekamp-Welch corrects up to
+  (r - t) / 2 of r shares; beyond that the server tries subsets of t (all of them if there are at most 2,000,
+  else 2,000 at random) and the round fails if none verifies, though t right shares may exist.
+- A malicious server: it can tell some clients that u dropped and others that u survived, collect shares
+  of both u's mask key and its self-mask seed and unmask u's vector (there are no signatures and no
+  consistency round); it can give clients different rosters, withhold shares, or alter a sealed share so
+  that an honest client is reported and excluded. Privacy holds against a server that follows the protocol,
+  alone or with up to t - 1 colluding clients; nothing more.
+- Sybils: a party that controls t clients of a cohort (or the sampler) can reconstruct any one's secrets.
+- Traffic analysis and timing: who is in a round and when each stage arrives are visible to the server.
 """
 
 from __future__ import annotations
@@ -72,6 +107,10 @@ class SecureRounds:
         self.session = SecAggSession(invited, int(opened["threshold"]), int(opened["dim"]))
         self.session.expected = set(opened["expected"])
         self.cohort = invited
+
+    def abandon(self) -> None:
+        """Forget the round in flight (every client left): its secrets are gone with its clients."""
+        self.session, self.cohort = None, None
 
     def on_ready(self, server: Server, now: float) -> Iterator[Message]:
         candidates = yield from ready_candidates(server, now)
@@ -174,11 +213,17 @@ class SecureRounds:
                 for v in session.sharers.tolist():  # each client gets only the shares sealed for it
                     yield Message(MessageKind.SECAGG_ROUTED, SERVER, (v,), r, routed.addressed_to(np.array([v])), now)
             elif session.stage is Stage.MASKED:
-                survivors = session.call_survivors()
+                try:
+                    survivors = session.call_survivors()
+                finally:
+                    self._excluded(server, r, session)
                 yield Message(MessageKind.SECAGG_SURVIVORS, SERVER, tuple(survivors.client_ids.tolist()), r,
                               survivors, now)  # fmt: skip
             elif session.stage is Stage.REVEAL:
-                total = session.unmask()
+                try:
+                    total = session.unmask()
+                finally:
+                    self._bad_revealers(server, r, session)
                 update = self.codec.decode(total, server.model)
                 now += time.perf_counter() - started
                 yield from self._close(server, now, [update], len(session.survivors))
@@ -187,6 +232,25 @@ class SecureRounds:
         except SecAggError as error:
             log.warning("round %d fails secure aggregation: %s", r, error)
             yield from self._close(server, now, [], 0)
+
+    @staticmethod
+    def _excluded(server: Server, r: int, session: SecAggSession) -> None:
+        """Count and name each client excluded because others report that its sealed shares do not open."""
+        for u in session.excluded.tolist():
+            reporters = sorted(w for w, accused in session.accusations.items() if u in accused)
+            log.warning("round %d: client %d is excluded (bad_share): clients %s report that its sealed shares "
+                        "do not open", r, u, reporters[:5])  # fmt: skip
+        if len(session.excluded):
+            server.rejections.updates["bad_share"] += len(session.excluded)
+
+    @staticmethod
+    def _bad_revealers(server: Server, r: int, session: SecAggSession) -> None:
+        """Count and name each client whose revealed shares were found wrong (they were set aside)."""
+        for c in sorted(session.bad_revealers):
+            log.warning("round %d: client %d revealed shares that disagree with the committed secrets (bad_reveal);"
+                        " they are set aside", r, c)  # fmt: skip
+        if session.bad_revealers:
+            server.rejections.updates["bad_reveal"] += len(session.bad_revealers)
 
     def _close(self, server: Server, now: float, updates: list[object], count: int) -> Iterator[Message]:
         assert self.cohort is not None

@@ -378,8 +378,14 @@ class Server(Worker):
         if self.plan.reply_timeout_s is None:
             return replies
         timeouts = [
-            Message(MessageKind.DEADLINE, SERVER, SERVER, r.round, ReplyTimeout(r.kind, np.asarray(r.receivers())),
-                    r.time + self.plan.reply_timeout_s)  # fmt: skip
+            Message(
+                MessageKind.DEADLINE,
+                SERVER,
+                SERVER,
+                r.round,
+                ReplyTimeout(r.kind, np.asarray(r.receivers())),
+                r.time + self.plan.reply_timeout_s,
+            )  # fmt: skip
             for r in replies
             if r.kind in (MessageKind.TRAIN, MessageKind.EVALUATE)
         ]

@@ -22,9 +22,10 @@ from torch import Tensor
 from fedrec.config import RunConfig, load_config
 from fedrec.data.ratings import Ratings
 from fedrec.errors import FedrecError, RunFolderError
+from fedrec.experiment.checkpoint_check import CheckpointCheck
 from fedrec.experiment.parts import load_task_data
-from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT, RunFolder
-from fedrec.models.mf import init_user_side
+from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT
+from fedrec.models.mf import init_item_side, init_user_side
 from fedrec.serving.device import fit_new_user, score_items, top_unseen
 
 ITEM_SIDE = ("item_emb", "item_bias", "global_bias")
@@ -68,10 +69,9 @@ class Recommender:
             )
         if config.model.kind != "biased_mf":
             raise FedrecError(f"fedrec recommend serves MF runs so far; {run_dir} trained a {config.model.kind} model")
-        folder = RunFolder(run_dir)
-        server = folder.load_tensors(SERVER_CHECKPOINT)
-        users = folder.load_tensors(CLIENTS_CHECKPOINT)
-        return cls(config, {k: server[k] for k in ITEM_SIDE if k in server}, users, load_task_data(config))
+        data = load_task_data(config)
+        server, users = _checkpoints(run_dir, config, data.train)  # type: ignore[union-attr]
+        return cls(config, {k: server[k] for k in ITEM_SIDE if k in server}, users, data)
 
     @property
     def explicit(self) -> bool:
@@ -167,6 +167,29 @@ class Recommender:
                 f"user {user_id} is not in {self.train.name}; valid user ids are {ids.min()}..{ids.max()}"
             )
         return index
+
+
+def _checkpoints(run_dir: Path, config: RunConfig, train: Ratings) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """The run's item side (``server.pt``) and its clients' (``clients.pt``), refused unless they hold the
+    tensors of this run's model, with its shapes and dtypes (not necessarily finite: a diverged model is said
+    as such when it is served)."""
+    fix = "train the run again, or restore the run folder from a backup"
+    model, rating = config.model, config.task == "rating"
+    items = init_item_side(train.num_items, model.dim, model.init_std, 0.0, config.seed)
+    server = CheckpointCheck(run_dir / SERVER_CHECKPOINT, fix=fix)
+    saved_items = server.load()
+    server.tensors(saved_items, {k: v for k, v in items.items() if rating or k != "global_bias"}, "its model",
+                   extra=True, finite=False)  # fmt: skip
+    clients = CheckpointCheck(run_dir / CLIENTS_CHECKPOINT, fix=fix)
+    users = clients.load()
+    ids = clients.field(users, "client_ids", Tensor, "its tensor client_ids")
+    if ids.dtype != torch.int64 or ids.dim() != 1 or len(ids) == 0 or ids[0] < 1 or ids[-1] > train.num_users \
+            or (len(ids) > 1 and not bool((ids[1:] > ids[:-1]).all())):  # fmt: skip
+        raise clients.refuse(f"is damaged: its client ids are not increasing ids from 1 to {train.num_users}")
+    user_side = init_user_side(len(ids), model.dim, model.init_std, config.seed)
+    expected = {"client_ids": ids, **{k: v for k, v in user_side.items() if rating or k != "user_bias"}}
+    clients.tensors(users, expected, "its clients' private state", extra=True, finite=False)
+    return saved_items, users
 
 
 def read_interactions(path: Path) -> list[Interaction]:

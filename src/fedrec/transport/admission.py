@@ -26,6 +26,7 @@ CLIENT_SENDS: dict[MessageKind, type] = {
     MessageKind.SECAGG_SHARES: SealedShares,
     MessageKind.SECAGG_MASKED: MaskedInputs,
     MessageKind.SECAGG_REVEAL: RevealedShares,
+    MessageKind.OFFLINE: type(None),  # a host that simulates its devices dropping out (privacy.dropout) says so
 }
 
 
@@ -43,6 +44,8 @@ def refusal(message: Message, hosted: np.ndarray) -> tuple[str, str] | None:
     if not isinstance(message.payload, required):
         got = type(message.payload).__name__
         return "wrong_payload", f"a {message.kind.name} carries {required.__name__}, not {got}"
+    if message.payload is None:
+        return None  # OFFLINE speaks for its senders only
     claimed = np.asarray(getattr(message.payload, "client_ids", None))
     if claimed.shape != senders.shape or not np.array_equal(np.sort(claimed), np.sort(senders)):
         return "impersonation", f"the {message.kind.name}'s payload speaks for other clients than its senders"

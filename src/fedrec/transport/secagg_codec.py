@@ -19,7 +19,9 @@ _TYPES: dict[str, Any] = {
     "secagg_revealed": RevealedShares,
 }
 _NAMES = {t: n for n, t in _TYPES.items()}
-_WIDTHS = {"cipher": 32, "mask": 32, "sealed": None, "share": None}  # byte columns
+_WIDTHS = {"cipher": 32, "mask": 32, "commitment": 32, "sealed": None, "share": None}  # byte columns
+# arrays whose length is their own, not the payload's number of rows (they default to empty)
+_OWN_LENGTH = {"commitment": "commitment", "accuser": "reports", "accused": "reports", "excluded": "excluded"}
 
 
 class SecAggCodecError(ValueError):
@@ -62,7 +64,7 @@ def decode_secagg(kind: str, arrays: dict[str, np.ndarray], meta: dict[str, str]
 
 
 def _check(payload: Any) -> None:
-    lengths = set()
+    lengths: dict[str, set[int]] = {}
     for f in fields(payload):
         value = getattr(payload, f.name)
         if isinstance(value, int):
@@ -75,6 +77,6 @@ def _check(payload: Any) -> None:
                 raise SecAggCodecError("masked vectors must be a [clients, dim] table")
         elif value.dtype != np.int64 or value.ndim != 1:
             raise SecAggCodecError(f"{f.name} must be a vector of int64")
-        lengths.add(len(value))
-    if len(lengths) > 1:
+        lengths.setdefault(_OWN_LENGTH.get(f.name, "rows"), set()).add(len(value))
+    if any(len(group) > 1 for group in lengths.values()):
         raise SecAggCodecError("the arrays of a secure-aggregation payload differ in length")

@@ -5,10 +5,13 @@
 - PRG: AES-256 in counter mode keyed by a 32-byte seed, read as uint64 words: a mask of any length.
 - Share transport: AES-256-GCM (authenticated: a server that alters a share is detected).
 - Shamir secret sharing over the prime field GF(2^521 - 1), wide enough for a 32-byte secret in one share.
+- Commitment to a self-mask seed: SHA-256 of a purpose label and the seed (binding; hiding because the seed
+  is 256 uniformly random bits), so that the server can check a seed it reconstructs from revealed shares.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 
@@ -24,6 +27,7 @@ SHARE_BYTES = 66  # a field element
 KEY_BYTES = 32
 MASK_LABEL = b"fedrec secagg pairwise mask"
 SEAL_LABEL = b"fedrec secagg share transport"
+COMMIT_LABEL = b"fedrec secagg self-seed commitment"
 _ZEROS = bytearray(0)
 _PROBE = X25519PrivateKey.generate()  # an ephemeral key that only tests others' public keys
 
@@ -46,6 +50,16 @@ def private_bytes(key: X25519PrivateKey) -> bytes:
 
 def private_from_bytes(raw: bytes) -> X25519PrivateKey:
     return X25519PrivateKey.from_private_bytes(raw)
+
+
+def public_of(raw_private: bytes) -> bytes:
+    """The public key of a raw 32-byte private key: what a reconstructed mask key is checked against."""
+    return public_bytes(private_from_bytes(raw_private))
+
+
+def commit(seed: bytes) -> bytes:
+    """The 32-byte commitment to a self-mask seed that a client sends with its public keys."""
+    return hashlib.sha256(COMMIT_LABEL + seed).digest()
 
 
 def agree(own: X25519PrivateKey, peer_public: bytes, label: bytes) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 import numpy as np
@@ -10,7 +10,18 @@ import numpy as np
 P = TypeVar("P")
 
 SEALED_BYTES = 12 + 8 + 8 + 2 * 66 + 16  # nonce, sender, receiver, two shares, GCM tag
-REVEAL_MASK_KEY, REVEAL_SELF_SEED = 0, 1
+COMMITMENT_BYTES = 32  # SHA-256 of a self-mask seed
+# what a revealed row holds: a Shamir share of the owner's mask key or of its self-mask seed, or (for an owner
+# excluded for bad shares) the revealer's own pairwise mask seed with the owner, in the share's last 32 bytes
+REVEAL_MASK_KEY, REVEAL_SELF_SEED, REVEAL_PAIR_SEED = 0, 1, 2
+
+
+def _ids() -> np.ndarray:
+    return np.empty(0, dtype=np.int64)
+
+
+def _no_commitments() -> np.ndarray:
+    return np.empty((0, COMMITMENT_BYTES), dtype=np.uint8)
 
 
 def take(payload: P, rows: np.ndarray) -> P:
@@ -60,15 +71,20 @@ class _BySender(_Arrays):
 @dataclass(frozen=True)
 class PublicKeys(_Arrays):
     """Stage 0 (each client -> server) and its roster (server -> every client): two X25519 public keys a
-    client: one to agree on share-encryption keys, one on pairwise masks."""
+    client: one to agree on share-encryption keys, one on pairwise masks. From a client it also commits to its
+    self-mask seed (``crypto.commit``), so that the server can check the seed it reconstructs; the roster
+    carries no commitments (the clients have no use for them)."""
 
     client_ids: np.ndarray  # int64 [n]
     cipher: np.ndarray  # uint8 [n, 32]
     mask: np.ndarray  # uint8 [n, 32]
+    commitment: np.ndarray = field(default_factory=_no_commitments)  # uint8 [n, 32] from clients, [0, 32] roster
     threshold: int = 0  # in the roster: how many shares recover a secret
 
     def select(self, positions: np.ndarray) -> PublicKeys:
-        return take(self, positions)
+        commitment = self.commitment[positions] if len(self.commitment) else self.commitment
+        ids, cipher, mask = self.client_ids[positions], self.cipher[positions], self.mask[positions]
+        return PublicKeys(ids, cipher, mask, commitment, self.threshold)
 
 
 @dataclass(frozen=True)
@@ -86,28 +102,38 @@ class SealedShares(_BySender):
 
 @dataclass(frozen=True)
 class MaskedInputs(_Arrays):
-    """Stage 2: each client's vector plus its self mask and its pairwise masks, in the ring Z_2^64."""
+    """Stage 2: each client's vector plus its self mask and its pairwise masks, in the ring Z_2^64; and its
+    reports: each ``accused[i]`` sent ``accuser[i]`` a sealed share that did not open (``accuser[i]`` holds no
+    share of it and did not mask with it). Honest rounds report nothing."""
 
     client_ids: np.ndarray  # int64 [n]
     vectors: np.ndarray  # uint64 [n, d]
+    accuser: np.ndarray = field(default_factory=_ids)  # int64 [r], one of client_ids
+    accused: np.ndarray = field(default_factory=_ids)  # int64 [r]
 
     def select(self, positions: np.ndarray) -> MaskedInputs:
-        return take(self, positions)
+        ids = self.client_ids[positions]
+        kept = np.isin(self.accuser, ids)
+        return MaskedInputs(ids, self.vectors[positions], self.accuser[kept], self.accused[kept])
 
 
 @dataclass(frozen=True)
 class Survivors(_Arrays):
-    """Stage 3 (server -> clients): the clients whose masked inputs arrived."""
+    """Stage 3 (server -> clients): the clients whose masked inputs count; and the clients excluded for sealed
+    shares that did not open, for which each client that masked with one also reveals their pair's mask seed."""
 
-    client_ids: np.ndarray
+    client_ids: np.ndarray  # int64 [n]
+    excluded: np.ndarray = field(default_factory=_ids)  # int64 [k], not in client_ids
 
 
 @dataclass(frozen=True)
 class RevealedShares(_BySender):
-    """Stage 3 (clients -> server): for each survivor a share of its self-mask seed, for each client that
-    dropped a share of its mask key; never both for one client."""
+    """Stage 3 (clients -> server): for each survivor a share of its self-mask seed (a survivor also its own
+    share of its own seed), for each client that dropped a share of its mask key; never both for one client.
+    For an excluded client the revealer masked with, also the pair's mask seed (``REVEAL_PAIR_SEED``,
+    zero-padded to 66 bytes)."""
 
     sender: np.ndarray  # int64 [L], who reveals
     owner: np.ndarray  # int64 [L], whose secret the share is of
-    secret: np.ndarray  # int64 [L], REVEAL_MASK_KEY or REVEAL_SELF_SEED
+    secret: np.ndarray  # int64 [L], REVEAL_MASK_KEY, REVEAL_SELF_SEED or REVEAL_PAIR_SEED
     share: np.ndarray  # uint8 [L, 66]

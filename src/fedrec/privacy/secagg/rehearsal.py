@@ -45,8 +45,8 @@ def share(ids: list[int], threshold: int, dim: int) -> Shared:
     session = SecAggSession(np.asarray(ids, dtype=np.int64), threshold, dim)
     for cid, client in clients.items():
         cipher, mask = client.advertise()
-        as_row = np.frombuffer(cipher + mask, dtype=np.uint8).reshape(2, 32)
-        session.add(PublicKeys(np.array([cid]), as_row[:1], as_row[1:]))
+        as_row = np.frombuffer(cipher + mask + client.commitment(), dtype=np.uint8).reshape(3, 32)
+        session.add(PublicKeys(np.array([cid]), as_row[:1], as_row[1:2], as_row[2:]))
     roster = session.publish_roster()
     for client in clients.values():
         session.add(client.share(roster))
