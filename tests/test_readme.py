@@ -79,6 +79,7 @@ COVERED: dict[str, str] = {
         "benchmarks/ranking.py"
     ),
     r"(python )?benchmarks/checkpoint_cost\.py( --rounds \d+)?": "benchmarks/checkpoint_cost.py",
+    r"(python )?benchmarks/frozen_client\.py": "benchmarks/frozen_client.py",
     r"(python )?benchmarks/cluster_overhead\.py( --processes \d+ --rounds \d+)?": "benchmarks/cluster_overhead.py",
     r"(python )?benchmarks/general\.py (graphs|adult\|fmnist|adult)": "benchmarks/general.py",
     r"(python )?benchmarks/heterogeneity\.py (systems|personalization|algorithms( \[?--model logreg\]?)?)": (

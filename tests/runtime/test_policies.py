@@ -10,7 +10,8 @@ from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.devices import DeviceProfiles, Heterogeneity, draw_profiles
 from fedrec.runtime.policies import BufferedAsync, RoundPolicy, SyncRounds
 from fedrec.runtime.sampling import ClientSampler
-from fedrec.runtime.server import Server, ServerPlan
+from fedrec.runtime.server import Server
+from fedrec.runtime.steps import ServerPlan
 from fedrec.transport.inprocess import InProcessTransport
 from tests.runtime.test_server import MeanTask, Records, SseMetrics
 

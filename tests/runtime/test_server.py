@@ -13,7 +13,8 @@ from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.message import SERVER, Message, MessageKind
 from fedrec.runtime.parts import RoundRecord, Withdrawal
 from fedrec.runtime.sampling import ClientSampler
-from fedrec.runtime.server import Server, ServerPlan
+from fedrec.runtime.server import Server
+from fedrec.runtime.steps import ServerPlan
 from fedrec.runtime.worker import handles
 from fedrec.transport.inprocess import InProcessTransport
 

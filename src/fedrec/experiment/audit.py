@@ -15,8 +15,9 @@ import numpy as np
 
 from fedrec.config import RunConfig, load_config
 from fedrec.errors import FedrecError
+from fedrec.experiment.checkpoint_check import CheckpointCheck
 from fedrec.experiment.parts import build_task, load_split
-from fedrec.experiment.run_folder import SERVER_CHECKPOINT, RunFolder
+from fedrec.experiment.run_folder import SERVER_CHECKPOINT
 from fedrec.payloads import ClientUpdates, GlobalModel
 from fedrec.privacy.audit import AttackResult, attack, masked_scores, row_scores
 from fedrec.privacy.secagg.encoding import SecureEncoding
@@ -100,7 +101,7 @@ def audit_run(
             )
         config = load_config(run_dir / "config.yaml", overrides)
         _same_model_and_data(load_config(run_dir / "config.yaml"), config)
-        saved = RunFolder(run_dir).load_tensors(SERVER_CHECKPOINT)
+        saved = CheckpointCheck(run_dir / SERVER_CHECKPOINT, fix="train the run again, or restore its folder").load()
         model = GlobalModel({k: v for k, v in saved.items() if k != "round"}, RatingTask.row_sparse)
     else:
         config = load_config(config_path, overrides)

@@ -27,7 +27,8 @@ from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import RunFolder
 from fedrec.payloads import GlobalModel
 from fedrec.privacy.accountant import PrivacyLedger
-from fedrec.runtime.server import Server, ServerPlan
+from fedrec.runtime.server import Server
+from fedrec.runtime.steps import ServerPlan
 from fedrec.tasks.classification import ClassificationTask
 from fedrec.tasks.ranking import RankingTask
 from fedrec.tasks.rating import RatingTask

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from fedrec.runtime.message import SERVER, Message, MessageKind
+from fedrec.runtime.steps import Replies
 
 if TYPE_CHECKING:
-    from fedrec.runtime.server import Replies, Server
+    from fedrec.runtime.server import Server
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,6 @@ class SyncRounds:
         return {"participation": self.participation.state_dict(), "step": step, "needed": self.needed}
 
     def load_state_dict(self, state: dict[str, Any], in_flight: bool = True) -> None:
-        from fedrec.runtime.server import Replies
 
         self.participation.load_state_dict(state["participation"])
         if in_flight:
@@ -135,7 +135,6 @@ class SyncRounds:
             self.needed = int(state["needed"])
 
     def on_ready(self, server: Server, now: float) -> Iterator[Message]:
-        from fedrec.runtime.server import Replies
 
         candidates = yield from ready_candidates(server, now)
         if candidates is None:

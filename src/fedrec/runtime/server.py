@@ -23,7 +23,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,6 @@ from fedrec.runtime.message import SECURE_REPLIES, SERVER, Message, MessageKind
 from fedrec.runtime.parts import (
     Aggregator,
     Checkpointer,
-    ClientBatch,
     JoinInfo,
     MetricCombiner,
     NullObserver,
@@ -48,6 +47,7 @@ from fedrec.runtime.parts import (
 from fedrec.runtime.policies import RoundPolicy, SyncRounds
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.secure_rounds import SecureRounds
+from fedrec.runtime.steps import Replies, RunStats, ServerPlan
 from fedrec.runtime.worker import Worker, handles
 
 log = logging.getLogger(__name__)
@@ -83,85 +83,6 @@ def _reason_key(text: str) -> str:
     """A client's stated reason as a short counter key (a hostile client cannot flood the summary)."""
     key = re.sub(r"[^a-z0-9_]", "_", str(text).lower())[:32]
     return key or "unspecified"
-
-
-@dataclass
-class ServerPlan:
-    """How many versions, which are evaluated, and when an evaluation may close without every reply."""
-
-    rounds: int
-    eval_every: int = 1
-    first_round: int = 1
-    deadline_s: float | None = None
-    quorum: float = 1.0  # share of a step's clients whose replies close it once the deadline has passed
-    reply_timeout_s: float | None = None  # wall-clock seconds a cluster client may stay silent (None: forever)
-    rejoin_wait_s: float | None = None  # how long a cluster with no client left waits (None: stop at once)
-    max_examples: int | None = None  # what a JOIN may claim for one client (None: no bound)
-
-    def evaluates(self, round_index: int) -> bool:
-        return round_index % self.eval_every == 0 or round_index == self.rounds
-
-
-@dataclass
-class RunStats:
-    """Participation and staleness over the run, for the summary."""
-
-    invited: int = 0
-    aggregated: int = 0
-    late: int = 0  # answered after their round closed, or staler than allowed
-    offline: int = 0  # went offline before answering
-    left: int = 0  # their connection ended during the run (a client process that stopped or was cut off)
-    timed_out: int = 0  # silent for the reply timeout after TRAIN or EVALUATE: dropped from that step
-    staleness_sum: float = 0.0
-    staleness_max: int = 0
-
-    def as_dict(self) -> dict[str, float]:
-        mean = self.staleness_sum / self.aggregated if self.aggregated else 0.0
-        return {
-            "invited": self.invited,
-            "aggregated": self.aggregated,
-            "late": self.late,
-            "offline": self.offline,
-            "left": self.left,
-            "timed_out": self.timed_out,
-            "staleness_mean": round(mean, 4),
-            "staleness_max": self.staleness_max,
-        }
-
-
-@dataclass
-class Replies:
-    """Replies expected and received for one step (a synchronous round, or an evaluation)."""
-
-    expected: set[int] = field(default_factory=set)
-    answered: set[int] = field(default_factory=set)
-    payloads: list[Any] = field(default_factory=list)
-    quorum: int = 0
-    deadline_passed: bool = False
-
-    def add(self, payload: ClientBatch) -> None:
-        self.answered |= set(np.asarray(payload.client_ids).tolist())
-        self.payloads.append(payload)
-
-    def drop(self, ids: set[int]) -> None:
-        self.expected -= ids - self.answered
-
-    @property
-    def outstanding(self) -> int:
-        return len(self.expected - self.answered)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"expected": sorted(self.expected), "answered": sorted(self.answered), "payloads": list(self.payloads),
-                "quorum": self.quorum, "deadline_passed": self.deadline_passed}  # fmt: skip
-
-    @staticmethod
-    def from_state(state: dict[str, Any]) -> Replies:
-        return Replies(set(state["expected"]), set(state["answered"]), list(state["payloads"]), int(state["quorum"]),
-                       bool(state["deadline_passed"]))  # fmt: skip
-
-    @property
-    def can_close(self) -> bool:
-        return self.outstanding == 0 or (self.deadline_passed and len(self.answered) >= self.quorum)
 
 
 class Server(Worker):
