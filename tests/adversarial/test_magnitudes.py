@@ -61,9 +61,10 @@ def _withdrawn(m: Message) -> list[Message]:
         {"sse": 17.0},  # per rating at most (5 - 1)^2 = 16
         {"sae": 5.0},  # per rating at most 4
         {"count": 0.5},  # not a whole count
+        {"count": 1e6},  # more test ratings than the dataset holds: an RMSE pulled towards 0
         {"sse": -1.0},
     ],
-    ids=["sse_1e300", "sse_beyond_scale", "sae_beyond_scale", "half_count", "negative"],
+    ids=["sse_1e300", "sse_beyond_scale", "sae_beyond_scale", "half_count", "count_beyond_data", "negative"],
 )
 def test_metric_sums_no_evaluation_can_produce_are_refused(change: dict[str, float]) -> None:
     def lie(m: Message, server) -> list[Message] | None:  # type: ignore[no-untyped-def]

@@ -244,8 +244,10 @@ def metrics_for(config: RunConfig, data: TaskData | None = None) -> RatingMetric
         return AccuracyMetrics()
     if config.task == "ranking":
         return RankingMetrics()
-    low, high = data.train.rating_range if isinstance(data, RatingSplit) else (0.0, float("inf"))
-    return RatingMetrics(high - low if high < float("inf") else None)
+    if not isinstance(data, RatingSplit):
+        return RatingMetrics()
+    low, high = data.train.rating_range
+    return RatingMetrics(high - low, data.train.catalogue.source_rows)
 
 
 def update_check(config: RunConfig) -> UpdateCheck:

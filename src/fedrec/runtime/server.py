@@ -603,8 +603,6 @@ class Server(Worker):
         if step.payloads:
             self.last_metrics = self.metrics.combine(step.payloads)
             self.metrics_round = self.evaluating_round
-            if self.checkpointer is not None and self.evaluating_round == self.round:
-                self.checkpointer.save(self)  # a resumed server then knows this version's figures are out
             self.observer.on_round(
                 RoundRecord(
                     self.evaluating_round,
@@ -614,4 +612,6 @@ class Server(Worker):
                     self.stats.as_dict(),
                 )
             )
+            if self.checkpointer is not None and self.evaluating_round == self.round:
+                self.checkpointer.save(self)  # after the history line: a resumed server evaluates again or not
         yield from self.policy.on_evaluated(self, now)

@@ -264,14 +264,14 @@ class RankingMetrics:
         }
 
     def implausible(self, sums: MetricSums) -> tuple[str | None, np.ndarray]:
-        """Sums no evaluation makes: every metric is a mean of per-user values in [0, 1] (``cold_*`` over the
-        held-out users), so a client's sum is at most its count."""
+        """Sums no evaluation makes: a client is one user (count 0 or 1), and every metric is a mean of
+        per-user values in [0, 1] (``cold_*`` over the held-out users), so a client's sum is at most its count."""
         cold = {k for k in sums.sums if k.startswith("cold_")}
         problem = missing(sums, set(sums.sums) | {"count"} | ({"cold_count"} if cold else set()))
         if problem is not None:
             return problem, np.zeros(len(sums.client_ids), dtype=bool)
         count = sums.sums["count"]
-        bad = not_a_count(count)
+        bad = not_a_count(count) | (count > 1)  # a client is one user
         for name, value in sums.sums.items():
             if name == "count":
                 continue

@@ -185,10 +185,11 @@ class RatingTask(HostedClients):
 
 class RatingMetrics:
     """Combines clients' error sums into test RMSE and MAE. ``span``: the rating scale's width (predictions
-    are clipped to the scale, so one error is at most ``span``); None leaves the error sums unbounded."""
+    are clipped to the scale, so one error is at most ``span``); ``most``: the most test ratings one client
+    can hold (the dataset's); None leaves either unbounded."""
 
-    def __init__(self, span: float | None = None) -> None:
-        self.span = span
+    def __init__(self, span: float | None = None, most: int | None = None) -> None:
+        self.span, self.most = span, most
 
     def combine(self, sums: list[MetricSums]) -> dict[str, float]:
         count = sum(s.total("count") for s in sums)
@@ -207,7 +208,7 @@ class RatingMetrics:
             return problem, np.zeros(len(sums.client_ids), dtype=bool)
         count = sums.sums["count"]
         span = torch.full_like(count, torch.inf) if self.span is None else torch.full_like(count, self.span)
-        bad = not_a_count(count)
+        bad = not_a_count(count) | (count > (self.most if self.most is not None else torch.inf))
         for name in ("sse", "ft_sse"):
             if name in sums.sums:
                 bad |= exceeds(sums.sums[name], count * span**2)
