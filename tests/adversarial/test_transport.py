@@ -42,7 +42,8 @@ def served(monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(grpc_server, "MAX_UNGREETED", 4)
     worker = Fragile()
     address = f"127.0.0.1:{free_port()}"
-    transport = GrpcServerTransport(worker, address, lambda meta, ids: None, {}, WireOptions(status_every_s=60))
+    options = WireOptions(max_message_bytes=2**20, status_every_s=60)
+    transport = GrpcServerTransport(worker, address, lambda meta, ids: None, {}, options)
     thread = threading.Thread(target=transport.serve, daemon=True)
     thread.start()
     time.sleep(0.5)
@@ -85,3 +86,17 @@ def test_a_message_whose_handling_raises_is_refused_and_a_process_that_persists_
     assert second.hello(np.array([8])).kind == WELCOME  # type: ignore[union-attr]
     second.close()
     client.close()
+
+
+def test_a_gzip_bomb_ends_its_own_stream_and_nothing_else(served) -> None:  # type: ignore[no-untyped-def]
+    transport, worker, address = served
+    bomb = RawClient(address, gzip=True)
+    assert bomb.hello(np.array([9])).kind == WELCOME  # type: ignore[union-attr]
+    bomb.send(bytes(64 * 2**20))  # 64 MiB of zeros, about 64 KiB on the wire; the limit is 1 MiB unpacked
+    assert bomb.next(timeout=10) is None  # its stream is ended
+    wait_for(lambda: not transport.sessions, timeout=5, what="the session to be dropped")
+    honest = RawClient(address)
+    assert honest.hello(np.array([10])).kind == WELCOME  # type: ignore[union-attr]
+    assert worker.joins == 0
+    for client in (bomb, honest):
+        client.close()

@@ -15,8 +15,9 @@ from fedrec.transport.proto import wire_pb2 as wire
 
 
 class RawClient:
-    def __init__(self, address: str) -> None:
-        self.channel = grpc.insecure_channel(address, WireOptions().channel_options())
+    def __init__(self, address: str, gzip: bool = False) -> None:
+        compression = grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression
+        self.channel = grpc.insecure_channel(address, WireOptions().channel_options(), compression)
         self.outbox: queue.Queue[bytes | None] = queue.Queue()
         self.inbox: queue.Queue[wire.Envelope | None] = queue.Queue()
         self.call = self.channel.stream_stream(METHOD)(iter(self.outbox.get, None))
