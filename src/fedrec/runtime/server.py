@@ -188,6 +188,8 @@ class Server(Worker):
     def on_leave(self, message: Message) -> Iterator[Message]:
         gone = np.fromiter(set(message.senders()), dtype=np.int64)
         gone = gone[self.clients.known(gone)]
+        if not len(gone):
+            return  # clients that never joined (their process left before its JOIN, or it was refused)
         self.clients.remove(gone)
         self.stats.left += len(gone)
         log.warning("%d clients left; %d remain", len(gone), len(self.clients))
