@@ -56,3 +56,14 @@ def test_a_round_whose_evaluation_was_cut_off_is_evaluated_on_resume(tmp_path: P
     resumed.plan.first_round = 3
     transport.run()
     assert after.rounds == [2, 3] and resumed.round == 3
+
+
+def test_a_half_written_history_line_is_dropped_on_resume(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path)
+    folder.create(_config(3))
+    for record in ({"round": 1, "test_rmse": 1.1}, {"round": 2, "test_rmse": 1.0}):
+        folder.append_history(record)
+    with (tmp_path / "history.jsonl").open("a") as handle:
+        handle.write('{"round": 3, "test_rm')  # the process was killed while writing
+    assert folder.truncate_history(2) == [{"round": 1, "test_rmse": 1.1}, {"round": 2, "test_rmse": 1.0}]
+    assert folder.truncate_history(1) == [{"round": 1, "test_rmse": 1.1}]

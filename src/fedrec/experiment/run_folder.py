@@ -7,6 +7,7 @@ Checkpoints hold tensors only and are loaded with ``weights_only=True``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from torch import Tensor
 
 from fedrec.config import RunConfig, dump_config
 from fedrec.errors import FedrecError, RunFolderError
+
+log = logging.getLogger(__name__)
 
 SERVER_CHECKPOINT = "checkpoint/server.pt"
 CLIENTS_CHECKPOINT = "checkpoint/clients.pt"
@@ -78,10 +81,13 @@ class RunFolder:
                 folder.rmdir()
 
     def truncate_history(self, last_round: int) -> list[dict[str, Any]]:
-        """Keep the history lines up to ``last_round`` (those a resumed run will not write again)."""
+        """Keep the history lines up to ``last_round`` (those a resumed run will not write again). A line that
+        is not a round's record (half written when the process was killed, or damaged) is dropped, and said."""
         path = self.path / "history.jsonl"
-        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-        kept = [line for line in lines if line["round"] <= last_round]
+        lines = [_record(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+        if None in lines:
+            log.warning("%s: dropped %d damaged lines", path, lines.count(None))
+        kept = [line for line in lines if line is not None and line["round"] <= last_round]
         _write_atomic(path, "".join(json.dumps(line) + "\n" for line in kept))
         return kept
 
@@ -136,6 +142,15 @@ class RunFolder:
             raise RunFolderError(f"{target} is missing: the run in {self.path} did not complete")
         summary: dict[str, Any] = json.loads(target.read_text())
         return summary
+
+
+def _record(line: str) -> dict[str, Any] | None:
+    """A history line's record, or None if it is not one."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("round"), int) else None
 
 
 def _status(summary: Path) -> str:
