@@ -7,7 +7,7 @@ shortcuts other tools rely on whatever the nesting: ``rounds``, ``seed``, ``mode
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -27,6 +27,10 @@ from fedrec.errors import ConfigError
 
 GRAPHS = ("cora", "citeseer", "pubmed")
 
+
+
+# a wait on the wall clock: positive and at most ten million seconds (116 days; timers overflow far beyond)
+Seconds = Annotated[float, Field(gt=0, le=1e7)]
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no setting takes inf or nan
@@ -120,7 +124,7 @@ class FederationConfig(Section):
     server_tau: PositiveFloat = Field(1e-3, description="adaptivity: added to the root of the second moment")
     eval_every: PositiveInt = 1
     execution: Literal["cohort", "sequential"] = "cohort"
-    deadline_s: PositiveFloat | None = Field(None, description="after this, a round closes once a quorum answered")
+    deadline_s: Seconds | None = Field(None, description="after this, a round closes once a quorum answered")
     quorum: float = Field(1.0, gt=0.0, le=1.0, description="share of a round's clients whose replies suffice")
     policy: Literal["sync", "fedbuff"] = Field("sync", description="synchronous rounds, or FedBuff's buffered async")
     over_selection: float = Field(0.0, ge=0.0, description="sync: invite this share more, keep the first answers")
@@ -184,11 +188,11 @@ class DistributedConfig(Section):
     min_clients: PositiveInt | None = Field(None, description="clients that must join before round 1 (default all)")
     max_message_mb: PositiveInt = 256
     compression: bool = False
-    status_every_s: PositiveFloat = Field(30.0, description="a server that hears nothing says what it waits for")
-    reply_timeout_s: PositiveFloat | None = Field(
+    status_every_s: Seconds = Field(30.0, description="a server that hears nothing says what it waits for")
+    reply_timeout_s: Seconds | None = Field(
         600.0, description="a client silent this long after TRAIN or EVALUATE is dropped from that step (null: wait)"
     )
-    rejoin_wait_s: PositiveFloat = Field(
+    rejoin_wait_s: Seconds = Field(
         600.0, description="when every client has left, wait this long for them to come back, then stop (resumable)"
     )
 

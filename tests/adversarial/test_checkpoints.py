@@ -169,6 +169,7 @@ SERVER_CASES: dict[str, Case] = {
     "server_state.pt: wrong-shaped table": (STATE, narrow_table, "item_emb has shape (100, 32)"),
     "server_state.pt: NaN in the model": (STATE, poisoned(float("nan")), "item_emb holds 1 NaN or infinite values"),
     "server_state.pt: round 10^9": (STATE, round_set(10**9), "its round is 1000000000"),
+    "server.pt ahead of server_state.pt": (SERVER, round_set(2), "are not of one run's last rounds"),
 }  # fmt: skip
 
 

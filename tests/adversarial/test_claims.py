@@ -68,3 +68,11 @@ def test_a_client_silent_at_evaluation_is_dropped_from_it_and_the_figures_stand(
     attacked = play(lambda m, s: [] if m.kind is MessageKind.METRICS else None)
     assert attacked.server.stats.timed_out == 2 * len(HOSTILE) and attacked.server.metrics_round == 2
     assert np.isfinite(attacked.server.last_metrics["test_rmse"])
+
+
+def test_a_client_silent_step_after_step_is_dropped_from_the_run() -> None:
+    from fedrec.runtime.server import SILENT_STEPS
+
+    mute = play(lambda m, s: [] if m.kind in (UPDATE, MessageKind.METRICS) else None, rounds=3)
+    assert mute.server.stats.timed_out == SILENT_STEPS * len(HOSTILE) and len(mute.server.clients) == 940
+    assert mute.server.round == 3 and same_model(mute, baseline(rounds=3))

@@ -12,6 +12,7 @@ import torch
 
 from fedrec.runtime.message import SERVER, Message, MessageKind
 from fedrec.runtime.parts import JoinInfo
+from fedrec.runtime.server import SILENT_STEPS
 from fedrec.transport.grpc_common import REFUSED, WELCOME
 from fedrec.transport.grpc_server import MAX_UNGREETED
 from tests.adversarial.arena import HOSTILE, baseline
@@ -49,12 +50,12 @@ def test_a_cluster_survives_a_hostile_process_and_ends_with_the_model_of_its_hon
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "finished" and [h["round"] for h in history(out)] == [1, 2]
     assert summary["rejected_messages"]["by_reason"] == {"malformed": 1, "unexpected_kind": 3}
-    assert summary["participation"]["timed_out"] == 4 * len(HOSTILE)  # two rounds' TRAIN and EVALUATE
+    assert summary["participation"]["timed_out"] == SILENT_STEPS * len(HOSTILE)  # then dropped from the run
     saved = torch.load(out / "checkpoint" / "server.pt", weights_only=True)
     expected = baseline(first=MessageKind.JOIN).params  # the simulation of the honest clients alone
     assert all(torch.equal(saved[name], value) for name, value in expected.items())
     text = log.read_text()
-    assert "a hello must be under 8 MiB" in text
+    assert "a hello must be under 8 MiB" in text and "dropped from the run" in text
 
 
 def test_every_client_gone_the_server_waits_then_stops_resumably(tmp_path: Path) -> None:

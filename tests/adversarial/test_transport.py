@@ -100,3 +100,42 @@ def test_a_gzip_bomb_ends_its_own_stream_and_nothing_else(served) -> None:  # ty
     assert worker.joins == 0
     for client in (bomb, honest):
         client.close()
+
+
+class _Host:
+    """A client host that only joins (what the reconnecting process does first)."""
+
+    def __init__(self) -> None:
+        self.client_ids, self.finished, self.built = np.array([5]), False, threading.Event()
+
+    def join(self, now: float = 0.0) -> Message:
+        self.built.set()
+        return Message(MessageKind.JOIN, (5,), SERVER, 0, JoinInfo(self.client_ids, np.array([3])), now)
+
+    def handle(self, message: Message) -> list[Message]:
+        return []
+
+
+def test_a_process_whose_old_connection_still_holds_its_ids_retries_until_it_is_let_in(served) -> None:  # type: ignore[no-untyped-def]
+    from fedrec.transport.grpc_client import Backoff, GrpcClientTransport
+
+    _, _, address = served
+    old = RawClient(address)  # the connection the server has not yet seen end
+    assert old.hello(np.array([5])).kind == WELCOME  # type: ignore[union-attr]
+    refused = RawClient(address).hello(np.array([5]))
+    assert refused is not None and refused.meta["retry"] == "1" and "already connected" in refused.meta["reason"]
+    host = _Host()
+    client = GrpcClientTransport(address, np.array([5]), {"tasks": "rating"}, lambda welcome: host, WireOptions(),
+                                 backoff=Backoff(first_s=0.1, max_s=0.2, give_up_after_s=5))  # fmt: skip
+
+    def run() -> None:
+        try:
+            client.run()
+        except Exception:  # noqa: BLE001 - once the test's server stops, the client gives up: not under test
+            pass
+
+    threading.Thread(target=run, daemon=True).start()
+    time.sleep(1.0)
+    assert not host.built.is_set()  # still refused, and still trying
+    old.close()
+    assert host.built.wait(timeout=10)  # let in once the old connection is gone

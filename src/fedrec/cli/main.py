@@ -85,7 +85,9 @@ def _report(summary: dict[str, Any]) -> None:
     rounds = f"  rounds {summary['rounds']}/{summary['planned_rounds']}" if "planned_rounds" in summary else ""
     out.print(f"{summary['mode']} run {ended}: {metrics}{rounds}  wall {summary['wall_time_s']:.1f}s")
     if summary.get("metrics_round") not in (None, summary["rounds"]):
-        out.print(f"these figures are round {summary['metrics_round']}'s: the final model's evaluation was refused")
+        stopped = summary.get("status") == "stopped"
+        why = "no client was left to evaluate it" if stopped else "its evaluation was refused"
+        out.print(f"these figures are round {summary['metrics_round']}'s, not the final model's: {why}")
     privacy = summary.get("privacy", {})
     if "epsilon" in privacy:
         out.print(f"privacy spent: epsilon {privacy['epsilon']:.3f} at delta {privacy['delta']:.3g}")

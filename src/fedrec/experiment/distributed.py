@@ -20,9 +20,10 @@ import numpy as np
 import yaml
 
 from fedrec.config import RunConfig, build_config, dump_config
-from fedrec.errors import FedrecError
+from fedrec.errors import FedrecError, RunFolderError
 from fedrec.experiment import privacy_parts
 from fedrec.experiment.checkpoint import ServerCheckpointer, load_server_model, load_server_progress
+from fedrec.experiment.checkpoint_check import RESUME_FIX
 from fedrec.experiment.outcome import server_outcome
 from fedrec.experiment.parts import (
     aggregator,
@@ -36,7 +37,7 @@ from fedrec.experiment.parts import (
 )
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
-from fedrec.experiment.run_folder import RunFolder
+from fedrec.experiment.run_folder import SERVER_CHECKPOINT, SERVER_STATE, RunFolder
 from fedrec.experiment.simulation import server_plan
 from fedrec.experiment.task_data import client_data, data_report, most_examples, server_data
 from fedrec.payloads import GlobalModel
@@ -62,11 +63,12 @@ def hello_check(task: str, num_users: int, tokens: dict[str, np.ndarray] | None)
     credential are judged before the (possibly long) list of client ids is read."""
 
     def check(meta: dict[str, str], ids: np.ndarray | None) -> str | None:
-        if task not in meta.get("tasks", "").split(","):
-            return f"this run's task is {task}; the client process runs only {meta.get('tasks') or 'nothing'}"
         allowed = tokens.get(meta.get("token", "")) if tokens is not None else None
         if tokens is not None and allowed is None:
             return "unknown or wrong credential: pass the token the run's operator gave you (--token)"
+        if task not in meta.get("tasks", "").split(","):
+            runs = meta.get("tasks", "")[:80] or "nothing"
+            return f"this run's task is {task}; the client process runs only {runs}"
         if ids is None:
             return None
         if ids[-1] > num_users:
@@ -131,9 +133,16 @@ def serve(
         check=update_check(config),
         budget=spent.refuses if spent is not None else None,
     )
-    if resume:  # optimizer moments, policy state, counts
-        load_server_progress(folder, server)
-        log.info("resuming after round %d", first_round - 1)  # once every checkpoint is checked
+    if resume:  # optimizer moments, policy state, counts, and the model they belong to
+        done = load_server_progress(folder, server)
+        if done not in (first_round - 1, first_round):  # the state is saved first: it may be one round ahead
+            raise RunFolderError(
+                f"{folder.path / SERVER_CHECKPOINT} (round {first_round - 1}) and {folder.path / SERVER_STATE} "
+                f"(round {done}) are not of one run's last rounds; {RESUME_FIX}"
+            )
+        first_round = done + 1
+        server.plan = replace(server.plan, first_round=first_round)
+        log.info("resuming after round %d", done)  # once every checkpoint is checked
         folder.truncate_history(server.metrics_round or 0)  # a round whose evaluation was cut off is evaluated again
     recorder.ledger = spent
     options = wire_options(config)

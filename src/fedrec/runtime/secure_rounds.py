@@ -108,6 +108,11 @@ class SecureRounds:
         self.session.expected = set(opened["expected"])
         self.cohort = invited
 
+    def awaiting(self) -> set[int]:
+        """The clients the current stage still waits for (none between rounds)."""
+        session = self.session
+        return set() if session is None else session.expected - session.answered
+
     def abandon(self) -> None:
         """Forget the round in flight (every client left): its secrets are gone with its clients."""
         self.session, self.cohort = None, None

@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from fedrec.runtime.worker import Worker, handles
 
 log = logging.getLogger(__name__)
 
+SILENT_STEPS = 3  # reply timeouts in a row after which a client is dropped from the run
 EMITS = [MessageKind.TRAIN, MessageKind.EVALUATE, MessageKind.FINISH, MessageKind.DEADLINE]
 SECURE_EMITS = [*EMITS, MessageKind.SECAGG_ROSTER, MessageKind.SECAGG_ROUTED, MessageKind.SECAGG_SURVIVORS]
 
@@ -79,10 +79,8 @@ def _load_state(part: object, state: dict[str, Any], *flags: bool) -> None:
         load(state, *flags)
 
 
-def _reason_key(text: str) -> str:
-    """A client's stated reason as a short counter key (a hostile client cannot flood the summary)."""
-    key = re.sub(r"[^a-z0-9_]", "_", str(text).lower())[:32]
-    return key or "unspecified"
+# why a client may withdraw a reply (any other reason counts as "other": a client cannot add counter keys)
+WITHDRAWN_BECAUSE = ("too_large", "non_finite")
 
 
 class Server(Worker):
@@ -133,6 +131,7 @@ class Server(Worker):
         self._participants = 0
         self._final = False  # the final model's evaluation has been opened
         self._strandings = 0  # times every client left (a cluster then waits for them)
+        self._silent = np.zeros(0, dtype=np.int64)  # per client id: steps in a row it let time out
 
     # -- handlers ---------------------------------------------------------------------------------------
 
@@ -212,7 +211,9 @@ class Server(Worker):
 
     @handles(MessageKind.OFFLINE, emits=SECURE_EMITS)
     def on_offline(self, message: Message) -> Iterator[Message]:
-        gone = np.asarray(message.senders(), dtype=np.int64)
+        gone = self._awaited(np.asarray(message.senders(), dtype=np.int64), message.round)
+        if not len(gone):
+            return
         self.stats.offline += len(gone)
         yield from self._gone(gone, float(message.arrival_times().max()))
 
@@ -245,6 +246,7 @@ class Server(Worker):
         if asked is None:
             return
         passed, refused = self._screen(asked, self.rejections.updates)
+        self._heard(np.asarray(asked.senders(), dtype=np.int64))
         if passed is not None:
             yield from self.policy.on_updates(self, passed)
         if len(refused):
@@ -257,13 +259,25 @@ class Server(Worker):
         ids = np.asarray(message.senders(), dtype=np.int64)
         if self.finished or not isinstance(notice, Withdrawal) or not np.array_equal(notice.client_ids, ids):
             return
-        reason = _reason_key(notice.reason)
+        if notice.of not in ("update", "metrics"):
+            self.rejections.messages["malformed"] += 1
+            return
+        reason = notice.reason if notice.reason in WITHDRAWN_BECAUSE else "other"
+        step = self.evaluation
+        if notice.of == "metrics":
+            open_now = step is not None and message.round == self.evaluating_round
+            awaited = step.expected - step.answered if step is not None and open_now else set()
+            ids = np.asarray(sorted(set(ids.tolist()) & awaited), dtype=np.int64)
+        else:
+            ids = ids[self.invited_round(ids) == message.round]
+        if not len(ids):  # nobody waits for these replies: the notice changes nothing
+            return
         log.warning("clients %s withdrew their %s for round %d: %s", ids[:5].tolist(), notice.of, message.round, reason)
         if notice.of == "metrics":
+            assert step is not None
             self.rejections.metrics[reason] += len(ids)
-            if self.evaluation is not None and message.round == self.evaluating_round:
-                self.evaluation.drop(set(ids.tolist()))
-                yield from self._maybe_close_evaluation(message.time)
+            step.drop(set(ids.tolist()))
+            yield from self._maybe_close_evaluation(message.time)
             return
         self.rejections.updates[reason] += len(ids)
         yield from self._refuse(ids, message.time)
@@ -273,6 +287,7 @@ class Server(Worker):
         """Secure aggregation's stages (``SecureRounds``): the replies that replace UPDATE."""
         if self.finished:
             return
+        self._heard(np.asarray(message.senders(), dtype=np.int64))
         if not isinstance(self.policy, SecureRounds):
             self.rejections.updates["unexpected_kind"] += len(message.senders())
             log.warning("ignoring %s from %s: this run does not use secure aggregation", message.kind.name,
@@ -287,8 +302,9 @@ class Server(Worker):
             return
         ids = set(message.senders())
         if not ids <= step.expected - step.answered:
-            log.warning("ignoring metrics from clients not expected now: %s", sorted(ids)[:10])
+            log.info("ignoring metrics from clients not expected now: %s", sorted(ids)[:10])
             return
+        self._heard(np.asarray(message.senders(), dtype=np.int64))
         passed, refused = self._screen(message, self.rejections.metrics)
         if passed is not None:
             step.add(passed.payload)
@@ -323,9 +339,13 @@ class Server(Worker):
             silent = np.asarray(sorted(set(ids.tolist()) & (step.expected - step.answered)), dtype=np.int64)
         else:
             silent = ids[self.invited_round(ids) == round_index]
+        awaiting = getattr(self.policy, "awaiting", None)
+        if timeout.of is not MessageKind.EVALUATE and callable(awaiting):  # secure aggregation: who a stage awaits
+            silent = silent[np.isin(silent, np.fromiter(awaiting(), dtype=np.int64))]
         if not len(silent):
             return
         self.stats.timed_out += len(silent)
+        self._silence(silent)
         log.warning("%d clients (%s) did not answer the %s of round %d within %.0f s; dropped from it", len(silent),
                     silent[:5].tolist(), timeout.of.name, round_index, self.plan.reply_timeout_s)  # fmt: skip
         if timeout.of is MessageKind.EVALUATE:
@@ -537,6 +557,33 @@ class Server(Worker):
                             senders[fresh][:5].tolist(), refusal.detail)  # fmt: skip
         keep = np.flatnonzero(~bad)
         return (message.part(keep) if len(keep) else None), senders[bad]
+
+    def _awaited(self, ids: np.ndarray, round_index: int) -> np.ndarray:
+        """The clients of ``ids`` that something waits for: training for ``round_index``, or evaluating it."""
+        training = self.invited_round(ids) == round_index
+        step = self.evaluation
+        if step is not None and round_index == self.evaluating_round:
+            training |= np.isin(ids, np.fromiter(step.expected - step.answered, dtype=np.int64))
+        awaited: np.ndarray = ids[training]
+        return awaited
+
+    def _silence(self, ids: np.ndarray) -> None:
+        """Count a step ``ids`` let pass in silence; a client silent for ``SILENT_STEPS`` steps in a row is
+        dropped from the run (its process may join again), so it stops costing every round a timeout."""
+        grown = int(ids.max()) + 1
+        if len(self._silent) < grown:
+            self._silent = np.concatenate([self._silent, np.zeros(grown - len(self._silent), dtype=np.int64)])
+        self._silent[ids] += 1
+        gone = ids[self._silent[ids] >= SILENT_STEPS]
+        if len(gone):
+            log.warning("clients %s were silent for %d steps in a row; dropped from the run", gone[:5].tolist(),
+                        SILENT_STEPS)  # fmt: skip
+            self.clients.remove(gone)
+            self._silent[gone] = 0
+
+    def _heard(self, ids: np.ndarray) -> None:
+        ids = ids[ids < len(self._silent)]
+        self._silent[ids] = 0
 
     def _solicited(self, message: Message) -> Message | None:
         """The part of ``message`` from clients invited to train for the round it names: an update nobody

@@ -60,6 +60,6 @@ def admit(data: bytes, hosted: np.ndarray) -> Message | tuple[str, str]:
     except CodecError as exc:
         return "malformed", f"a malformed message ({exc})"
     except Exception as exc:  # noqa: BLE001 - whatever the bytes do to the decoder
-        return "malformed", f"an undecodable message ({type(exc).__name__})"
+        return "malformed", f"an undecodable message ({type(exc).__name__}: {str(exc)[:120]})"
     refused = refusal(message, hosted)
     return message if refused is None else refused

@@ -3,7 +3,9 @@
 It says hello, receives the run's config, builds its host once (its data and private state live for the
 whole process), joins, and answers what the server sends. If the connection drops before the run
 finishes (the server restarted, the network failed) it reconnects with exponential backoff and joins
-again, keeping its clients' state. A refusal (wrong credential, wrong version) is final.
+again, keeping its clients' state. A refusal (wrong credential, wrong version) is final, except one the
+server marks for retry (its clients still look connected: the server has not yet noticed the old
+connection end).
 """
 
 from __future__ import annotations
@@ -113,6 +115,9 @@ class GrpcClientTransport:
         try:
             responses = iter(call)
             first = wire.Envelope.FromString(next(responses))
+            if first.kind == REFUSED and first.meta.get("retry"):  # e.g. its old connection not yet noticed as gone
+                log.info("the server asks this process to retry: %s", first.meta.get("reason", ""))
+                raise _Dropped()
             if first.kind == REFUSED:
                 raise Refused(first.meta.get("reason", "no reason given"))
             if first.kind != WELCOME:

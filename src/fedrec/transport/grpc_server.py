@@ -66,6 +66,13 @@ class WireTraffic:
     raw_down: int = 0
 
 
+def printable(text: object, limit: int = 200) -> str:
+    """``text`` as one short line safe to log or send back: what a client chose (a task list, a reason, an
+    exception's message about its bytes) can neither forge log lines nor fill the disk."""
+    flat = "".join(c if c.isprintable() else " " for c in str(text)[: limit + 1])
+    return flat[:limit] + ("..." if len(flat) > limit else "")
+
+
 class GrpcServerTransport:
     def __init__(
         self,
@@ -178,13 +185,21 @@ class GrpcServerTransport:
         if hello is None:
             return
         ids, reason = self._greet(hello)
-        if reason is not None:
-            log.warning("refused a client process (%s): %s", context.peer(), reason)
-            yield control(REFUSED, meta={"reason": reason})
-            return
         session = _Session(next(self._numbers), ids, context)
-        with self._lock:
-            self.sessions[session.number] = session
+        retry = False
+        if reason is None:
+            with self._lock:  # checked and taken at once: two processes cannot both claim an id
+                taken = [s.client_ids for s in self.sessions.values()]
+                busy = np.intersect1d(ids, np.concatenate(taken)) if taken else np.empty(0)
+                if not len(busy):
+                    self.sessions[session.number] = session
+            if len(busy):  # its old connection may not have been noticed as ended yet: the process retries
+                reason, retry = f"clients {busy[:5].tolist()} are already connected through another process", True
+        if reason is not None:
+            reason = printable(reason)
+            log.warning("refused a client process (%s): %s", context.peer(), reason)
+            yield control(REFUSED, meta={"reason": reason, **({"retry": "1"} if retry else {})})
+            return
         log.info("client process %d connected from %s with %d clients", session.number, context.peer(), len(ids))
         yield control(WELCOME, meta=self.welcome)
         threading.Thread(target=self._read, args=(session, requests), daemon=True).start()
@@ -239,17 +254,9 @@ class GrpcServerTransport:
         if reason is not None:
             return no_ids, reason
         ids = np.unique(np.fromiter(hello.sender, dtype=np.int64, count=len(hello.sender)))
-        return ids, self._refusal(meta, ids)
-
-    def _refusal(self, meta: dict[str, str], ids: np.ndarray) -> str | None:
         if len(ids) == 0 or ids[0] < 1:
-            return "a client process must host at least one client, with ids from 1"
-        with self._lock:
-            taken = [s.client_ids for s in self.sessions.values()]
-        busy = np.intersect1d(ids, np.concatenate(taken)) if taken else np.empty(0)
-        if len(busy):
-            return f"clients {busy[:5].tolist()} are already connected through another process"
-        return self.hello_check(meta, ids)
+            return ids, "a client process must host at least one client, with ids from 1"
+        return ids, self.hello_check(meta, ids)
 
     def _read(self, session: _Session, requests: Iterator[bytes]) -> None:
         why = "its stream ended"
@@ -259,14 +266,16 @@ class GrpcServerTransport:
                 self._accept(session, data)
         except grpc.RpcError as exc:  # e.g. RESOURCE_EXHAUSTED: it sent a message over the limit
             code, details = getattr(exc, "code", None), getattr(exc, "details", None)
-            why = f"{code().name if callable(code) else 'error'}: {details() if callable(details) else exc}"
+            text = details() if callable(details) else str(exc)
+            why = f"{code().name if callable(code) else 'error'}: {text}" if text else "the connection was reset"
         finally:
             with self._lock:
                 self.sessions.pop(session.number, None)
             session.outbox.put(None)
             if not self._done.is_set() and not getattr(self.server, "finished", False):
-                log.warning("client process %d disconnected (%s); its %d clients leave the run", session.number,
-                            str(why).splitlines()[0][:200], len(session.client_ids))  # fmt: skip
+                said = printable(why.splitlines()[0])
+                log.warning("client process %d disconnected (%s); its %d clients leave the run", session.number, said,
+                            len(session.client_ids))  # fmt: skip
                 ids = tuple(session.client_ids.tolist())
                 self.inbox.put((Message(MessageKind.LEAVE, ids, SERVER, 0, None, self.now()), 0))
 
@@ -286,7 +295,7 @@ class GrpcServerTransport:
         if session is None:
             return
         session.strikes += 1
-        log.warning("refused a message from client process %d (%s): %s", number, reason, detail)
+        log.warning("refused a message from client process %d (%s): %s", number, reason, printable(detail))
         if session.strikes == STRIKES and session.context is not None:
             log.warning("client process %d sent %d refused messages; disconnecting it", number, STRIKES)
             session.context.cancel()
