@@ -44,6 +44,9 @@ COVERED: dict[str, str] = {
     r"fedrec cluster( examples/\w+\.yaml)?( --processes \d+)?( --set rounds=\d+)?": (
         "tests/experiment/test_cluster_command.py::test_fedrec_cluster_runs_every_task"
     ),
+    r"fedrec server --resume": (
+        "tests/adversarial/test_cluster.py::test_every_client_gone_the_server_waits_then_stops_resumably"
+    ),
     r"fedrec server --resume runs/live --listen \S+": (
         "tests/experiment/test_distributed.py::test_a_restarted_fedadam_server_resumes_its_optimizer_moments"
     ),
