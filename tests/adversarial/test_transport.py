@@ -14,7 +14,7 @@ from fedrec.runtime.message import SERVER, Message, MessageKind
 from fedrec.runtime.parts import JoinInfo
 from fedrec.runtime.worker import Worker, handles
 from fedrec.transport import grpc_server
-from fedrec.transport.grpc_common import WELCOME, WireOptions
+from fedrec.transport.grpc_common import HELLO, WELCOME, WireOptions, control
 from fedrec.transport.grpc_server import GrpcServerTransport
 from tests.adversarial.wire_client import RawClient
 from tests.experiment.processes import free_port, wait_for
@@ -139,3 +139,15 @@ def test_a_process_whose_old_connection_still_holds_its_ids_retries_until_it_is_
     assert not host.built.is_set()  # still refused, and still trying
     old.close()
     assert host.built.wait(timeout=10)  # let in once the old connection is gone
+
+
+def test_a_process_that_leaves_during_its_welcome_holds_no_ids(served) -> None:  # type: ignore[no-untyped-def]
+    transport, _, address = served
+    for _ in range(30):  # say hello and go at once, again and again
+        quick = RawClient(address)
+        quick.outbox.put(control(HELLO, np.array([11]), {"tasks": "rating"}))
+        quick.close()
+    wait_for(lambda: not transport.sessions, timeout=5, what="every session to be dropped")
+    honest = RawClient(address)
+    assert honest.hello(np.array([11])).kind == WELCOME  # type: ignore[union-attr]
+    honest.close()

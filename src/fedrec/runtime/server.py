@@ -593,8 +593,10 @@ class Server(Worker):
         asked = self.invited_round(ids) == message.round
         if asked.all():
             return message
+        before = self.stats.late
         self.stats.late += int((~asked).sum())
-        log.info("dropping %d updates for round %d that were not asked for", int((~asked).sum()), message.round)
+        if before.bit_length() != self.stats.late.bit_length():  # a line each time the count doubles, not each
+            log.info("dropped updates nobody asked for (round %d; %d late so far)", message.round, self.stats.late)
         if not asked.any() or not hasattr(message.payload, "select"):
             return None
         return message.part(np.flatnonzero(asked))

@@ -54,6 +54,7 @@ class _Session:
     context: grpc.ServicerContext | None = None
     outbox: queue.Queue[bytes | None] = field(default_factory=queue.Queue)
     strikes: int = 0
+    reading: bool = False  # its reader thread runs (and removes it when its stream ends)
 
 
 @dataclass
@@ -64,6 +65,11 @@ class WireTraffic:
     bytes_down: int = 0
     raw_up: int = 0
     raw_down: int = 0
+
+
+def _doubling(n: int) -> bool:
+    """Whether the ``n``-th occurrence (n >= 1) is logged: the 1st, 2nd, 4th, 8th, ..."""
+    return n & (n - 1) == 0
 
 
 def printable(text: object, limit: int = 200) -> str:
@@ -93,6 +99,7 @@ class GrpcServerTransport:
         self.sessions: dict[int, _Session] = {}
         self.traffic = WireTraffic()
         self.refused: Counter[str] = Counter()  # messages refused, by reason (rejected_messages)
+        self._hellos_refused = 0
         self._ungreeted: dict[int, grpc.ServicerContext] = {}  # streams waiting for their hello, oldest first
         self._lock = threading.Lock()
         self._numbers = count(1)
@@ -193,18 +200,36 @@ class GrpcServerTransport:
                 busy = np.intersect1d(ids, np.concatenate(taken)) if taken else np.empty(0)
                 if not len(busy):
                     self.sessions[session.number] = session
+            if not len(busy) and not context.add_callback(lambda: self._ended_unread(session)):
+                self._ended_unread(session)  # the stream ended already
             if len(busy):  # its old connection may not have been noticed as ended yet: the process retries
                 reason, retry = f"clients {busy[:5].tolist()} are already connected through another process", True
         if reason is not None:
             reason = printable(reason)
-            log.warning("refused a client process (%s): %s", context.peer(), reason)
+            self._hellos_refused += 1
+            if _doubling(self._hellos_refused):  # a storm of refused hellos writes log2(n) lines, not n
+                log.warning("refused a client process (%s; %d refused so far): %s", context.peer(),
+                            self._hellos_refused, reason)  # fmt: skip
             yield control(REFUSED, meta={"reason": reason, **({"retry": "1"} if retry else {})})
             return
         log.info("client process %d connected from %s with %d clients", session.number, context.peer(), len(ids))
         yield control(WELCOME, meta=self.welcome)
+        with self._lock:
+            session.reading = session.number in self.sessions
+        if not session.reading:
+            return  # its stream ended before the welcome went out
         threading.Thread(target=self._read, args=(session, requests), daemon=True).start()
         while (data := session.outbox.get()) is not None:
             yield data
+
+    def _ended_unread(self, session: _Session) -> None:
+        """A stream that ended before its reader started (its process left during the welcome): its ids are
+        free again (a reader that runs frees them itself)."""
+        with self._lock:
+            if session.reading:
+                return
+            self.sessions.pop(session.number, None)
+        session.outbox.put(None)
 
     def _hello(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> wire.Envelope | None:
         """The stream's hello, read within ``HELLO_TIMEOUT_S``; None if the stream closed first. At most
@@ -295,7 +320,8 @@ class GrpcServerTransport:
         if session is None:
             return
         session.strikes += 1
-        log.warning("refused a message from client process %d (%s): %s", number, reason, printable(detail))
+        if session.strikes <= STRIKES:
+            log.warning("refused a message from client process %d (%s): %s", number, reason, printable(detail))
         if session.strikes == STRIKES and session.context is not None:
             log.warning("client process %d sent %d refused messages; disconnecting it", number, STRIKES)
             session.context.cancel()
