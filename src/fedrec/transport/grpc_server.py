@@ -68,8 +68,8 @@ class WireTraffic:
 
 
 def _doubling(n: int) -> bool:
-    """Whether the ``n``-th occurrence (n >= 1) is logged: the 1st, 2nd, 4th, 8th, ..."""
-    return n & (n - 1) == 0
+    """Whether the ``n``-th occurrence (n >= 1) is logged: the first ten, then the 16th, 32nd, 64th, ..."""
+    return n <= 10 or n & (n - 1) == 0
 
 
 def printable(text: object, limit: int = 200) -> str:
@@ -253,7 +253,7 @@ class GrpcServerTransport:
             timer.cancel()
             with self._lock:
                 self._ungreeted.pop(key, None)
-        if data is None or not context.is_active():
+        if not data or not context.is_active():  # b"": the stream ended (it was closed, or crowded out)
             log.warning("closed a stream from %s that said no hello within %.0f s", context.peer(), HELLO_TIMEOUT_S)
             return None
         if len(data) > MAX_HELLO_BYTES:
