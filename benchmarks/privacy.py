@@ -34,8 +34,9 @@ from heterogeneity import plot
 
 from fedrec.config import load_config
 from fedrec.experiment.audit import AuditSettings, audit_run
-from fedrec.experiment.parts import build_task, load_split
+from fedrec.experiment.parts import build_task
 from fedrec.experiment.runner import execute
+from fedrec.experiment.task_specs.rating import load_split
 from fedrec.privacy.secagg.encoding import SecureEncoding
 from fedrec.privacy.secagg.rehearsal import rehearse
 

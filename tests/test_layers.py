@@ -100,7 +100,7 @@ def test_layer_imports_only_what_lies_below_it(layer: str) -> None:
 
 def test_the_secure_aggregation_protocol_the_runtime_drives_knows_no_torch() -> None:
     """The runtime imports these modules, and the runtime runs without torch."""
-    for name in ("crypto", "messages", "protocol", "session"):
+    for name in ("costs", "crypto", "messages", "protocol", "session"):
         names = _imports(PACKAGE / "privacy" / "secagg" / f"{name}.py")
         assert not any(n == "torch" or n.startswith("torch.") for n in names), name
         assert not any(n.startswith("fedrec.") and not n.startswith("fedrec.privacy.secagg") for n in names), name

@@ -24,31 +24,21 @@ from pydantic import (
 from fedrec.config_files import read_yaml_mapping
 from fedrec.config_rules import classifier_mismatch, unread_setting
 from fedrec.errors import ConfigError
+from fedrec.registry import AGGREGATORS, BACKENDS, TASKS, load_plugins
 
 GRAPHS = ("cora", "citeseer", "pubmed")
 
 
-
 # a wait on the wall clock: positive and at most ten million seconds (116 days; timers overflow far beyond)
 Seconds = Annotated[float, Field(gt=0, le=1e7)]
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no setting takes inf or nan
 
 
 class DataConfig(Section):
-    name: Literal[
-        "ml-100k",
-        "ml-latest-small",
-        "ml-1m",
-        "ml-1m-derived",
-        "lastfm-2k",
-        "fashion-mnist",
-        "uci-adult",
-        "cora",
-        "citeseer",
-        "pubmed",
-    ] = "ml-100k"
+    name: str = Field("ml-100k", description="the dataset; the task declares which it reads (TaskSpec.datasets)")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of each user's ratings held out as test")
     normalize_features: bool = Field(False, description="graphs: scale each node's features to sum to one")
 
@@ -105,6 +95,9 @@ class FederationConfig(Section):
     rounds: PositiveInt = 100
     clients_per_round: PositiveInt | None = None
     client_fraction: float | None = Field(None, gt=0.0, le=1.0)
+    aggregator: str = Field("fedavg", description="the server's aggregation rule, by registered name")
+    aggregator_options: dict[str, Any] = Field(default_factory=dict, description="the aggregator's own settings")
+    backend: str = Field("inprocess", description="simulation: where client hosts execute, by registered name")
     algorithm: Literal["fedavg", "fedprox", "scaffold"] = Field(
         "fedavg", description="the clients' side: plain local training, FedProx's proximal term, SCAFFOLD's controls"
     )
@@ -250,7 +243,9 @@ class PrivacyConfig(Section):
 class RunConfig(Section):
     seed: int = Field(0, ge=0, lt=2**32, description="seeds every generator of the run (numpy and torch take it)")
     mode: Literal["federated", "centralized", "local"] = "federated"
-    task: Literal["rating", "ranking", "classification", "node_classification"] = "rating"
+    task: str = Field("rating", description="rating, ranking, classification, node_classification, or a plug-in's")
+    task_options: dict[str, Any] = Field(default_factory=dict, description="a plug-in task's own settings")
+    plugins: tuple[str, ...] = Field((), description="modules imported first: they register tasks, aggregators, ...")
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: LocalTrainConfig = LocalTrainConfig()
@@ -264,17 +259,16 @@ class RunConfig(Section):
 
     @model_validator(mode="after")
     def _models_fit_tasks(self) -> RunConfig:
+        problem = self._components_fit()
+        if problem:
+            raise ValueError(problem)
         if self.model.kind != "biased_mf" and self.task != "ranking":
             raise ValueError(f"model.kind {self.model.kind} is a ranking model: set task: ranking")
         if self.model.kind != "biased_mf" and (self.train.finetune_epochs or self.ranking.cold_start_users):
             raise ValueError("fine-tuning and cold-start evaluation support model.kind biased_mf so far")
         if self.ranking.personal and self.model.kind == "biased_mf":
             raise ValueError("ranking.personal names NCF weights: set model.kind to gmf, mlp or neumf")
-        labelled, graph = self.data.name in ("fashion-mnist", "uci-adult"), self.data.name in GRAPHS
-        if labelled != (self.task == "classification") or graph != (self.task == "node_classification"):
-            raise ValueError(f"task {self.task} does not fit data.name {self.data.name}")
-        if self.mode == "local" and not (labelled or graph):
-            raise ValueError("mode local (each client alone) is for classification and node_classification tasks")
+        graph = self.data.name in GRAPHS
         if graph != (self.split.kind in ("random", "louvain")):
             raise ValueError(f"split.kind {self.split.kind} does not fit data.name {self.data.name}")
         if self.split.kind == "natural" and self.data.name != "uci-adult":
@@ -287,6 +281,22 @@ class RunConfig(Section):
         if problem:
             raise ValueError(problem)
         return self
+
+    def _components_fit(self) -> str | None:
+        """Asks the registered components whether they take this config (they declare what they support)."""
+        for registry, name in ((TASKS, self.task), (AGGREGATORS, self.federation.aggregator),
+                               (BACKENDS, self.federation.backend)):  # fmt: skip
+            if name not in registry:
+                return registry.unknown(name)
+        problem = TASKS.get(self.task).config_problem(self)
+        if problem:
+            return problem
+        aggregation = AGGREGATORS.get(self.federation.aggregator)
+        try:
+            aggregation.read_options(self.federation.aggregator_options)
+        except ConfigError as error:
+            return str(error)
+        return aggregation.problem(self.privacy.secure_aggregation, self.privacy.dp == "user")
 
     def _privacy_fits(self) -> None:
         p, f = self.privacy, self.federation
@@ -309,10 +319,7 @@ class RunConfig(Section):
             raise ValueError("federation.local_layers and ditto_lambda support the classification task so far")
         if self.train.finetune_epochs and self.task not in ("rating", "ranking"):
             raise ValueError("train.finetune_epochs (personalization) supports the rating and ranking tasks so far")
-        algorithm = self.federation.algorithm
-        if algorithm != "fedavg" and self.task not in ("classification", "node_classification"):
-            raise ValueError(f"federation.algorithm {algorithm} supports classification and node_classification so far")
-        if algorithm == "scaffold" and (self.train.optimizer != "sgd" or self.train.momentum):
+        if self.federation.algorithm == "scaffold" and (self.train.optimizer != "sgd" or self.train.momentum):
             raise ValueError("SCAFFOLD's control update assumes plain local SGD: set train.optimizer sgd, momentum 0")
 
 
@@ -378,6 +385,9 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
 
 
 def build_config(tree: dict[str, Any]) -> RunConfig:
+    """The config of a parsed tree; the modules under ``plugins`` are imported first (they register the
+    components the rest may name). Raises ``ConfigError`` with one line naming the key and the fix."""
+    load_plugins(tree.get("plugins") if isinstance(tree, dict) else None)
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as exc:

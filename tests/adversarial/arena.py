@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from fedrec.config import RunConfig, build_config
-from fedrec.experiment.parts import load_split
 from fedrec.experiment.simulation import build_simulation
 from fedrec.experiment.task_data import most_examples
+from fedrec.experiment.task_specs.rating import load_split
 from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.message import SERVER, Message, MessageKind
 from fedrec.runtime.server import Server

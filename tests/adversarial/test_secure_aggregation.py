@@ -119,7 +119,7 @@ def _run(**settings: object) -> tuple[Server, Hostile, dict[str, torch.Tensor]]:
     server = transport.server
     assert isinstance(server, Server)
     initial = {k: v.clone() for k, v in server.model.params.items()}
-    ids = np.arange(1, num_clients(split) + 1)
+    ids = np.arange(1, num_clients(config, split) + 1)
     host = Hostile(ids, task, privacy_parts.secure_encoding(config, None, len(ids)))
     for name, value in settings.items():
         setattr(host, name, value)

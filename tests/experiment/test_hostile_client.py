@@ -16,7 +16,8 @@ import yaml
 
 import fedrec.transport.grpc_client as grpc_client
 from fedrec.config import build_config
-from fedrec.experiment.parts import load_split, local_training, mf_shape
+from fedrec.experiment.client_training import local_training, mf_shape
+from fedrec.experiment.task_specs.rating import load_split
 from fedrec.payloads import ClientUpdates, RowDeltas
 from fedrec.runtime.client_host import ClientHost
 from fedrec.tasks.rating import RatingTask

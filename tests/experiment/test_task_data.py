@@ -11,8 +11,10 @@ import torch
 from fedrec.config import load_config
 from fedrec.data.implicit import LeaveOneOut
 from fedrec.data.ratings import RatingSplit
-from fedrec.experiment.parts import ClientSplit, GraphSplit, load_task_data, num_clients
+from fedrec.experiment.parts import load_task_data, num_clients
 from fedrec.experiment.task_data import client_data, count_clients, server_data
+from fedrec.experiment.task_specs.classification import ClientSplit
+from fedrec.experiment.task_specs.node_classification import GraphSplit
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CLIENTS = {"adult_natural.yaml": 9, "citeseer_gcn_louvain.yaml": 5, "cora_gcn_louvain.yaml": 5,
@@ -22,7 +24,7 @@ CLIENTS = {"adult_natural.yaml": 9, "citeseer_gcn_louvain.yaml": 5, "cora_gcn_lo
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml") if p.name != "ml1m_ranking.yaml"))
 def test_the_cluster_counts_the_clients_the_simulation_has(example: str) -> None:
     config = load_config(EXAMPLES / example)
-    assert count_clients(config) == num_clients(server_data(config)) == CLIENTS.get(example, 943)
+    assert count_clients(config) == num_clients(config, server_data(config)) == CLIENTS.get(example, 943)
 
 
 @pytest.mark.parametrize("example", ["ml100k_fedmf.yaml", "ml100k_ranking.yaml", "adult_natural.yaml"])

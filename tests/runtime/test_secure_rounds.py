@@ -49,7 +49,7 @@ def _run(host_class: type[SecureClientHost], overrides: list[str], **settings: s
     transport, task = build_simulation(config, split)
     server = transport.server
     assert isinstance(server, Server)
-    ids = np.arange(1, num_clients(split) + 1)
+    ids = np.arange(1, num_clients(config, split) + 1)
     host = host_class(ids, task, privacy_parts.secure_encoding(config, None, len(ids)))
     for name, value in settings.items():
         setattr(host, name, value)

@@ -16,8 +16,9 @@ import numpy as np
 from fedrec.config import RunConfig, load_config
 from fedrec.errors import FedrecError
 from fedrec.experiment.checkpoint_check import CheckpointCheck
-from fedrec.experiment.parts import build_task, load_split
+from fedrec.experiment.parts import build_task
 from fedrec.experiment.run_folder import SERVER_CHECKPOINT
+from fedrec.experiment.task_specs.rating import load_split
 from fedrec.payloads import ClientUpdates, GlobalModel
 from fedrec.privacy.audit import AttackResult, attack, masked_scores, row_scores
 from fedrec.privacy.secagg.encoding import SecureEncoding

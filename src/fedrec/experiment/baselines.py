@@ -9,13 +9,19 @@ them together; each is evaluated on its own test data. Global: one client that h
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from fedrec.config import LocalTrainConfig, RunConfig
-from fedrec.experiment.parts import ClientSplit, GraphSplit, build_task
+from fedrec.experiment.parts import build_task
+from fedrec.experiment.task_specs.classification import ClientSplit
 from fedrec.payloads import GlobalModel
 from fedrec.tasks.accuracy import AccuracyMetrics
+
+if TYPE_CHECKING:  # graph learning pulls in PyTorch Geometric, which the other tasks need not pay for
+    from fedrec.experiment.task_specs.node_classification import GraphSplit
 
 
 def local_baseline(config: RunConfig, data: ClientSplit | GraphSplit) -> tuple[dict[str, float], GlobalModel]:
@@ -45,10 +51,12 @@ def global_baseline(config: RunConfig, data: ClientSplit | GraphSplit) -> tuple[
     settings = {k: getattr(c, k) for k in ("optimizer", "lr", "momentum", "weight_decay", "l2", "batch_size")}
     pooled_config = config.model_copy(update={"train": LocalTrainConfig(epochs=c.epochs, **settings)})
     pooled: ClientSplit | GraphSplit
-    if isinstance(data, GraphSplit):
-        pooled = GraphSplit([data.whole], data.features, data.classes, data.whole)
-    else:
+    if isinstance(data, ClientSplit):
         pooled = ClientSplit(data.data, [np.concatenate(data.train_parts)], [np.concatenate(data.test_parts)])
+    else:
+        from fedrec.experiment.task_specs.node_classification import GraphSplit
+
+        pooled = GraphSplit([data.whole], data.features, data.classes, data.whole)
     one = np.array([1])
     task = build_task(pooled_config, pooled, one)
     start = task.initial_model()

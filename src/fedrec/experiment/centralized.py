@@ -8,8 +8,9 @@ import torch
 from fedrec.config import RunConfig
 from fedrec.data.implicit import LeaveOneOut
 from fedrec.data.ratings import RatingSplit
-from fedrec.experiment.parts import mf_shape, optimizer_settings, ranking_training
+from fedrec.experiment.client_training import mf_shape, optimizer_settings
 from fedrec.experiment.recorder import RunRecorder
+from fedrec.experiment.task_specs.ranking import ranking_training
 from fedrec.models.mf import BiasedMF, init_item_side, init_user_side
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.parts import RoundRecord

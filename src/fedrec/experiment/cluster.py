@@ -47,7 +47,7 @@ def run_cluster(
         _wait_until_listening(children[0], port)
         for ids in client_ranges(num_users, processes):
             children.append(subprocess.Popen([*fedrec, "client", "--server", address, "--clients", ids]))
-        code = children[0].wait()
+        code = _wait_for_server(children[0], children[1:])
         for child in children[1:]:
             child.wait(timeout=30)
     except KeyboardInterrupt:
@@ -65,6 +65,23 @@ def run_cluster(
     if code != 0:
         raise FedrecError(f"the server exited with status {code}; see its messages above")
     return folder
+
+
+def _wait_for_server(server: subprocess.Popen[bytes], clients: list[subprocess.Popen[bytes]]) -> int:
+    """The server's exit status; if every client process exits with an error first, the server would wait for
+    them for ``distributed.rejoin_wait_s``: it is stopped (resumably) and the failure reported at once."""
+    while server.poll() is None:
+        codes = [c.poll() for c in clients]
+        if all(code is not None for code in codes) and any(codes):
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=60)
+            failed = sorted({code for code in codes if code})
+            raise FedrecError(
+                f"every client process exited (status {', '.join(map(str, failed))}) before the run ended; "
+                "see their messages above"
+            )
+        time.sleep(0.2)
+    return server.returncode
 
 
 def _wait_until_listening(server: subprocess.Popen[bytes], port: int, timeout_s: float = 600.0) -> None:

@@ -22,35 +22,27 @@ import yaml
 from fedrec.config import RunConfig, build_config, dump_config
 from fedrec.errors import FedrecError, RunFolderError
 from fedrec.experiment import privacy_parts
-from fedrec.experiment.checkpoint import ServerCheckpointer, load_server_model, load_server_progress
+from fedrec.experiment.checkpoint import load_server_model, load_server_progress
 from fedrec.experiment.checkpoint_check import RESUME_FIX
 from fedrec.experiment.outcome import server_outcome
-from fedrec.experiment.parts import (
-    aggregator,
-    algorithm_name,
-    build_task,
-    initial_model,
-    metrics_for,
-    num_clients,
-    round_policy,
-    update_check,
-)
+from fedrec.experiment.parts import build_task, initial_model, metrics_for, num_clients
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import SERVER_CHECKPOINT, SERVER_STATE, RunFolder
-from fedrec.experiment.simulation import server_plan
+from fedrec.experiment.server_factory import build_server, server_plan
+from fedrec.experiment.summary import Traffic, build_summary
 from fedrec.experiment.task_data import client_data, data_report, most_examples, server_data
 from fedrec.payloads import GlobalModel
+from fedrec.registry import TASKS
 from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.server import Server
 from fedrec.transport.codec import encode
 from fedrec.transport.grpc_client import Backoff, GrpcClientTransport
 from fedrec.transport.grpc_common import WireOptions
 from fedrec.transport.grpc_server import GrpcServerTransport, HelloCheck
 
 log = logging.getLogger("fedrec.server")
-TASKS = "rating,ranking,classification,node_classification"  # what a client process can run
+LOADS_PLUGINS = "load"  # a client process's hello: it imports the modules the config's ``plugins`` names
 
 
 def wire_options(config: RunConfig) -> WireOptions:
@@ -58,15 +50,19 @@ def wire_options(config: RunConfig) -> WireOptions:
     return WireOptions(dist.max_message_mb * 1024 * 1024, dist.compression, dist.status_every_s)
 
 
-def hello_check(task: str, num_users: int, tokens: dict[str, np.ndarray] | None) -> HelloCheck:
+def hello_check(
+    task: str, num_users: int, tokens: dict[str, np.ndarray] | None, plugins: tuple[str, ...] = ()
+) -> HelloCheck:
     """Why a client process's hello is refused, or None. Called with ``ids`` None first: the task and the
-    credential are judged before the (possibly long) list of client ids is read."""
+    credential are judged before the (possibly long) list of client ids is read. A task the client process
+    does not list may come from the run's ``plugins``, which a client that loads plugins imports on welcome."""
 
     def check(meta: dict[str, str], ids: np.ndarray | None) -> str | None:
         allowed = tokens.get(meta.get("token", "")) if tokens is not None else None
         if tokens is not None and allowed is None:
             return "unknown or wrong credential: pass the token the run's operator gave you (--token)"
-        if task not in meta.get("tasks", "").split(","):
+        from_plugin = bool(plugins) and meta.get("plugins") == LOADS_PLUGINS
+        if task not in meta.get("tasks", "").split(",") and not from_plugin:
             runs = meta.get("tasks", "")[:80] or "nothing"
             return f"this run's task is {task}; the client process runs only {runs}"
         if ids is None:
@@ -109,7 +105,7 @@ def serve(
     tls: grpc.ServerCredentials | None = None,
 ) -> dict[str, Any]:
     data = server_data(config)  # the catalogue or the shapes: no client's data
-    clients, report, metrics = num_clients(data), data_report(data), metrics_for(config, data)
+    clients, report, metrics = num_clients(config, data), data_report(config, data), metrics_for(config, data)
     initial = initial_model(config, build_task(config, data, np.empty(0, dtype=np.int64)))
     del data  # the server keeps no client's data
     model, first_round = _starting_model(initial, folder, resume, config.federation.rounds)
@@ -120,18 +116,8 @@ def serve(
     view = ProgressView(config.federation.rounds, "distributed", enabled=False)
     recorder = RunRecorder(folder, view)
     recorder.on_round = _logged(recorder.on_round)  # type: ignore[method-assign]
-    server = Server(
-        model=model,
-        plan=plan,
-        num_clients=config.distributed.min_clients or clients,
-        sampler=privacy_parts.sampler(config),
-        aggregator=aggregator(config, clients, spent),
-        policy=privacy_parts.secure_policy(config, spent, clients) or round_policy(config, clients),
-        metrics=metrics,
-        checkpointer=ServerCheckpointer(folder),
-        observer=recorder,
-        check=update_check(config),
-        budget=spent.refuses if spent is not None else None,
+    server = build_server(
+        config, model, plan, clients, metrics, spent, recorder, folder, wait_for=config.distributed.min_clients
     )
     if resume:  # optimizer moments, policy state, counts, and the model they belong to
         done = load_server_progress(folder, server)
@@ -148,33 +134,31 @@ def serve(
     options = wire_options(config)
     _check_model_fits(model, options)
     welcome = {"config": dump_config(config), "max_message_bytes": str(options.max_message_bytes)}
-    transport = GrpcServerTransport(server, listen, hello_check(config.task, clients, tokens), welcome, options, tls)
+    transport = GrpcServerTransport(
+        server, listen, hello_check(config.task, clients, tokens, config.plugins), welcome, options, tls
+    )
     recorder.traffic = lambda: (transport.traffic.bytes_up, transport.traffic.bytes_down)
     started = time.perf_counter()
     transport.serve()
     server.rejections.messages.update(transport.refused)  # refused before they reached the server worker
-    summary: dict[str, Any] = {
-        "dataset": config.data.name,
-        "task": config.task,
-        "mode": "distributed",
-        "algorithm": algorithm_name(config),
-        "num_clients": clients,
-        "metrics": server.last_metrics,
-        "wall_time_s": round(time.perf_counter() - started, 3),
-        "virtual_time_s": round(transport.now(), 3),
-        "bytes_up": transport.traffic.bytes_up,
-        "bytes_down": transport.traffic.bytes_down,
-        "raw_tensor_bytes_up": transport.traffic.raw_up,
-        "raw_tensor_bytes_down": transport.traffic.raw_down,
-        "seed": config.seed,
-        "resumed_from_round": first_round - 1 if resume else None,
-        **server_outcome(server),
-    }
-    privacy = privacy_parts.privacy_block(config, spent, server.round, clients)
-    if privacy is not None:
-        summary["privacy"] = privacy
-    if report is not None:
-        summary["data_report"] = report
+    summary = build_summary(
+        config,
+        mode="distributed",
+        num_clients=clients,
+        metrics=server.last_metrics,
+        wall_time_s=time.perf_counter() - started,
+        virtual_time_s=transport.now(),
+        traffic=Traffic(
+            transport.traffic.bytes_up,
+            transport.traffic.bytes_down,
+            transport.traffic.raw_up,
+            transport.traffic.raw_down,
+        ),  # fmt: skip
+        outcome=server_outcome(server),
+        privacy=privacy_parts.privacy_block(config, spent, server.round, clients),
+        data_report=report,
+        resumed_from_round=first_round - 1 if resume else None,
+    )
     folder.write_summary(summary)
     return summary
 
@@ -217,7 +201,7 @@ def run_client(
         config = build_config(yaml.safe_load(welcome["config"]))
         data = client_data(config, client_ids)  # only this process's clients' data
         task = build_task(config, data, client_ids)
-        return privacy_parts.client_host(config, client_ids, task, num_clients(data), secure=True)
+        return privacy_parts.client_host(config, client_ids, task, num_clients(config, data), secure=True)
 
-    hello = {"tasks": TASKS, **({"token": token} if token else {})}
+    hello = {"tasks": ",".join(TASKS.names()), "plugins": LOADS_PLUGINS, **({"token": token} if token else {})}
     GrpcClientTransport(address, client_ids, hello, build_host, options, tls, backoff or Backoff()).run()

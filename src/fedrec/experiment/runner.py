@@ -15,17 +15,18 @@ from fedrec.data.ratings import RatingSplit
 from fedrec.experiment.baselines import global_baseline, local_baseline
 from fedrec.experiment.centralized import train_centralized, train_centralized_ranking
 from fedrec.experiment.checkpoint import SIMULATION_STATE
-from fedrec.experiment.parts import ClientSplit, GraphSplit, TaskData, algorithm_name, load_task_data, num_clients
+from fedrec.experiment.parts import TaskData, load_task_data, num_clients
 from fedrec.experiment.privacy_parts import privacy_block
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT, RunFolder, default_run_dir
 from fedrec.experiment.simulation import run_simulation
+from fedrec.experiment.summary import Traffic, build_summary
 from fedrec.experiment.task_data import data_report
 from fedrec.runtime.parts import RoundRecord
-from fedrec.tasks.ranking import PROTOCOL
 
 RANKING_KEYS = ("hr@10", "ndcg@10", "recall@20", "ndcg@20")
+BASELINE_TASKS = ("classification", "node_classification")  # centralized and local runs train one call
 
 
 @dataclass
@@ -43,6 +44,7 @@ class _Totals:
     virtual_time_s: float = 0.0
     privacy: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None  # a federated run's rounds, status, refusals (``server_outcome``)
+    resumed_from_round: int | None = None
 
 
 def resume(path: Path, quiet: bool = False) -> RunOutcome:
@@ -64,40 +66,29 @@ def execute(
     federated = config.mode == "federated"
     rounds = config.centralized.epochs if config.mode == "centralized" else config.federation.rounds
     started = time.perf_counter()
-    baseline = not federated and isinstance(split, ClientSplit | GraphSplit)  # trained in one call, shown once
+    baseline = not federated and config.task in BASELINE_TASKS  # trained in one call, shown once
     label = f"{config.mode} {config.data.name}"
     with folder.removed_if_refused(), ProgressView(1 if baseline else rounds, label, enabled=not quiet) as view:
         recorder = RunRecorder(folder, view)
         if federated:
             totals = _federated(config, split, recorder, folder, resuming)
-        elif isinstance(split, ClientSplit | GraphSplit):
+        elif baseline:
             totals = _baseline(config, split, recorder, folder)
         else:
             totals = _centralized(config, split, recorder, folder)
-    summary = {
-        "dataset": config.data.name,
-        "task": config.task,
-        "mode": config.mode,
-        "algorithm": algorithm_name(config) if federated else "none",
-        "num_clients": num_clients(split),
-        "rounds": rounds,
-        "status": "finished",
-        "metrics": totals.metrics,
-        "wall_time_s": round(time.perf_counter() - started, 3),
-        "virtual_time_s": round(totals.virtual_time_s, 3),
-        "bytes_up": totals.bytes_up,
-        "bytes_down": totals.bytes_down,
-        "seed": config.seed,
-        "execution": config.federation.execution if federated else config.mode,
-    }
-    summary |= totals.outcome or {}
-    if totals.privacy is not None:
-        summary["privacy"] = totals.privacy
-    if config.task == "ranking":
-        summary["protocol"] = PROTOCOL
-    report = data_report(split)
-    if report is not None:
-        summary["data_report"] = report
+    summary = build_summary(
+        config,
+        mode=config.mode,
+        num_clients=num_clients(config, split),
+        metrics=totals.metrics,
+        wall_time_s=time.perf_counter() - started,
+        virtual_time_s=totals.virtual_time_s,
+        traffic=Traffic(totals.bytes_up, totals.bytes_down),
+        outcome=totals.outcome,
+        privacy=totals.privacy,
+        data_report=data_report(config, split),
+        resumed_from_round=totals.resumed_from_round,
+    )
     folder.write_summary(summary)
     return RunOutcome(folder.path, summary, recorder.history)
 
@@ -106,11 +97,14 @@ def _federated(config: RunConfig, split: TaskData, recorder: RunRecorder, folder
     result = run_simulation(config, split, recorder, folder, resuming)
     folder.save_tensors(CLIENTS_CHECKPOINT, dict(result.task.private_state()))
     traffic = result.traffic
-    privacy = privacy_block(config, result.ledger, result.rounds_done, num_clients(split))
-    return _Totals(result.metrics, traffic.bytes_up, traffic.bytes_down, result.virtual_time_s, privacy, result.outcome)
+    privacy = privacy_block(config, result.ledger, result.rounds_done, num_clients(config, split))
+    return _Totals(
+        result.metrics, traffic.bytes_up, traffic.bytes_down, result.virtual_time_s, privacy, result.outcome,
+        result.resumed_from_round,
+    )  # fmt: skip
 
 
-def _baseline(config: RunConfig, split: ClientSplit | GraphSplit, recorder: RunRecorder, folder: RunFolder) -> _Totals:
+def _baseline(config: RunConfig, split: Any, recorder: RunRecorder, folder: RunFolder) -> _Totals:
     if config.mode == "local":
         metrics, models = local_baseline(config, split)
         folder.save_tensors(CLIENTS_CHECKPOINT, {"client_ids": torch.arange(1, split.num_clients + 1), **models.params})

@@ -4,39 +4,26 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from fedrec.config import RunConfig
 from fedrec.experiment import privacy_parts
-from fedrec.experiment.checkpoint import ServerCheckpointer, SimulationCheckpointer, resume_simulation
+from fedrec.experiment.checkpoint import SimulationCheckpointer, resume_simulation
 from fedrec.experiment.outcome import server_outcome
-from fedrec.experiment.parts import (
-    TaskData,
-    aggregator,
-    build_task,
-    device_profiles,
-    initial_model,
-    metrics_for,
-    num_clients,
-    round_policy,
-    update_check,
-)
+from fedrec.experiment.parts import TaskData, build_task, device_profiles, initial_model, metrics_for, num_clients
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import RunFolder
+from fedrec.experiment.server_factory import build_server, server_plan
 from fedrec.payloads import GlobalModel
 from fedrec.privacy.accountant import PrivacyLedger
+from fedrec.registry import BACKENDS
 from fedrec.runtime.server import Server
-from fedrec.runtime.steps import ServerPlan
-from fedrec.tasks.classification import ClassificationTask
-from fedrec.tasks.ranking import RankingTask
-from fedrec.tasks.rating import RatingTask
+from fedrec.tasks.base import Task
 from fedrec.transport.inprocess import InProcessTransport, TrafficMeter
 
-if TYPE_CHECKING:
-    from fedrec.tasks.node_classification import NodeClassificationTask
-
+__all__ = ["SimulationResult", "build_simulation", "run_simulation", "server_plan"]
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +31,14 @@ log = logging.getLogger(__name__)
 @dataclass
 class SimulationResult:
     model: GlobalModel
-    task: RatingTask | RankingTask | ClassificationTask | NodeClassificationTask
+    task: Task
     metrics: dict[str, float]
     traffic: TrafficMeter
     virtual_time_s: float  # when the server finished: outstanding updates it did not wait for do not count
     rounds_done: int = 0
     ledger: PrivacyLedger | None = None
     outcome: dict[str, Any] = field(default_factory=dict)  # what the run did: status, rounds, refusals, stopped
-
-
-def server_plan(config: RunConfig, first_round: int = 1) -> ServerPlan:
-    fed = config.federation
-    return ServerPlan(fed.rounds, fed.eval_every, first_round, fed.deadline_s, fed.quorum)
+    resumed_from_round: int | None = None
 
 
 def build_simulation(
@@ -63,28 +46,20 @@ def build_simulation(
     split: TaskData,
     recorder: RunRecorder | None = None,
     folder: RunFolder | None = None,
-) -> tuple[InProcessTransport, RatingTask | RankingTask | ClassificationTask | NodeClassificationTask]:
-    client_ids = np.arange(1, num_clients(split) + 1)
+) -> tuple[InProcessTransport, Task]:
+    """The server and one host of every client, on a virtual-time queue; the host runs on the configured
+    ``federation.backend``. The host's JOIN is queued."""
+    client_ids = np.arange(1, num_clients(config, split) + 1)
     task = build_task(config, split, client_ids)
     devices = device_profiles(config, client_ids)
     spent = privacy_parts.ledger(config, len(client_ids))
-    policy = privacy_parts.secure_policy(config, spent, len(client_ids)) or round_policy(config, len(client_ids))
     host = privacy_parts.client_host(config, client_ids, task, len(client_ids), devices)
-    server = Server(
-        model=initial_model(config, task),
-        plan=server_plan(config),
-        num_clients=len(client_ids),
-        sampler=privacy_parts.sampler(config),
-        aggregator=aggregator(config, len(client_ids), spent),
-        metrics=metrics_for(config, split),
-        checkpointer=ServerCheckpointer(folder),
-        observer=recorder,
-        check=update_check(config),
-        policy=policy,
-        online=devices.online if config.devices.availability < 1 or config.devices.kind == "trace" else None,
-        budget=spent.refuses if spent is not None else None,
-    )
-    transport = InProcessTransport(server, [host])
+    always_online = config.devices.availability == 1 and config.devices.kind != "trace"
+    server = build_server(
+        config, initial_model(config, task), server_plan(config), len(client_ids), metrics_for(config, split), spent,
+        recorder, folder, online=None if always_online else devices.online,
+    )  # fmt: skip
+    transport = InProcessTransport(server, [host], BACKENDS.get(config.federation.backend)([host]))
     transport.send(host.join())
     if recorder is not None:
         recorder.traffic = lambda: (transport.meter.bytes_up, transport.meter.bytes_down)
@@ -102,10 +77,11 @@ def run_simulation(
     """Run the simulation to its end; with a ``folder``, checkpoint it after every round, and with ``resume``
     continue from the folder's checkpoint (the history keeps the rounds evaluated before it)."""
     transport, task = build_simulation(config, split, recorder, folder)
-    checkpoint = None
+    checkpoint, resumed = None, None
     if folder is not None:
         if resume:
             done = resume_simulation(folder, transport, task)
+            resumed = done
             metrics_round = transport.server.metrics_round  # type: ignore[attr-defined]
             kept = folder.truncate_history(metrics_round if metrics_round is not None else 0)
             if recorder is not None:
@@ -121,5 +97,5 @@ def run_simulation(
     ledger = recorder.ledger if recorder is not None else privacy_parts.ledger(config, server.num_clients)
     return SimulationResult(
         server.model, task, server.last_metrics, transport.meter, server.now, server.round, ledger,
-        server_outcome(server),
+        server_outcome(server), resumed,
     )  # fmt: skip

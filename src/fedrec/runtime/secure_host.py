@@ -18,13 +18,13 @@ goes on without it (no share of it, no mask with it); it does not leave the roun
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
+from fedrec.privacy.secagg.costs import SecAggCosts
 from fedrec.privacy.secagg.messages import MaskedInputs, PublicKeys, RevealedShares, SealedShares, concat
 from fedrec.privacy.secagg.protocol import SecAggClient, SecAggError
 from fedrec.runtime.client_host import ClientHost, _address
@@ -54,8 +54,10 @@ class SecureClientHost(ClientHost):
         devices: DeviceProfiles | None = None,
         dropout: float = 0.0,
         seed: int = 0,
+        costs: SecAggCosts | None = None,
     ) -> None:
         super().__init__(client_ids, trainer, devices)
+        self.costs = costs or SecAggCosts()  # each step's compute in virtual time: counted operations, not a stopwatch
         self.codec = codec
         self.dropout = dropout
         self.seed = seed
@@ -84,21 +86,22 @@ class SecureClientHost(ClientHost):
             ids, self.trainer.num_examples(ids), down, np.zeros(len(ids))
         )
         keys = np.empty((len(ids), 3, 32), dtype=np.uint8)
-        started = time.perf_counter()
         for row, cid in enumerate(ids.tolist()):
             client = SecAggClient(cid)
             self.pending[cid] = _Pending(message.round, client, vectors[row], float(trained_at[row]))
             cipher, mask = client.advertise()
             keys[row] = np.frombuffer(cipher + mask + client.commitment(), dtype=np.uint8).reshape(3, 32)
         payload = PublicKeys(ids, keys[:, 0], keys[:, 1], keys[:, 2])
-        keygen = (time.perf_counter() - started) / max(1, len(ids))
+        keygen = self.costs.advertise()
         # the keys leave once the invitation is in, while the device trains
         done = message.time + keygen + self.devices.arrival_delays(ids, np.zeros(len(ids)), down, np.full(len(ids), 64))
         yield Message(MessageKind.SECAGG_KEYS, _address(ids), SERVER, message.round, payload, float(done.max()))
 
     @handles(MessageKind.SECAGG_ROSTER, emits=[MessageKind.SECAGG_SHARES, MessageKind.OFFLINE])
     def on_roster(self, message: Message) -> Iterator[Message]:
-        parts, compute = yield from self._each(message, lambda p: p.client.share(message.payload))
+        roster = message.payload
+        cost = self.costs.share(len(roster.client_ids), roster.threshold)
+        parts, compute = yield from self._each(message, lambda p: p.client.share(roster), cost)
         if parts:
             shares: SealedShares = concat(parts)
             yield self._reply(MessageKind.SECAGG_SHARES, shares.client_ids, shares, message, compute)
@@ -110,7 +113,6 @@ class SecureClientHost(ClientHost):
                 yield from self._gone([cid], message)
                 continue
             pending = self.pending[cid]
-            started = time.perf_counter()
             try:
                 bad = pending.client.open_shares(message.payload.addressed_to(np.array([cid])))
                 masked = pending.client.mask(pending.vector)
@@ -123,29 +125,31 @@ class SecureClientHost(ClientHost):
             accused = np.asarray(sorted(bad), dtype=np.int64)
             accuser = np.full(len(accused), cid, dtype=np.int64)
             payload = MaskedInputs(np.array([cid]), masked[None], accuser, accused)
-            compute = [time.perf_counter() - started]
+            roster = pending.client.roster
+            compute = [self.costs.mask(len(roster.client_ids) if roster is not None else 1, len(pending.vector))]
             yield self._reply(
                 MessageKind.SECAGG_MASKED, payload.client_ids, payload, message, compute, pending.trained_at
             )
 
     @handles(MessageKind.SECAGG_SURVIVORS, emits=[MessageKind.SECAGG_REVEAL, MessageKind.OFFLINE])
     def on_survivors(self, message: Message) -> Iterator[Message]:
-        parts, compute = yield from self._each(message, lambda p: p.client.reveal(message.payload), done=True)
+        cost = self.costs.reveal(len(message.payload.client_ids))
+        parts, compute = yield from self._each(message, lambda p: p.client.reveal(message.payload), cost, done=True)
         if parts:
             revealed: RevealedShares = concat(parts)
             yield self._reply(MessageKind.SECAGG_REVEAL, revealed.client_ids, revealed, message, compute)
 
     def _each(
-        self, message: Message, step: Callable[[_Pending], T], done: bool = False
+        self, message: Message, step: Callable[[_Pending], T], cost: float, done: bool = False
     ) -> Generator[Message, None, tuple[list[T], list[float]]]:
-        """``step`` for each of this host's clients in ``message``'s round, timed; a client whose step fails
-        leaves the round (the server hears OFFLINE). ``done``: the clients' part in the round ends here."""
+        """``step`` for each of this host's clients in ``message``'s round, each taking ``cost`` seconds of
+        compute; a client whose step fails leaves the round (the server hears OFFLINE). ``done``: the clients'
+        part in the round ends here."""
         parts, compute, failed = [], [], []
         for cid in self._current(message).tolist():
-            started = time.perf_counter()
             try:
                 parts.append(step(self.pending[cid]))
-                compute.append(time.perf_counter() - started)
+                compute.append(cost)
             except SecAggError as error:
                 log.warning("client %d leaves the round: %s", cid, error)
                 failed.append(cid)

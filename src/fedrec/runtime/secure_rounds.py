@@ -50,13 +50,13 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fedrec.privacy.secagg.costs import SecAggCosts
 from fedrec.privacy.secagg.protocol import SecAggError
 from fedrec.privacy.secagg.session import SecAggSession, Stage
 from fedrec.runtime.message import SERVER, Message, MessageKind
@@ -85,6 +85,7 @@ class SecureRounds:
     threshold: float = 0.5  # share of the cohort whose sum can be unmasked (more than half, at least)
     min_survivors: int = 1  # never unmask fewer (DP splits its noise among this many)
     deadline_s: float | None = None  # each stage closes this long after it opened, with whoever answered
+    costs: SecAggCosts = field(default_factory=SecAggCosts)  # the server's unmasking in virtual time
     session: SecAggSession | None = None
     cohort: np.ndarray | None = None
 
@@ -208,7 +209,6 @@ class SecureRounds:
         if session is None or not session.complete:
             return
         r = server.round + 1
-        started = time.perf_counter()  # the server's own work counts in virtual time too
         try:
             if session.stage is Stage.KEYS:
                 roster = session.publish_roster()
@@ -230,7 +230,8 @@ class SecureRounds:
                 finally:
                     self._bad_revealers(server, r, session)
                 update = self.codec.decode(total, server.model)
-                now += time.perf_counter() - started
+                dropped = len(session.sharers) - len(session.survivors)  # the server's own work counts too
+                now += self.costs.unmask(len(session.survivors), dropped, session.threshold, len(total))
                 yield from self._close(server, now, [update], len(session.survivors))
                 return
             yield from self._deadline(server, now)

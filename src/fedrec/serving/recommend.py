@@ -70,7 +70,7 @@ class Recommender:
         if config.model.kind != "biased_mf":
             raise FedrecError(f"fedrec recommend serves MF runs so far; {run_dir} trained a {config.model.kind} model")
         data = load_task_data(config)
-        server, users = _checkpoints(run_dir, config, data.train)  # type: ignore[union-attr]
+        server, users = _checkpoints(run_dir, config, data.train)
         return cls(config, {k: server[k] for k in ITEM_SIDE if k in server}, users, data)
 
     @property

@@ -13,12 +13,14 @@ import heapq
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from fedrec.runtime.message import SERVER, Message, payload_nbytes
 from fedrec.runtime.worker import Worker
+from fedrec.transport.backends import Backend, InProcessBackend
+from fedrec.transport.host import Host
 
 
 @dataclass
@@ -58,24 +60,18 @@ class VirtualTimeQueue:
         return len(self._heap)
 
 
-class Host(Protocol):
-    """A worker that hosts clients: the transport routes their messages to it."""
-
-    client_ids: np.ndarray
-
-    def handle(self, message: Message) -> list[Message]: ...
-
-
 class InProcessTransport:
     """Routes messages between one server and client hosts living in this process."""
 
-    def __init__(self, server: Worker, hosts: Sequence[Host]) -> None:
+    def __init__(self, server: Worker, hosts: Sequence[Host], backend: Backend | None = None) -> None:
+        """``hosts``: the client hosts; ``backend``: what runs them (default: calls them in this process)."""
         self.server = server
         self.hosts = hosts
+        self.backend: Backend = backend if backend is not None else InProcessBackend(hosts)
         self.queue = VirtualTimeQueue()
         self.meter = TrafficMeter()
         self.now = 0.0
-        ids = [h.client_ids for h in hosts]
+        ids = self.backend.host_client_ids()
         self._client_ids = np.concatenate(ids) if ids else np.empty(0, dtype=np.int64)
         self._host_of = np.concatenate([np.full(len(x), i) for i, x in enumerate(ids)]) if ids else self._client_ids
         order = np.argsort(self._client_ids)
@@ -117,7 +113,7 @@ class InProcessTransport:
             self.meter.bytes_down += size * len(receivers)
             replies = []
             for host_index, ids in self._split_by_host(receivers):
-                replies += self.hosts[host_index].handle(_readdressed(message, ids))
+                replies += self.backend.deliver(host_index, _readdressed(message, ids))
         for reply in replies:
             self.send(reply)
 

@@ -1,0 +1,50 @@
+"""The clients' side of a run from its config: local training settings and the client algorithm's term."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedrec.algorithms.fedprox import FedProx
+from fedrec.algorithms.scaffold import ScaffoldClient
+from fedrec.config import RunConfig, TrainingConfig
+from fedrec.errors import ConfigError
+from fedrec.tasks.cohort_optim import OptimizerSettings
+from fedrec.tasks.mf_cohort import LocalTraining
+from fedrec.tasks.objective import LocalObjective, PlainObjective
+from fedrec.tasks.rating import MFShape
+
+
+def optimizer_settings(train: TrainingConfig) -> OptimizerSettings:
+    return OptimizerSettings(
+        kind=train.optimizer, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay
+    )
+
+
+def local_training(config: RunConfig) -> LocalTraining:
+    t = config.train
+    return LocalTraining(t.epochs, t.batch_size, optimizer_settings(t), config.seed, l2=t.l2)
+
+
+def mf_shape(config: RunConfig) -> MFShape:
+    return MFShape(config.model.dim, config.model.init_std)
+
+
+def objective(config: RunConfig, client_ids: np.ndarray) -> LocalObjective:
+    """The client's half of the configured algorithm (the baselines train plainly)."""
+    f = config.federation
+    if config.mode != "federated" or f.algorithm == "fedavg":
+        return PlainObjective()
+    if f.algorithm == "fedprox":
+        return FedProx(f.proximal_mu)
+    return ScaffoldClient(client_ids, config.train.lr)
+
+
+def every_client_holds_data(config: RunConfig, sizes: np.ndarray, what: str) -> None:
+    """Refuses a split that leaves a client empty (a silent smaller federation, or a crash mid-run)."""
+    empty = int((sizes == 0).sum())
+    if empty:
+        s = config.split
+        raise ConfigError(
+            f"split.kind {s.kind} leaves {empty} of split.clients={s.clients} clients without {what} of "
+            f"{config.data.name}; lower split.clients (only {len(sizes) - empty} hold any)"
+        )

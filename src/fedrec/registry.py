@@ -1,0 +1,109 @@
+"""Registries: the named components a config chooses from, which code outside the package can add to.
+
+Each seam of fedrec (a task, a server aggregator, an execution backend) has one registry here. A config names
+a component by its registered name (``task: rating``, ``federation.aggregator: fedavg``,
+``federation.backend: inprocess``); the composition root looks the name up instead of keeping ``if`` chains.
+
+The built-in components are registered lazily, as ``"module:attribute"`` strings imported on first use (the
+same idea as Python's entry points), so naming a component never pays for importing the others (graph
+learning pulls in PyTorch Geometric). An extension registers an object directly::
+
+    from fedrec.registry import AGGREGATORS
+    AGGREGATORS.register("trimmed_mean", TrimmedMeanSpec())
+
+and a config loads the extension's module by listing it under ``plugins``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from fedrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fedrec.algorithms.registry import AggregatorSpec
+    from fedrec.experiment.task_spec import TaskSpec
+    from fedrec.transport.backends import BackendFactory
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Components of one kind (``what``, e.g. "task") by name.
+
+    Raises ``ConfigError`` naming the registered ones when a name is unknown, and ``ValueError`` when a name is
+    registered twice (pass ``replace=True`` to override a component on purpose)."""
+
+    def __init__(self, what: str, builtin: dict[str, str] | None = None) -> None:
+        self.what = what
+        self._lazy: dict[str, str] = dict(builtin or {})
+        self._loaded: dict[str, T] = {}
+
+    def register(self, name: str, component: T, replace: bool = False) -> T:
+        """Add ``component`` under ``name``; returns it, so a registration can be one line."""
+        if not name or not isinstance(name, str):
+            raise ValueError(f"a {self.what} needs a non-empty name, got {name!r}")
+        if name in self and not replace:
+            raise ValueError(f"a {self.what} named {name!r} is already registered; pass replace=True to override it")
+        self._lazy.pop(name, None)
+        self._loaded[name] = component
+        return component
+
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (tests that register a component take it back)."""
+        self._lazy.pop(name, None)
+        self._loaded.pop(name, None)
+
+    def names(self) -> list[str]:
+        return sorted({*self._lazy, *self._loaded})
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._lazy or name in self._loaded
+
+    def get(self, name: str) -> T:
+        if name in self._loaded:
+            return self._loaded[name]
+        if name not in self._lazy:
+            raise ConfigError(self.unknown(name))
+        module, _, attribute = self._lazy.pop(name).partition(":")
+        component: T = getattr(importlib.import_module(module), attribute)
+        self._loaded[name] = component
+        return component
+
+    def unknown(self, name: Any) -> str:
+        """The one-line refusal of an unknown name."""
+        return (
+            f"unknown {self.what} {name!r}; registered: {', '.join(self.names())} "
+            "(an extension's module is loaded by listing it under plugins)"
+        )
+
+
+TASKS: Registry[TaskSpec] = Registry(
+    "task",
+    {
+        "rating": "fedrec.experiment.task_specs.rating:SPEC",
+        "ranking": "fedrec.experiment.task_specs.ranking:SPEC",
+        "classification": "fedrec.experiment.task_specs.classification:SPEC",
+        "node_classification": "fedrec.experiment.task_specs.node_classification:SPEC",
+    },
+)
+AGGREGATORS: Registry[AggregatorSpec] = Registry("aggregator", {"fedavg": "fedrec.algorithms.registry:FEDAVG"})
+BACKENDS: Registry[BackendFactory] = Registry("backend", {"inprocess": "fedrec.transport.backends:InProcessBackend"})
+
+
+def load_plugins(modules: Any) -> None:
+    """Import each module named in a config's ``plugins`` (they register their components as they load).
+
+    Raises ``ConfigError`` naming the module that cannot be imported, and why."""
+    if modules is None:
+        return
+    if not isinstance(modules, list | tuple) or not all(isinstance(m, str) and m for m in modules):
+        raise ConfigError(f"plugins must be a list of module names, got {modules!r}")
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # an extension's import error is the user's to fix: say which and why
+            raise ConfigError(
+                f"plugins: cannot import {module!r} ({type(exc).__name__}: {exc}); put its folder on PYTHONPATH"
+            ) from None
