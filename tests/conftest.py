@@ -32,6 +32,14 @@ def ml100k_split():  # type: ignore[no-untyped-def]
     return per_user_holdout(load_ml100k(), 0.2, 0)
 
 
+@pytest.fixture(scope="session")
+def ml100k_loo():  # type: ignore[no-untyped-def]
+    from fedrec.data import load
+    from fedrec.data.implicit import leave_one_out
+
+    return leave_one_out(load("ml-100k"), seed=0)
+
+
 @pytest.fixture
 def double_precision():  # type: ignore[no-untyped-def]
     """Adam moves a parameter by about lr * sign(g) whatever |g| is, so float32 rounding in a gradient that is

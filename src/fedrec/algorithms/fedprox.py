@@ -26,6 +26,16 @@ class FedProx:
             total = total + ((w - model.params[name]) ** 2).sum()
         return 0.5 * self.mu * total
 
+    def add_gradients(
+        self, grads: dict[str, Tensor], params: dict[str, Tensor], anchors: dict[str, Tensor], active: dict[str, int]
+    ) -> None:
+        """``mu * (w - w_received)`` on each trained row. Row-aware: a client holds copies of the table rows it
+        trains only; a row it does not hold stays at the received value, where the term and its gradient are
+        zero, so leaving those rows out is exact."""
+        for name, anchor in anchors.items():
+            n = active[name]
+            grads[name][:n] += self.mu * (params[name][:n].detach() - anchor[:n])
+
     def uploads(
         self,
         clients: np.ndarray,

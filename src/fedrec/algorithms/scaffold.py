@@ -65,6 +65,12 @@ class ScaffoldClient:
             total = total + (w * correction).sum()
         return total
 
+    def add_gradients(
+        self, grads: dict[str, Tensor], params: dict[str, Tensor], anchors: dict[str, Tensor], active: dict[str, int]
+    ) -> None:
+        """Not for the recommenders' row-sparse kernels yet (the task specs refuse SCAFFOLD there)."""
+        raise NotImplementedError("SCAFFOLD's row-aware controls for embedding tables are not implemented")
+
     def uploads(
         self,
         clients: np.ndarray,

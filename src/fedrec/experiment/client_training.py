@@ -20,9 +20,12 @@ def optimizer_settings(train: TrainingConfig) -> OptimizerSettings:
     )
 
 
-def local_training(config: RunConfig) -> LocalTraining:
+def local_training(config: RunConfig, client_ids: np.ndarray | None = None) -> LocalTraining:
+    """The clients' local training; given the hosted ``client_ids``, with the client algorithm's term (a
+    recommender's kernels apply it; the classifiers take ``objective`` apart)."""
     t = config.train
-    return LocalTraining(t.epochs, t.batch_size, optimizer_settings(t), config.seed, l2=t.l2)
+    term = objective(config, client_ids) if client_ids is not None else PlainObjective()
+    return LocalTraining(t.epochs, t.batch_size, optimizer_settings(t), config.seed, l2=t.l2, objective=term)
 
 
 def mf_shape(config: RunConfig) -> MFShape:

@@ -8,7 +8,7 @@ step t of every client runs in one set of tensor operations. ``mf_sequential`` i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ from fedrec.models.mf import predict
 from fedrec.payloads import ClientUpdates, GlobalModel
 from fedrec.tasks.cohort import client_updates, epoch_steps, plan_cohort, row_updates, start_params
 from fedrec.tasks.cohort_optim import CohortOptimizer, OptimizerSettings
+from fedrec.tasks.objective import LocalObjective, PlainObjective
 
 ITEM_TABLES = ("item_emb", "item_bias")
 USER_PARAMS = ("user_emb", "user_bias")
@@ -25,11 +26,20 @@ USER_PARAMS = ("user_emb", "user_bias")
 
 @dataclass(frozen=True)
 class LocalTraining:
+    """How each client trains in a round: ``epochs`` over its examples in minibatches of ``batch_size`` with its
+    own optimizer, shuffled from ``seed``; ``l2`` penalises the biases and embeddings each example uses; the
+    client algorithm's ``objective`` (FedProx's proximal term) is added to every step's loss."""
+
     epochs: int
     batch_size: int
     optimizer: OptimizerSettings
     seed: int
-    l2: float = 0.0  # per-example penalty on the biases and embeddings each example uses
+    l2: float = 0.0
+    objective: LocalObjective = field(default_factory=PlainObjective)
+
+    def plain(self, epochs: int | None = None) -> LocalTraining:
+        """The same training with no client term (fine-tuning a personal copy), for ``epochs`` if given."""
+        return replace(self, epochs=self.epochs if epochs is None else epochs, objective=PlainObjective())
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,7 @@ def train_mf_cohort(
     owners = {"global_bias": client_rows, "user_bias": client_rows, "user_emb": client_rows}
     owners |= {"item_bias": item_rows, "item_emb": item_rows}
     optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(owners) - {"global_bias"})
+    anchors = {k: start[k] for k in (*ITEM_TABLES, "global_bias")}  # the received values of the federated weights
     ratings = torch.from_numpy(data.ratings[plan.take]).to(params["item_emb"].dtype)
     owner, example_row = torch.from_numpy(plan.owner), torch.from_numpy(plan.example_rows[:, 0])
 
@@ -76,7 +87,9 @@ def train_mf_cohort(
             chosen = torch.from_numpy(chosen_np)
             active, rows = plan.active(step)
             grads = _mf_gradients(params, owner[chosen], example_row[chosen], ratings[chosen], active, rows, local.l2)
-            optimizer.step(grads, active, {k: (rows if k in ITEM_TABLES else active) for k in grads})
+            sizes = {k: (rows if k in ITEM_TABLES else active) for k in grads}
+            local.objective.add_gradients(grads, params, anchors, sizes)
+            optimizer.step(grads, active, sizes)
 
     dense = {"global_bias": (params["global_bias"] - start["global_bias"]).unsqueeze(1)}
     updates = client_updates(plan, row_updates(plan, start, params, ITEM_TABLES), dense)

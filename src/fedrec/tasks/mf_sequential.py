@@ -38,11 +38,18 @@ def train_mf_client(
     example_rows = torch.from_numpy(example_row)
     user = torch.zeros(len(items), dtype=torch.int64)
     positions = np.arange(len(items))
+    anchors = GlobalModel({k: v.detach().clone() for k, v in item_side.items()})
+    weights: dict[str, Tensor] = {"item_emb": net.item_emb, "item_bias": net.item_bias, "global_bias": net.global_bias}
+    clients = np.array([client_id])
+
+    def term() -> Tensor:
+        return local.objective.penalty(clients, weights, anchors)
+
     for epoch in range(local.epochs):
         keys = shuffle_keys(local.seed, round_index, epoch, np.full(len(items), client_id), positions)
         order = torch.from_numpy(np.argsort(keys, kind="stable"))
         for batch in torch.split(order, local.batch_size):
-            mf_step(net, optimizer, user[batch], example_rows[batch], target[batch], local.l2)
+            mf_step(net, optimizer, user[batch], example_rows[batch], target[batch], local.l2, term)
     with torch.no_grad():
         update = ClientUpdates(
             client_ids=np.array([client_id]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -21,12 +23,21 @@ def mf_optimizer(net: BiasedMF, settings: OptimizerSettings) -> torch.optim.Opti
 
 
 def mf_step(
-    net: BiasedMF, optimizer: torch.optim.Optimizer, users: Tensor, items: Tensor, target: Tensor, l2: float
+    net: BiasedMF,
+    optimizer: torch.optim.Optimizer,
+    users: Tensor,
+    items: Tensor,
+    target: Tensor,
+    l2: float,
+    term: Callable[[], Tensor] | None = None,
 ) -> None:
-    """Minimise the batch mean of ``(pred - r)^2 + l2 * (b_u^2 + b_i^2 + |p_u|^2 + |q_i|^2)``."""
+    """Minimise the batch mean of ``(pred - r)^2 + l2 * (b_u^2 + b_i^2 + |p_u|^2 + |q_i|^2)``, plus ``term()``
+    (a client algorithm's term, e.g. FedProx's) if given."""
     optimizer.zero_grad()
     loss = nn.functional.mse_loss(net(users, items), target)
     if l2:
         loss = loss + l2 * net.penalty(users, items)
+    if term is not None:
+        loss = loss + term()
     loss.backward()  # type: ignore[no-untyped-call]
     optimizer.step()

@@ -77,6 +77,7 @@ def train_ncf_cohort(
                 grid, torch.tensor(1.0, dtype=params["item_emb"].dtype)
             )
             total = _cohort_loss(kind, params, [*shared, *own], active, pos, neg, mask, spec)
+            total = total + _term(spec, plan.client_ids[:active], params, start, shared, active, active_rows)
             grads = dict(zip(params, torch.autograd.grad(total, list(params.values())), strict=True))
             optimizer.step(grads, active, {n: active_rows if n in RANKING_TABLES else active for n in grads})
     with torch.no_grad():
@@ -86,6 +87,23 @@ def train_ncf_cohort(
         )
         kept = {n: params[n].detach() for n in own}
         return CohortResult(updates, params["user_emb"].detach(), torch.zeros(clients), kept)
+
+
+def _term(
+    spec: RankingTraining,
+    clients: np.ndarray,
+    params: dict[str, Tensor],
+    start: dict[str, Tensor],
+    shared: list[str],
+    active: int,
+    active_rows: int,
+) -> Tensor:
+    """The client algorithm's term on the federated weights the active clients train (stacked copies: the
+    gradient of the sum is each client's own), anchored at the values they received."""
+    sizes = {n: active for n in shared} | {n: active_rows for n in RANKING_TABLES}
+    weights = {n: params[n][:size] for n, size in sizes.items()}
+    anchors = GlobalModel({n: start[n][:size] for n, size in sizes.items()})
+    return spec.local.objective.penalty(clients, weights, anchors)
 
 
 def _cohort_loss(
@@ -152,6 +170,8 @@ def _train_one(
     weights = {n: nn.Parameter(model.params[n].clone().unsqueeze(0)) for n in shared}
     weights |= {n: nn.Parameter(v.clone().unsqueeze(0)) for n, v in own.items()}
     settings, k = spec.local.optimizer, spec.num_negatives
+    anchors = GlobalModel({n: model.params[n][index].clone() for n in RANKING_TABLES} | {
+        n: model.params[n].unsqueeze(0).clone() for n in shared})  # fmt: skip
     optimizer = settings.torch_optimizer(
         [{"params": [user, emb, bias, *weights.values()], "weight_decay": settings.weight_decay}]
     )
@@ -167,7 +187,9 @@ def _train_one(
             s_neg = ncf_scores(kind, weights, user, emb[neg].reshape(1, -1, emb.shape[1]), bias[neg].reshape(1, -1))
             value = pair_loss(s_pos, s_neg.reshape(1, len(batch), k), spec.loss)
             value = value + spec.local.l2 * penalty(user.unsqueeze(1), emb[pos], bias[pos], emb[neg], bias[neg])
-            value.mean().backward()  # type: ignore[no-untyped-call]
+            term = spec.local.objective.penalty(np.array([client]), {"item_emb": emb, "item_bias": bias, **{
+                n: weights[n] for n in shared}}, anchors)  # fmt: skip
+            (value.mean() + term).backward()  # type: ignore[no-untyped-call]
             optimizer.step()
     with torch.no_grad():
         rows = RowDeltas(

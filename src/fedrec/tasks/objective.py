@@ -22,6 +22,14 @@ class LocalObjective(Protocol):
         """Extra loss of ``clients`` (row i of every weight is client i's) given the model they received."""
         ...
 
+    def add_gradients(
+        self, grads: dict[str, Tensor], params: dict[str, Tensor], anchors: dict[str, Tensor], active: dict[str, int]
+    ) -> None:
+        """For kernels with hand-derived gradients: add the term's gradient to ``grads`` in place. Every tensor
+        is stacked (a row per client, or per client's copy of a table row); ``anchors`` holds the received
+        values of the federated weights the term reads, and only their first ``active[name]`` rows train."""
+        ...
+
     def uploads(
         self,
         clients: np.ndarray,
@@ -37,6 +45,11 @@ class LocalObjective(Protocol):
 class PlainObjective:
     def penalty(self, clients: np.ndarray, weights: dict[str, Tensor], model: GlobalModel) -> Tensor:
         return torch.zeros(())
+
+    def add_gradients(
+        self, grads: dict[str, Tensor], params: dict[str, Tensor], anchors: dict[str, Tensor], active: dict[str, int]
+    ) -> None:
+        return None
 
     def uploads(
         self,

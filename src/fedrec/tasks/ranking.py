@@ -197,7 +197,7 @@ class RankingTask(HostedClients):
         pos = self.positions(client_ids)
         shard = self.train_shards.cohort(pos, client_ids)
         data = CohortData(shard.client_ids, shard.counts, shard.items, shard.ratings)
-        spec = replace(self.spec, local=replace(self.spec.local, epochs=RECONSTRUCTION_EPOCHS))
+        spec = replace(self.spec, local=self.spec.local.plain(RECONSTRUCTION_EPOCHS))
         result = train_ranking_cohort(data, user_emb, model, spec, FINETUNE_ROUND + 1, self.positive_keys, True)
         fitted = torch.empty_like(user_emb)
         fitted[torch.from_numpy(np.searchsorted(client_ids, result.updates.client_ids))] = result.user_emb
@@ -212,8 +212,7 @@ class RankingTask(HostedClients):
         pos = self.positions(client_ids)
         shard = self.train_shards.cohort(pos, client_ids)
         data = CohortData(shard.client_ids, shard.counts, shard.items, shard.ratings)
-        local = replace(self.spec.local, epochs=self.finetune_epochs)
-        spec = replace(self.spec, local=local)
+        spec = replace(self.spec, local=self.spec.local.plain(self.finetune_epochs))  # a personal copy: no term
         result = train_ranking_cohort(data, user_emb, model, spec, FINETUNE_ROUND, self.positive_keys)
         slot = np.searchsorted(client_ids, result.updates.client_ids)  # client_ids are sorted
         personal_users = torch.empty_like(user_emb)

@@ -70,6 +70,7 @@ def train_ranking_cohort(
     owners |= {k: torch.from_numpy(plan.row_owner) for k in RANKING_TABLES}
     optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(owners))
     owner, rows = torch.from_numpy(plan.owner), torch.from_numpy(plan.example_rows)
+    anchors = {} if freeze_items else {name: start[name] for name in RANKING_TABLES}  # received rows
     k = spec.num_negatives
     for epoch in range(local.epochs):
         negative_cols = slice(1 + epoch * k, 1 + (epoch + 1) * k)
@@ -88,7 +89,9 @@ def train_ranking_cohort(
             )
             if freeze_items:
                 grads = {"user_emb": grads["user_emb"]}
-            optimizer.step(grads, active, {"user_emb": active, "item_emb": active_rows, "item_bias": active_rows})
+            sizes = {"user_emb": active, "item_emb": active_rows, "item_bias": active_rows}
+            local.objective.add_gradients(grads, params, anchors, sizes)
+            optimizer.step(grads, active, sizes)
     updates = client_updates(plan, row_updates(plan, start, params, RANKING_TABLES))
     return CohortResult(updates, params["user_emb"], torch.zeros(len(plan.counts)))
 

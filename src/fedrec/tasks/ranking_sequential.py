@@ -59,6 +59,8 @@ def _train_one(
     settings = spec.local.optimizer
     optimizer = settings.torch_optimizer([{"params": [user, emb, bias], "weight_decay": settings.weight_decay}])
     k, positions = spec.num_negatives, np.arange(len(refs))
+    anchors = GlobalModel({"item_emb": emb.detach().clone(), "item_bias": bias.detach().clone()})
+    clients, weights = np.array([client]), dict[str, Tensor](item_emb=emb, item_bias=bias)
     for epoch in range(spec.local.epochs):
         keys = shuffle_keys(spec.local.seed, round_index, epoch, np.full(len(refs), client), positions)
         for batch in torch.split(torch.from_numpy(np.argsort(keys, kind="stable")), spec.local.batch_size):
@@ -66,6 +68,7 @@ def _train_one(
             optimizer.zero_grad()
             users = user.expand(len(batch), -1)
             loss = ranking_loss(users, emb[pos], bias[pos], emb[neg], bias[neg], spec.loss, spec.local.l2)
+            loss = loss + spec.local.objective.penalty(clients, weights, anchors)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
     with torch.no_grad():

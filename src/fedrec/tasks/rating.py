@@ -147,7 +147,7 @@ class RatingTask(HostedClients):
         with the global one on them: only the user side and the global bias change its predictions."""
         pos = self.positions(client_ids)
         data = self.train_shards.cohort(pos, client_ids)
-        local = replace(self.local, epochs=self.finetune_epochs)
+        local = self.local.plain(self.finetune_epochs)  # a personal copy: no client term
         result = train_mf_cohort(data, self.user_emb[pos], self.user_bias[pos], model, local, FINETUNE_ROUND)
         slot = torch.from_numpy(np.searchsorted(client_ids, result.updates.client_ids))
         emb, bias = torch.empty_like(self.user_emb[pos]), torch.empty_like(self.user_bias[pos])

@@ -38,8 +38,9 @@ def load_implicit(config: RunConfig) -> LeaveOneOut:
     return leave_one_out(ratings, config.seed, negatives)
 
 
-def ranking_training(config: RunConfig) -> RankingTraining:
-    return RankingTraining(local_training(config), config.ranking.loss, config.ranking.num_negatives)
+def ranking_training(config: RunConfig, client_ids: np.ndarray | None = None) -> RankingTraining:
+    """Local training for ranking; given the hosted ``client_ids``, with the client algorithm's term."""
+    return RankingTraining(local_training(config, client_ids), config.ranking.loss, config.ranking.num_negatives)
 
 
 def cold_start_users(config: RunConfig, num_users: int) -> np.ndarray:
@@ -52,6 +53,7 @@ def cold_start_users(config: RunConfig, num_users: int) -> np.ndarray:
 class RankingSpec(TaskSpec):
     datasets = INTERACTION_DATASETS
     modes: ClassVar[frozenset[str]] = frozenset({"federated", "centralized"})
+    client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox"})
     served = True
 
     def load(self, config: RunConfig) -> LeaveOneOut:
@@ -79,7 +81,7 @@ class RankingSpec(TaskSpec):
                 data,
                 client_ids,
                 mf_shape(config),
-                ranking_training(config),
+                ranking_training(config, client_ids),
                 config.federation.execution,
                 config.train.finetune_epochs,
                 cold,

@@ -30,6 +30,7 @@ def load_split(config: RunConfig) -> RatingSplit:
 class RatingSpec(TaskSpec):
     datasets = INTERACTION_DATASETS
     modes: ClassVar[frozenset[str]] = frozenset({"federated", "centralized"})
+    client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox"})
     served = True
 
     def load(self, config: RunConfig) -> RatingSplit:
@@ -51,7 +52,7 @@ class RatingSpec(TaskSpec):
 
     def build(self, config: RunConfig, data: RatingSplit, client_ids: np.ndarray) -> RatingTask:
         execution, finetune = config.federation.execution, config.train.finetune_epochs
-        local = local_training(config)
+        local = local_training(config, client_ids)
         return RatingTask(data, client_ids, mf_shape(config), local, execution, finetune, config.privacy.pseudo_items)
 
     def metrics(self, config: RunConfig, data: Any) -> RatingMetrics:

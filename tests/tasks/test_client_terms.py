@@ -1,0 +1,100 @@
+"""Client terms on the recommenders: FedProx's proximal term on the rating and ranking tasks, applied by the
+hand-derived cohort kernels and by the autograd references alike (Li et al., MLSys 2020)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from fedrec.algorithms.fedavg import FedAvg
+from fedrec.algorithms.fedprox import FedProx
+from fedrec.config import load_config
+from fedrec.errors import ConfigError
+from fedrec.payloads import GlobalModel
+from fedrec.tasks.cohort_optim import OptimizerSettings
+from fedrec.tasks.mf_cohort import LocalTraining
+from fedrec.tasks.objective import LocalObjective, PlainObjective
+from fedrec.tasks.ranking import RankingTask
+from fedrec.tasks.ranking_cohort import RankingTraining
+from fedrec.tasks.rating import MFShape, RatingTask
+
+RATING_CLIENTS = np.arange(1, 944, 8)
+RANKING_CLIENTS = np.arange(1, 944, 13)
+ADAM = LocalTraining(2, 16, OptimizerSettings("adam", lr=0.01), seed=5, l2=0.05)
+
+
+def _two_rounds(make_task, objective: LocalObjective, ids: np.ndarray) -> tuple[GlobalModel, torch.Tensor]:  # type: ignore[no-untyped-def]
+    task = make_task(objective)
+    model = task.initial_model()
+    for round_index in (1, 2):
+        model = FedAvg().aggregate(model, [task.train(ids, model, round_index)])
+    return model, task.user_emb
+
+
+def _rating(split, execution: str):  # type: ignore[no-untyped-def]
+    return lambda objective: RatingTask(split, RATING_CLIENTS, MFShape(8, 0.1), replace(ADAM, objective=objective),
+                                        execution)  # fmt: skip
+
+
+def _ranking(ml100k_loo, execution: str, kind: str = "mf", local: LocalTraining = ADAM):  # type: ignore[no-untyped-def]
+    def make(objective: LocalObjective) -> RankingTask:
+        spec = RankingTraining(replace(local, objective=objective, l2=0.01), "bpr", 2)
+        return RankingTask(ml100k_loo, RANKING_CLIENTS, MFShape(8, 0.1), spec, execution, kind=kind, hidden=(8, 4))  # type: ignore[arg-type]
+
+    return make
+
+
+def _same(a: GlobalModel, b: GlobalModel, atol: float | None) -> bool:
+    if atol is None:
+        return all(torch.equal(a.params[k], b.params[k]) for k in a.params)
+    return all(torch.allclose(a.params[k], b.params[k], atol=atol) for k in a.params)
+
+
+def test_fedprox_on_the_rating_task_cohort_equals_sequential_over_two_rounds(ml100k_split, double_precision) -> None:  # type: ignore[no-untyped-def]
+    cohort, users_c = _two_rounds(_rating(ml100k_split, "cohort"), FedProx(0.5), RATING_CLIENTS)
+    sequential, users_s = _two_rounds(_rating(ml100k_split, "sequential"), FedProx(0.5), RATING_CLIENTS)
+    assert _same(cohort, sequential, atol=1e-10)
+    assert torch.allclose(users_c, users_s, atol=1e-10)
+    plain, _ = _two_rounds(_rating(ml100k_split, "cohort"), PlainObjective(), RATING_CLIENTS)
+    start = _rating(ml100k_split, "cohort")(PlainObjective()).initial_model().params["item_emb"]
+    pulled, free = (cohort.params["item_emb"] - start).norm(), (plain.params["item_emb"] - start).norm()
+    assert pulled < 0.95 * free, "the proximal term keeps the clients nearer the model they received"
+
+
+@pytest.mark.parametrize("execution", ["cohort", "sequential"])
+def test_fedprox_with_mu_zero_is_fedavg_exactly(ml100k_split, ml100k_loo, execution: str) -> None:  # type: ignore[no-untyped-def]
+    rating = [
+        _two_rounds(_rating(ml100k_split, execution), o, RATING_CLIENTS)[0] for o in (FedProx(0.0), PlainObjective())
+    ]
+    assert _same(*rating, atol=None)
+    ranking = [
+        _two_rounds(_ranking(ml100k_loo, execution), o, RANKING_CLIENTS)[0] for o in (FedProx(0.0), PlainObjective())
+    ]
+    assert _same(*ranking, atol=None)
+
+
+SGD = LocalTraining(2, 16, OptimizerSettings("sgd", lr=0.05), seed=5)
+
+
+# NeuMF's towers under Adam turn float noise into sign flips (Adam steps by about lr * sign(g) where g is near
+# zero, which the proximal term makes common): its agreement is checked with SGD, where the paths agree exactly
+@pytest.mark.parametrize(("kind", "local"), [("mf", ADAM), ("gmf", ADAM), ("neumf", SGD)], ids=["mf", "gmf", "neumf"])
+def test_fedprox_on_the_ranking_task_cohort_equals_sequential_over_two_rounds(
+    ml100k_loo, kind: str, local: LocalTraining, double_precision
+) -> None:  # type: ignore[no-untyped-def]
+    cohort, users_c = _two_rounds(_ranking(ml100k_loo, "cohort", kind, local), FedProx(0.5), RANKING_CLIENTS)
+    sequential, users_s = _two_rounds(_ranking(ml100k_loo, "sequential", kind, local), FedProx(0.5), RANKING_CLIENTS)
+    assert _same(cohort, sequential, atol=1e-10)
+    assert torch.allclose(users_c, users_s, atol=1e-10)
+    plain, _ = _two_rounds(_ranking(ml100k_loo, "cohort", kind, local), PlainObjective(), RANKING_CLIENTS)
+    assert not _same(cohort, plain, atol=1e-6), "the term changes the training"
+
+
+def test_the_config_runs_fedprox_on_recommenders_and_still_refuses_scaffold_there() -> None:
+    assert load_config(overrides=["federation.algorithm=fedprox"]).federation.algorithm == "fedprox"
+    assert load_config(overrides=["task=ranking", "federation.algorithm=fedprox"]).task == "ranking"
+    with pytest.raises(ConfigError, match="scaffold is not supported by task rating so far"):
+        load_config(overrides=["federation.algorithm=scaffold", "train.optimizer=sgd"])
