@@ -74,6 +74,13 @@ COVERED: dict[str, str] = {
     ),
     r"fedrec audit( --run <folder>)?": "tests/cli/test_cli.py::test_audit_attacks_a_runs_uploads_and_saves_the_result",
     r"scripts/gen_proto\.sh": "tests/transport/test_proto.py::test_the_generated_module_matches_wire_proto",
+    r"PYTHONPATH=tests/plugins fedrec run --set plugins=\[linear_regression\] --set task=linear_regression .*": (
+        "tests/plugins/test_plugins.py::test_a_toy_task_from_outside_the_package_learns_in_a_simulation_and_a_cluster"
+    ),
+    r"PYTHONPATH=tests/plugins fedrec run examples/ml100k_fedmf\.yaml --set plugins=\[trimmed_mean\] .*": (
+        "tests/plugins/test_plugins.py::test_the_trimmed_mean_trains_the_rating_task_end_to_end"
+    ),
+    r"(python )?benchmarks/secagg_costs\.py": "benchmarks/secagg_costs.py",
     r"(python )?benchmarks/ml100k_rmse\.py": "benchmarks/ml100k_rmse.py",
     r"(python )?benchmarks/round_time\.py( --config \S+ --set \S+ --rounds \d+ --no-sequential)?": (
         "benchmarks/round_time.py"
