@@ -135,3 +135,33 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text(dump_config(config))
     assert load_config(tmp_path / "c.yaml") == config
     assert "federation.execution" in valid_keys()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "applies_to"),
+    [
+        (["devices.up_bytes_per_s=1000"], "devices.up_bytes_per_s", "devices.kind lognormal"),
+        (["devices.kind=uniform", "devices.availability=0.5"], "devices.availability", "devices.kind lognormal"),
+        (["federation.buffer_size=5"], "federation.buffer_size", "federation.policy fedbuff"),
+        (["federation.policy=fedbuff", "federation.quorum=0.5"], "federation.quorum", "federation.policy sync"),
+        (["federation.server_beta2=0.5"], "federation.server_beta2", "server_optimizer adam and yogi"),
+        (["federation.proximal_mu=0.1"], "federation.proximal_mu", "federation.algorithm fedprox"),
+        (["privacy.clip_norm=2"], "privacy.clip_norm", "privacy.dp user and local"),
+        (["privacy.threshold=0.7"], "privacy.threshold", "privacy.secure_aggregation true"),
+    ],
+)
+def test_a_key_that_only_another_kind_reads_is_refused(overrides: list[str], key: str, applies_to: str) -> None:
+    """A setting the chosen kind of its section never reads would be silently ignored: it is refused."""
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)}=.* has no effect on .*: it applies to .*{applies_to}"):
+        load_config(overrides=overrides)
+
+
+def test_a_key_of_the_chosen_kind_is_read() -> None:
+    config = load_config(overrides=["devices.kind=lognormal", "devices.up_bytes_per_s=1000"])
+    assert config.devices.up_bytes_per_s == 1000
+    assert load_config(overrides=["federation.policy=fedbuff", "federation.buffer_size=5"]).federation.buffer_size == 5
+
+
+def test_every_example_config_loads() -> None:
+    for path in sorted((Path(__file__).parents[1] / "examples").glob("*.yaml")):
+        assert load_config(path).seed >= 0, path
