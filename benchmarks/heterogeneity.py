@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from fedrec.config import load_config
-from fedrec.experiment.parts import load_task_data
+from fedrec.experiment.build import load_task_data
 from fedrec.experiment.runner import execute
 from fedrec.experiment.simulation import run_simulation
 

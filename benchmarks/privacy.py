@@ -34,7 +34,7 @@ from heterogeneity import plot
 
 from fedrec.config import load_config
 from fedrec.experiment.audit import AuditSettings, audit_run
-from fedrec.experiment.parts import build_task
+from fedrec.experiment.build import build_task
 from fedrec.experiment.runner import execute
 from fedrec.experiment.task_specs.rating import load_split
 from fedrec.privacy.secagg.encoding import SecureEncoding

@@ -20,7 +20,7 @@ import torch
 
 from fedrec.algorithms.fedavg import FedAvg
 from fedrec.config import load_config
-from fedrec.experiment.parts import build_task, load_task_data
+from fedrec.experiment.build import build_task, load_task_data
 
 
 def time_rounds(config_path: Path | None, overrides: list[str], execution: str, rounds: int) -> tuple[list[float], int]:

@@ -10,7 +10,7 @@ import torch
 
 from fedrec.payloads import ClientUpdates, RowDeltas
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.parts import JoinInfo
+from fedrec.runtime.protocols import JoinInfo
 from tests.adversarial.arena import HOSTILE, baseline, play, same_model
 
 UPDATE = MessageKind.UPDATE

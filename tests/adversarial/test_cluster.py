@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.parts import JoinInfo
+from fedrec.runtime.protocols import JoinInfo
 from fedrec.runtime.server import SILENT_STEPS
 from fedrec.transport.grpc_common import REFUSED, WELCOME
 from fedrec.transport.grpc_server import MAX_UNGREETED

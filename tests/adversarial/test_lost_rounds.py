@@ -11,7 +11,7 @@ from fedrec.experiment.checkpoint import load_server_progress
 from fedrec.experiment.run_folder import RunFolder
 from fedrec.experiment.simulation import build_simulation
 from fedrec.experiment.task_specs.rating import load_split
-from fedrec.runtime.parts import RoundRecord
+from fedrec.runtime.protocols import RoundRecord
 from fedrec.runtime.server import Server
 from tests.adversarial.arena import _config
 

@@ -12,7 +12,7 @@ import torch
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.payloads import ClientUpdates, MetricSums, RowDeltas
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.parts import Withdrawal
+from fedrec.runtime.protocols import Withdrawal
 from tests.adversarial.arena import HOSTILE, baseline, play, same_model
 
 UPDATE, METRICS = MessageKind.UPDATE, MessageKind.METRICS

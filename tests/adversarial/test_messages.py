@@ -12,7 +12,7 @@ import torch
 
 from fedrec.payloads import MetricSums
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.parts import JoinInfo, Withdrawal
+from fedrec.runtime.protocols import JoinInfo, Withdrawal
 from tests.adversarial.arena import HONEST, HOSTILE, baseline, play, same_model
 
 UPDATE, METRICS, JOIN = MessageKind.UPDATE, MessageKind.METRICS, MessageKind.JOIN

@@ -22,8 +22,8 @@ import pytest
 import torch
 
 from fedrec.config import RunConfig, load_config
-from fedrec.experiment import privacy_parts
-from fedrec.experiment.parts import TaskData, load_task_data, num_clients
+from fedrec.experiment import build_privacy
+from fedrec.experiment.build import TaskData, load_task_data, num_clients
 from fedrec.experiment.simulation import build_simulation
 from fedrec.privacy.secagg.messages import RevealedShares, SealedShares
 from fedrec.runtime.message import Message, MessageKind
@@ -120,7 +120,7 @@ def _run(**settings: object) -> tuple[Server, Hostile, dict[str, torch.Tensor]]:
     assert isinstance(server, Server)
     initial = {k: v.clone() for k, v in server.model.params.items()}
     ids = np.arange(1, num_clients(config, split) + 1)
-    host = Hostile(ids, task, privacy_parts.secure_encoding(config, None, len(ids)))
+    host = Hostile(ids, task, build_privacy.secure_encoding(config, None, len(ids)))
     for name, value in settings.items():
         setattr(host, name, value)
     run = InProcessTransport(server, [host])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.parts import JoinInfo
+from fedrec.runtime.protocols import JoinInfo
 from fedrec.runtime.worker import Worker, handles
 from fedrec.transport import grpc_server
 from fedrec.transport.grpc_common import HELLO, WELCOME, WireOptions, control

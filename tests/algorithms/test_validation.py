@@ -6,13 +6,13 @@ import torch
 
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums, RowDeltas
-from fedrec.runtime.parts import Registry
+from fedrec.runtime.protocols import ClientRoster
 
 MODEL = GlobalModel(
     {"item_emb": torch.zeros(10, 4), "item_bias": torch.zeros(10), "global_bias": torch.zeros(1)},
     frozenset({"item_emb", "item_bias"}),
 )
-REGISTERED = Registry()
+REGISTERED = ClientRoster()
 REGISTERED.add(np.array([1, 2]), np.array([5, 3]))  # client 1 joined with 5 examples, client 2 with 3
 
 

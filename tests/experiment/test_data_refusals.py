@@ -11,7 +11,7 @@ from fedrec.config import load_config
 from fedrec.data.implicit import fewest_unseen
 from fedrec.data.movielens import load_ml100k
 from fedrec.errors import ConfigError
-from fedrec.experiment.parts import load_task_data
+from fedrec.experiment.build import load_task_data
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ADULT = ["task=classification", "data.name=uci-adult"]

@@ -11,7 +11,7 @@ import torch
 from fedrec.config import load_config
 from fedrec.data.implicit import LeaveOneOut
 from fedrec.data.ratings import RatingSplit
-from fedrec.experiment.parts import load_task_data, num_clients
+from fedrec.experiment.build import load_task_data, num_clients
 from fedrec.experiment.task_data import client_data, count_clients, server_data
 from fedrec.experiment.task_specs.classification import ClientSplit
 from fedrec.experiment.task_specs.node_classification import GraphSplit

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fedrec.config import load_config
-from fedrec.experiment.parts import load_task_data
+from fedrec.experiment.build import load_task_data
 from fedrec.experiment.simulation import run_simulation
 from fedrec.privacy.secagg.costs import SecAggCosts
 

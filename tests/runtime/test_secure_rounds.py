@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from fedrec.config import load_config
-from fedrec.experiment import privacy_parts
-from fedrec.experiment.parts import load_task_data, num_clients
+from fedrec.experiment import build_privacy
+from fedrec.experiment.build import load_task_data, num_clients
 from fedrec.experiment.simulation import build_simulation
 from fedrec.payloads import ClientUpdates
 from fedrec.privacy.secagg.messages import MaskedInputs
@@ -50,7 +50,7 @@ def _run(host_class: type[SecureClientHost], overrides: list[str], **settings: s
     server = transport.server
     assert isinstance(server, Server)
     ids = np.arange(1, num_clients(config, split) + 1)
-    host = host_class(ids, task, privacy_parts.secure_encoding(config, None, len(ids)))
+    host = host_class(ids, task, build_privacy.secure_encoding(config, None, len(ids)))
     for name, value in settings.items():
         setattr(host, name, value)
     rerun = InProcessTransport(server, [host])

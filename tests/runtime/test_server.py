@@ -11,7 +11,7 @@ from fedrec.algorithms.validation import UpdateCheck
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.parts import RoundRecord, Withdrawal
+from fedrec.runtime.protocols import RoundRecord, Withdrawal
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.server import Server
 from fedrec.runtime.steps import ServerPlan

@@ -171,7 +171,7 @@ def test_personal_weights_stay_on_the_client(loo, double_precision) -> None:  # 
 
 def test_personal_weights_are_configured_through_the_run_config(loo) -> None:  # type: ignore[no-untyped-def]
     from fedrec.config import load_config
-    from fedrec.experiment.parts import build_task
+    from fedrec.experiment.build import build_task
 
     config = load_config(REPO / "examples" / "ml100k_ranking.yaml", ["model.kind=neumf", "ranking.personal=[mlp_h]"])
     task = build_task(config, loo, np.arange(1, 11))

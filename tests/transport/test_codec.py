@@ -6,7 +6,7 @@ import torch
 
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums, RowDeltas
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.parts import JoinInfo
+from fedrec.runtime.protocols import JoinInfo
 from fedrec.transport.codec import CodecError, decode, encode
 from fedrec.transport.proto import wire_pb2 as wire
 

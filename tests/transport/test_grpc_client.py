@@ -10,7 +10,7 @@ import torch
 
 from fedrec.payloads import ClientUpdates, RowDeltas
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.parts import Withdrawal
+from fedrec.runtime.protocols import Withdrawal
 from fedrec.transport.codec import decode, encode
 from fedrec.transport.grpc_client import Unrecoverable, _send
 

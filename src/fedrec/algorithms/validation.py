@@ -24,7 +24,7 @@ from torch import Tensor
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 
 
-class Registry(Protocol):
+class ClientRoster(Protocol):
     """The clients that joined (the server's registry): batched membership and example counts."""
 
     def known(self, ids: np.ndarray) -> np.ndarray: ...
@@ -56,7 +56,7 @@ class UpdateCheck:
         bad = [name for name, value in floats.items() if not bool(torch.isfinite(value).all())]
         return f"{', '.join(sorted(bad))} would hold NaN or infinite values" if bad else None
 
-    def refusals(self, update: object, model: GlobalModel, registered: Registry) -> list[Refusal]:
+    def refusals(self, update: object, model: GlobalModel, registered: ClientRoster) -> list[Refusal]:
         """Every refusal of ``update``: one for the whole message, or one per (reason, refused clients)."""
         if isinstance(update, MetricSums):
             return _metrics_refusals(update, registered)
@@ -67,19 +67,19 @@ class UpdateCheck:
             return [whole]
         return _per_client(update, model, registered, self.rows_per_example, self.max_abs)
 
-    def problem(self, update: object, model: GlobalModel, registered: Registry) -> str | None:
+    def problem(self, update: object, model: GlobalModel, registered: ClientRoster) -> str | None:
         """The first refusal's detail, or None when every client of ``update`` passes."""
         found = self.refusals(update, model, registered)
         return found[0].detail if found else None
 
 
-def _clients_problem(ids: np.ndarray, registered: Registry) -> Refusal | None:
+def _clients_problem(ids: np.ndarray, registered: ClientRoster) -> Refusal | None:
     if len(ids) == 0 or len(np.unique(ids)) != len(ids):
         return Refusal("malformed", "no client ids, or the same client twice")
     return None
 
 
-def _unknown(ids: np.ndarray, registered: Registry) -> list[Refusal]:
+def _unknown(ids: np.ndarray, registered: ClientRoster) -> list[Refusal]:
     """Clients that never joined (or have left): refused on their own, the others of the message judged."""
     unknown = ~registered.known(ids)
     if not unknown.any():
@@ -115,7 +115,7 @@ def _structure_problem(update: ClientUpdates, model: GlobalModel) -> Refusal | N
 
 
 def _per_client(
-    update: ClientUpdates, model: GlobalModel, registered: Registry, rows_per_example: int, max_abs: float
+    update: ClientUpdates, model: GlobalModel, registered: ClientRoster, rows_per_example: int, max_abs: float
 ) -> list[Refusal]:
     n = len(update.client_ids)
     found = _unknown(update.client_ids, registered)
@@ -180,7 +180,7 @@ def _merged(refusals: list[Refusal]) -> list[Refusal]:
     return list(by_reason.values())
 
 
-def _metrics_refusals(sums: MetricSums, registered: Registry) -> list[Refusal]:
+def _metrics_refusals(sums: MetricSums, registered: ClientRoster) -> list[Refusal]:
     whole = _clients_problem(sums.client_ids, registered)
     if whole is not None:
         return [whole]

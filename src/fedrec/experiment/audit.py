@@ -15,8 +15,8 @@ import numpy as np
 
 from fedrec.config import RunConfig, load_config
 from fedrec.errors import FedrecError
+from fedrec.experiment.build import build_task
 from fedrec.experiment.checkpoint_check import CheckpointCheck
-from fedrec.experiment.parts import build_task
 from fedrec.experiment.run_folder import SERVER_CHECKPOINT
 from fedrec.experiment.task_specs.rating import load_split
 from fedrec.payloads import ClientUpdates, GlobalModel

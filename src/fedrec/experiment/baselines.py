@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from fedrec.config import LocalTrainConfig, RunConfig
-from fedrec.experiment.parts import build_task
+from fedrec.experiment.build import build_task
 from fedrec.experiment.task_specs.classification import ClientSplit
 from fedrec.payloads import GlobalModel
 from fedrec.tasks.accuracy import AccuracyMetrics

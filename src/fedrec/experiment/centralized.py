@@ -13,7 +13,7 @@ from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.task_specs.ranking import ranking_training
 from fedrec.models.mf import BiasedMF, init_item_side, init_user_side
 from fedrec.payloads import GlobalModel
-from fedrec.runtime.parts import RoundRecord
+from fedrec.runtime.protocols import RoundRecord
 from fedrec.tasks.mf_step import mf_optimizer, mf_step
 from fedrec.tasks.negatives import ATTEMPTS, is_positive
 from fedrec.tasks.ranking import RankingMetrics, RankingTask

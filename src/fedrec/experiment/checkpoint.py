@@ -26,7 +26,7 @@ from fedrec.experiment.checkpoint_check import LOADING_ERRORS, CheckpointCheck
 from fedrec.experiment.run_folder import SERVER_CHECKPOINT, SERVER_STATE, SIMULATION_STATE, RunFolder
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.message import Message
-from fedrec.runtime.parts import CheckpointRefused
+from fedrec.runtime.protocols import CheckpointRefused
 from fedrec.runtime.server import Server
 from fedrec.transport.codec import decode, decode_payload, encode, encode_payload
 from fedrec.transport.inprocess import InProcessTransport

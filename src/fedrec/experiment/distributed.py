@@ -21,11 +21,11 @@ import yaml
 
 from fedrec.config import RunConfig, build_config, dump_config
 from fedrec.errors import FedrecError, RunFolderError
-from fedrec.experiment import privacy_parts
+from fedrec.experiment import build_privacy
+from fedrec.experiment.build import build_task, initial_model, metrics_for, num_clients
 from fedrec.experiment.checkpoint import load_server_model, load_server_progress
 from fedrec.experiment.checkpoint_check import RESUME_FIX
 from fedrec.experiment.outcome import server_outcome
-from fedrec.experiment.parts import build_task, initial_model, metrics_for, num_clients
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import SERVER_CHECKPOINT, SERVER_STATE, RunFolder
@@ -112,7 +112,7 @@ def serve(
     dist = config.distributed
     plan = replace(server_plan(config, first_round), reply_timeout_s=dist.reply_timeout_s,
                    rejoin_wait_s=dist.rejoin_wait_s, max_examples=most_examples(config))  # fmt: skip
-    spent = privacy_parts.ledger(config, clients)
+    spent = build_privacy.ledger(config, clients)
     view = ProgressView(config.federation.rounds, "distributed", enabled=False)
     recorder = RunRecorder(folder, view)
     recorder.on_round = _logged(recorder.on_round)  # type: ignore[method-assign]
@@ -155,7 +155,7 @@ def serve(
             transport.traffic.raw_down,
         ),  # fmt: skip
         outcome=server_outcome(server),
-        privacy=privacy_parts.privacy_block(config, spent, server.round, clients),
+        privacy=build_privacy.privacy_block(config, spent, server.round, clients),
         data_report=report,
         resumed_from_round=first_round - 1 if resume else None,
     )
@@ -201,7 +201,7 @@ def run_client(
         config = build_config(yaml.safe_load(welcome["config"]))
         data = client_data(config, client_ids)  # only this process's clients' data
         task = build_task(config, data, client_ids)
-        return privacy_parts.client_host(config, client_ids, task, num_clients(config, data), secure=True)
+        return build_privacy.client_host(config, client_ids, task, num_clients(config, data), secure=True)
 
     hello = {"tasks": ",".join(TASKS.names()), "plugins": LOADS_PLUGINS, **({"token": token} if token else {})}
     GrpcClientTransport(address, client_ids, hello, build_host, options, tls, backoff or Backoff()).run()

@@ -9,7 +9,7 @@ from typing import Any
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.run_folder import RunFolder
 from fedrec.privacy.accountant import PrivacyLedger
-from fedrec.runtime.parts import RoundRecord
+from fedrec.runtime.protocols import RoundRecord
 
 
 class RunRecorder:

@@ -13,17 +13,17 @@ from fedrec.config import RunConfig
 from fedrec.data.implicit import LeaveOneOut
 from fedrec.data.ratings import RatingSplit
 from fedrec.experiment.baselines import global_baseline, local_baseline
+from fedrec.experiment.build import TaskData, load_task_data, num_clients
+from fedrec.experiment.build_privacy import privacy_block
 from fedrec.experiment.centralized import train_centralized, train_centralized_ranking
 from fedrec.experiment.checkpoint import SIMULATION_STATE
-from fedrec.experiment.parts import TaskData, load_task_data, num_clients
-from fedrec.experiment.privacy_parts import privacy_block
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT, RunFolder, default_run_dir
 from fedrec.experiment.simulation import run_simulation
 from fedrec.experiment.summary import Traffic, build_summary
 from fedrec.experiment.task_data import data_report
-from fedrec.runtime.parts import RoundRecord
+from fedrec.runtime.protocols import RoundRecord
 
 RANKING_KEYS = ("hr@10", "ndcg@10", "recall@20", "ndcg@20")
 BASELINE_TASKS = ("classification", "node_classification")  # centralized and local runs train one call

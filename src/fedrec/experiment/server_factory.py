@@ -8,14 +8,14 @@ from collections.abc import Callable
 import numpy as np
 
 from fedrec.config import RunConfig
-from fedrec.experiment import privacy_parts
+from fedrec.experiment import build_privacy
+from fedrec.experiment.build import aggregator, round_policy, update_check
 from fedrec.experiment.checkpoint import ServerCheckpointer
-from fedrec.experiment.parts import aggregator, round_policy, update_check
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import RunFolder
 from fedrec.payloads import GlobalModel
 from fedrec.privacy.accountant import PrivacyLedger
-from fedrec.runtime.parts import MetricCombiner
+from fedrec.runtime.protocols import MetricCombiner
 from fedrec.runtime.server import Server
 from fedrec.runtime.steps import ServerPlan
 
@@ -43,13 +43,13 @@ def build_server(
         model=model,
         plan=plan,
         num_clients=wait_for or num_clients,
-        sampler=privacy_parts.sampler(config),
+        sampler=build_privacy.sampler(config),
         aggregator=aggregator(config, num_clients, spent),
         metrics=metrics,
         checkpointer=ServerCheckpointer(folder),
         observer=recorder,
         check=update_check(config),
-        policy=privacy_parts.secure_policy(config, spent, num_clients) or round_policy(config, num_clients),
+        policy=build_privacy.secure_policy(config, spent, num_clients) or round_policy(config, num_clients),
         online=online,
         budget=spent.refuses if spent is not None else None,
     )

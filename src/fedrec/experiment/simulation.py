@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from fedrec.config import RunConfig
-from fedrec.experiment import privacy_parts
+from fedrec.experiment import build_privacy
+from fedrec.experiment.build import TaskData, build_task, device_profiles, initial_model, metrics_for, num_clients
 from fedrec.experiment.checkpoint import SimulationCheckpointer, resume_simulation
 from fedrec.experiment.outcome import server_outcome
-from fedrec.experiment.parts import TaskData, build_task, device_profiles, initial_model, metrics_for, num_clients
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.run_folder import RunFolder
 from fedrec.experiment.server_factory import build_server, server_plan
@@ -52,8 +52,8 @@ def build_simulation(
     client_ids = np.arange(1, num_clients(config, split) + 1)
     task = build_task(config, split, client_ids)
     devices = device_profiles(config, client_ids)
-    spent = privacy_parts.ledger(config, len(client_ids))
-    host = privacy_parts.client_host(config, client_ids, task, len(client_ids), devices)
+    spent = build_privacy.ledger(config, len(client_ids))
+    host = build_privacy.client_host(config, client_ids, task, len(client_ids), devices)
     always_online = config.devices.availability == 1 and config.devices.kind != "trace"
     server = build_server(
         config, initial_model(config, task), server_plan(config), len(client_ids), metrics_for(config, split), spent,
@@ -94,7 +94,7 @@ def run_simulation(
     if not server.finished:  # nothing left to deliver, yet the run is not over: say what it waited for
         server.stopped = f"the simulation stalled after round {server.round}, {server.waiting_for()}"
         log.error(server.stopped)
-    ledger = recorder.ledger if recorder is not None else privacy_parts.ledger(config, server.num_clients)
+    ledger = recorder.ledger if recorder is not None else build_privacy.ledger(config, server.num_clients)
     return SimulationResult(
         server.model, task, server.last_metrics, transport.meter, server.now, server.round, ledger,
         server_outcome(server), resumed,

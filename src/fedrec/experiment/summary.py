@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fedrec.config import RunConfig
-from fedrec.experiment.parts import algorithm_name, task_spec
+from fedrec.experiment.build import algorithm_name, task_spec
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from fedrec.config import RunConfig
-from fedrec.experiment.parts import task_spec
+from fedrec.experiment.build import task_spec
 
 
 def server_data(config: RunConfig) -> Any:

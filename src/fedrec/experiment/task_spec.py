@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 if TYPE_CHECKING:
     from fedrec.config import RunConfig
-    from fedrec.runtime.parts import MetricCombiner
+    from fedrec.runtime.protocols import MetricCombiner
     from fedrec.tasks.base import Task
 
 NO_CLIENTS = np.empty(0, dtype=np.int64)

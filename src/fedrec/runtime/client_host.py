@@ -13,7 +13,7 @@ import numpy as np
 
 from fedrec.runtime.devices import DeviceProfiles
 from fedrec.runtime.message import SERVER, Message, MessageKind, payload_nbytes
-from fedrec.runtime.parts import ClientTrainer, JoinInfo
+from fedrec.runtime.protocols import ClientTrainer, JoinInfo
 from fedrec.runtime.worker import Worker, handles
 
 

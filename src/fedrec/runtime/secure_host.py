@@ -30,7 +30,7 @@ from fedrec.privacy.secagg.protocol import SecAggClient, SecAggError
 from fedrec.runtime.client_host import ClientHost, _address
 from fedrec.runtime.devices import DeviceProfiles
 from fedrec.runtime.message import SERVER, Message, MessageKind, payload_nbytes
-from fedrec.runtime.parts import ClientTrainer, SecureCodec, Withdrawal
+from fedrec.runtime.protocols import ClientTrainer, SecureCodec, Withdrawal
 from fedrec.runtime.worker import handles
 
 log = logging.getLogger(__name__)

@@ -60,8 +60,8 @@ from fedrec.privacy.secagg.costs import SecAggCosts
 from fedrec.privacy.secagg.protocol import SecAggError
 from fedrec.privacy.secagg.session import SecAggSession, Stage
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.parts import CheckpointRefused, SecureCodec
 from fedrec.runtime.policies import pass_round, ready_candidates
+from fedrec.runtime.protocols import CheckpointRefused, SecureCodec
 
 if TYPE_CHECKING:
     from fedrec.runtime.server import Server

@@ -28,14 +28,15 @@ from typing import Any
 import numpy as np
 
 from fedrec.runtime.message import SECURE_REPLIES, SERVER, Message, MessageKind
-from fedrec.runtime.parts import (
+from fedrec.runtime.policies import RoundPolicy, SyncRounds
+from fedrec.runtime.protocols import (
     Aggregator,
     Checkpointer,
+    ClientRoster,
     JoinInfo,
     MetricCombiner,
     NullObserver,
     Refusal,
-    Registry,
     Rejections,
     ReplyTimeout,
     RoundObserver,
@@ -43,7 +44,6 @@ from fedrec.runtime.parts import (
     UpdateCheck,
     Withdrawal,
 )
-from fedrec.runtime.policies import RoundPolicy, SyncRounds
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.secure_rounds import SecureRounds
 from fedrec.runtime.steps import Replies, RunStats, ServerPlan
@@ -112,7 +112,7 @@ class Server(Worker):
         self.online = online  # who is checked in at a time (simulation); None: every registered client
         self.budget = budget
         self.stopped: str | None = None  # why the run ended before its planned rounds
-        self.clients = Registry()
+        self.clients = ClientRoster()
         self.round = plan.first_round - 1
         self.busy = np.empty(0, dtype=np.int64)  # clients training now, sorted
         self.busy_rounds = np.empty(0, dtype=np.int64)  # the round each was invited to train for

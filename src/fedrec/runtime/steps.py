@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from fedrec.runtime.parts import ClientBatch
+from fedrec.runtime.protocols import ClientBatch
 
 
 @dataclass

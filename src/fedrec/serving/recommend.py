@@ -22,8 +22,8 @@ from torch import Tensor
 from fedrec.config import RunConfig, load_config
 from fedrec.data.ratings import Ratings
 from fedrec.errors import FedrecError, RunFolderError
+from fedrec.experiment.build import load_task_data
 from fedrec.experiment.checkpoint_check import CheckpointCheck
-from fedrec.experiment.parts import load_task_data
 from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT
 from fedrec.models.mf import init_item_side, init_user_side
 from fedrec.serving.device import fit_new_user, score_items, top_unseen

@@ -14,7 +14,7 @@ import numpy as np
 from fedrec.payloads import ClientUpdates, MetricSums
 from fedrec.privacy.secagg.messages import MaskedInputs, PublicKeys, RevealedShares, SealedShares
 from fedrec.runtime.message import Message, MessageKind
-from fedrec.runtime.parts import JoinInfo, Withdrawal
+from fedrec.runtime.protocols import JoinInfo, Withdrawal
 from fedrec.transport.codec import CodecError, decode
 
 CLIENT_SENDS: dict[MessageKind, type] = {

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums, RowDeltas
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.parts import JoinInfo, Withdrawal
+from fedrec.runtime.protocols import JoinInfo, Withdrawal
 from fedrec.transport.proto import wire_pb2 as wire
 from fedrec.transport.secagg_codec import decode_secagg, encode_secagg
 

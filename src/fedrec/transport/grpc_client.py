@@ -23,7 +23,7 @@ import grpc
 import numpy as np
 
 from fedrec.runtime.message import SECURE_REPLIES, SERVER, Message, MessageKind
-from fedrec.runtime.parts import Withdrawal
+from fedrec.runtime.protocols import Withdrawal
 from fedrec.transport.codec import decode, encode
 from fedrec.transport.grpc_common import HELLO, METHOD, REFUSED, WELCOME, WireOptions, control
 from fedrec.transport.proto import wire_pb2 as wire

@@ -17,16 +17,16 @@ from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSetting
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig
 from fedrec.errors import ConfigError
+from fedrec.experiment.build_privacy import dp_aggregator
 from fedrec.experiment.client_training import local_training, mf_shape, objective, optimizer_settings
-from fedrec.experiment.privacy_parts import dp_aggregator
 from fedrec.experiment.task_spec import TaskSpec
 from fedrec.experiment.task_specs.classification import ClientSplit
 from fedrec.payloads import GlobalModel
 from fedrec.privacy.accountant import PrivacyLedger
 from fedrec.registry import AGGREGATORS, TASKS
 from fedrec.runtime.devices import DeviceProfiles, Heterogeneity, TraceError, draw_profiles, read_trace
-from fedrec.runtime.parts import Aggregator, MetricCombiner
 from fedrec.runtime.policies import BufferedAsync, ParticipationWeights, RoundPolicy, SyncRounds
+from fedrec.runtime.protocols import Aggregator, MetricCombiner
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.tasks.base import Task
 

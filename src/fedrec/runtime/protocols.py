@@ -26,7 +26,7 @@ class JoinInfo:
         return int(self.client_ids.nbytes + self.num_examples.nbytes)
 
 
-class Registry:
+class ClientRoster:
     """The clients that joined and how many training examples each holds, as sorted arrays, so that a
     round's thousands of clients are looked up in one batched operation.
 
@@ -164,7 +164,7 @@ class Refusal(Protocol):
 class UpdateCheck(Protocol):
     """Validates an incoming update (or metric sums) against the current model, per client."""
 
-    def refusals(self, update: Any, model: Any, registered: Registry) -> Sequence[Refusal]: ...
+    def refusals(self, update: Any, model: Any, registered: ClientRoster) -> Sequence[Refusal]: ...
 
     def model_problem(self, model: Any) -> str | None:
         """Why a new version may not replace the model (values that are not finite), or None."""
