@@ -55,6 +55,15 @@ def _empty_rows() -> RowDeltas:
 
 
 @dataclass(frozen=True)
+class StackedRows:
+    """Whose each row of a cohort's stacked copy of a weight is: ``clients`` int64 ``[rows]``; ``items`` int64
+    ``[rows]``, the table row each copies (None for a weight every client holds whole, one row per client)."""
+
+    clients: np.ndarray
+    items: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class ClientUpdates:
     """Updates of one or more clients: dense deltas ``[n, *shape]`` and row deltas for sparse tables."""
 

@@ -25,6 +25,8 @@ CASES = {
     "scaffold": (EXAMPLES / "adult_natural.yaml", ["rounds=4", "federation.eval_every=1",
                                                    "federation.algorithm=scaffold", "train.optimizer=sgd",
                                                    "train.lr=0.05"]),
+    "scaffold-rating": (None, ["rounds=4", "federation.clients_per_round=200", "federation.algorithm=scaffold",
+                               "train.optimizer=sgd", "train.lr=0.05"]),  # row-aware client controls
     "fedbuff": (EXAMPLES / "ml100k_fedbuff.yaml", ["rounds=6", "federation.eval_every=2"]),
     "dp": (EXAMPLES / "ml100k_dp.yaml", ["rounds=4"]),
 }  # fmt: skip

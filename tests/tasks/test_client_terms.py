@@ -11,6 +11,7 @@ import torch
 
 from fedrec.algorithms.fedavg import FedAvg
 from fedrec.algorithms.fedprox import FedProx
+from fedrec.algorithms.scaffold import ScaffoldClient, ScaffoldServer, with_controls
 from fedrec.config import load_config
 from fedrec.errors import ConfigError
 from fedrec.payloads import GlobalModel
@@ -93,8 +94,44 @@ def test_fedprox_on_the_ranking_task_cohort_equals_sequential_over_two_rounds(
     assert not _same(cohort, plain, atol=1e-6), "the term changes the training"
 
 
-def test_the_config_runs_fedprox_on_recommenders_and_still_refuses_scaffold_there() -> None:
+def test_the_config_runs_fedprox_and_scaffold_on_the_rating_task() -> None:
     assert load_config(overrides=["federation.algorithm=fedprox"]).federation.algorithm == "fedprox"
     assert load_config(overrides=["task=ranking", "federation.algorithm=fedprox"]).task == "ranking"
-    with pytest.raises(ConfigError, match="scaffold is not supported by task rating so far"):
-        load_config(overrides=["federation.algorithm=scaffold", "train.optimizer=sgd"])
+    assert load_config(overrides=["federation.algorithm=scaffold", "train.optimizer=sgd"]).task == "rating"
+    with pytest.raises(ConfigError, match="scaffold is not supported by task ranking so far"):
+        load_config(overrides=["task=ranking", "federation.algorithm=scaffold", "train.optimizer=sgd"])
+
+
+def _scaffold_two_rounds(split, execution: str, rounds: int = 2) -> tuple[GlobalModel, RatingTask]:  # type: ignore[no-untyped-def]
+    local = LocalTraining(2, 16, OptimizerSettings("sgd", lr=0.05), seed=5, l2=0.05)
+    term = ScaffoldClient(RATING_CLIENTS, local.optimizer.lr)
+    task = RatingTask(split, RATING_CLIENTS, MFShape(8, 0.1), replace(local, objective=term), execution)
+    server = ScaffoldServer(FedAvg(), num_clients=943)
+    model = with_controls(task.initial_model())
+    for round_index in range(1, rounds + 1):
+        model = server.aggregate(model, [task.train(RATING_CLIENTS, model, round_index)])
+    return model, task
+
+
+def test_scaffold_on_the_rating_task_cohort_equals_sequential_over_two_rounds(ml100k_split, double_precision) -> None:  # type: ignore[no-untyped-def]
+    cohort, task_c = _scaffold_two_rounds(ml100k_split, "cohort")
+    sequential, task_s = _scaffold_two_rounds(ml100k_split, "sequential")
+    assert set(cohort.params) == {"item_emb", "item_bias", "global_bias", "control.item_emb", "control.item_bias",
+                                  "control.global_bias"}  # fmt: skip
+    assert _same(cohort, sequential, atol=1e-10)
+    assert cohort.params["control.item_emb"].abs().sum() > 0, "the server control moved"
+    touched = np.unique(ml100k_split.train.items[np.isin(ml100k_split.train.users + 1, RATING_CLIENTS)])
+    untouched = np.setdiff1d(np.arange(cohort.params["control.item_emb"].shape[0]), touched)
+    assert torch.equal(cohort.params["control.item_emb"][untouched], torch.zeros(len(untouched), 8))  # row-aware
+    state_c, state_s = task_c.private_state(), task_s.private_state()
+    assert set(state_c) == set(state_s) and all(torch.allclose(state_c[k].double(), state_s[k].double(), atol=1e-10)
+                                                 for k in state_c)  # fmt: skip
+
+
+def test_scaffold_on_the_rating_task_resumes_its_client_controls(ml100k_split) -> None:  # type: ignore[no-untyped-def]
+    model, task = _scaffold_two_rounds(ml100k_split, "cohort", rounds=1)
+    again, fresh = _scaffold_two_rounds(ml100k_split, "cohort", rounds=1)
+    fresh.load_private_state(task.private_state())
+    after_resume = fresh.train(RATING_CLIENTS, model, 2)
+    uninterrupted = task.train(RATING_CLIENTS, model, 2)
+    assert torch.equal(after_resume.rows.values["control.item_emb"], uninterrupted.rows.values["control.item_emb"])

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fedrec.payloads import GlobalModel
+from fedrec.payloads import GlobalModel, StackedRows
 
 
 class FedProx:
@@ -35,6 +35,14 @@ class FedProx:
         for name, anchor in anchors.items():
             n = active[name]
             grads[name][:n] += self.mu * (params[name][:n].detach() - anchor[:n])
+
+    def begin_rows(self, layout: dict[str, StackedRows], model: GlobalModel) -> None:
+        return None
+
+    def finish_rows(
+        self, start: dict[str, Tensor], end: dict[str, Tensor], steps: dict[str, Tensor]
+    ) -> dict[str, Tensor]:
+        return {}
 
     def uploads(
         self,

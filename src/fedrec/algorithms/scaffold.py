@@ -8,6 +8,12 @@ After K steps of learning rate lr the client sets ``c_i+ = c_i - c + (x - y) / (
 ``y - x`` and ``c_i+ - c_i``; the server moves x as FedAvg does and ``c`` by the sum of the control
 changes over all N clients (``|S|/N`` times their mean). Local training must be plain SGD for the
 ``(x - y) / (K lr)`` estimate to mean what it says; the config enforces it.
+
+For a recommender's embedding tables the controls are row-aware: a client holds ``c_i`` only for the table
+rows it trained (``RowControls``), its kernel adds ``c - c_i`` only to those rows (``begin_rows``,
+``add_gradients``), and it uploads the control change of those rows beside their deltas (``finish_rows``); the
+server moves each row of ``c`` by the sum of the changes addressed to it over N. Rows a client never trains
+are neither corrected nor counted, as they are neither trained nor uploaded.
 """
 
 from __future__ import annotations
@@ -18,9 +24,38 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fedrec.payloads import ClientUpdates, GlobalModel
+from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
 
 CONTROL = "control."
+ROWS = "rows."  # state keys of the per-row client controls of a table
+
+
+class RowControls:
+    """One table's client controls, only for the (client, row) pairs trained so far: ``keys`` sorted int64
+    (``client position * table rows + row``), ``values`` ``[len(keys), *row_shape]``; any other pair's is zero."""
+
+    def __init__(self, keys: np.ndarray, values: Tensor) -> None:
+        self.keys, self.values = keys, values
+
+    @staticmethod
+    def empty(row_shape: torch.Size, dtype: torch.dtype) -> RowControls:
+        return RowControls(np.empty(0, dtype=np.int64), torch.zeros(0, *row_shape, dtype=dtype))
+
+    def get(self, keys: np.ndarray) -> Tensor:
+        """The controls of ``keys`` (zero where none is kept), ``[len(keys), *row_shape]``."""
+        where = np.minimum(np.searchsorted(self.keys, keys), max(0, len(self.keys) - 1))
+        found = self.keys[where] == keys if len(self.keys) else np.zeros(len(keys), dtype=bool)
+        out = torch.zeros(len(keys), *self.values.shape[1:], dtype=self.values.dtype)
+        out[torch.from_numpy(found)] = self.values[torch.from_numpy(where[found])]
+        return out
+
+    def add(self, keys: np.ndarray, change: Tensor) -> None:
+        """Add ``change`` to the controls of ``keys`` (distinct), keeping the pairs new to the table."""
+        merged = np.union1d(self.keys, keys)
+        values = torch.zeros(len(merged), *self.values.shape[1:], dtype=self.values.dtype)
+        values[torch.from_numpy(np.searchsorted(merged, self.keys))] = self.values
+        values[torch.from_numpy(np.searchsorted(merged, keys))] += change.to(values.dtype)
+        self.keys, self.values = merged, values
 
 
 class Aggregator(Protocol):
@@ -28,9 +63,10 @@ class Aggregator(Protocol):
 
 
 def with_controls(model: GlobalModel) -> GlobalModel:
-    """The initial model with a zero server control beside every weight."""
+    """The initial model with a zero server control beside every weight (row-sparse beside a row-sparse table)."""
     zeros = {CONTROL + k: torch.zeros_like(v) for k, v in model.params.items() if not k.startswith(CONTROL)}
-    return model.replace({**model.params, **zeros})
+    sparse = model.row_sparse | {CONTROL + k for k in model.row_sparse}
+    return GlobalModel({**model.params, **zeros}, frozenset(sparse))
 
 
 class ScaffoldClient:
@@ -40,13 +76,63 @@ class ScaffoldClient:
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.lr = lr
         self.controls: dict[str, Tensor] = {}  # name -> [len(client_ids), *shape]
+        self.row_controls: dict[str, RowControls] = {}  # a table's rows each client trained: c_i of those rows
+        self._layout: dict[str, StackedRows] = {}  # the round in training: its rows, c, keys and c - c_i
+        self._server: dict[str, Tensor] = {}
+        self._keys: dict[str, np.ndarray] = {}
+        self._corrections: dict[str, Tensor] = {}
 
     def state_dict(self) -> dict[str, Tensor]:
-        """Each client's own control ``c_i`` (``[clients, *shape]`` per weight): it never leaves the device."""
-        return dict(self.controls)
+        """Each client's own control ``c_i`` (``[clients, *shape]`` per weight; for a table, the rows it trained
+        as ``rows.<name>.keys`` and ``rows.<name>.values``): it never leaves the device."""
+        state = dict(self.controls)
+        for name, rows in self.row_controls.items():
+            state[f"{ROWS}{name}.keys"], state[f"{ROWS}{name}.values"] = torch.from_numpy(rows.keys), rows.values
+        return state
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        self.controls = dict(state)
+        self.controls = {k: v for k, v in state.items() if not k.startswith(ROWS)}
+        names = {k[len(ROWS) : -len(".keys")] for k in state if k.startswith(ROWS) and k.endswith(".keys")}
+        self.row_controls = {
+            n: RowControls(state[f"{ROWS}{n}.keys"].numpy(), state[f"{ROWS}{n}.values"]) for n in names
+        }
+
+    def begin_rows(self, layout: dict[str, StackedRows], model: GlobalModel) -> None:
+        """Line up ``c`` and ``c_i`` with the stacked weights: per client for whole weights, per (client, table
+        row) for a table's rows. Row-aware: a client corrects only the rows it holds (a row it never trained
+        has no ``c_i`` yet, which is zero)."""
+        self._layout, self._server, self._keys, self._corrections = layout, {}, {}, {}
+        for name, rows in layout.items():
+            server = model.params[CONTROL + name]
+            positions = np.searchsorted(self.client_ids, rows.clients).astype(np.int64)
+            if rows.items is None:
+                self._keys[name] = positions
+                own = self._own(name, server)[torch.from_numpy(positions)]
+                self._server[name] = server.expand_as(own)
+            else:
+                table = self.row_controls.setdefault(name, RowControls.empty(server.shape[1:], server.dtype))
+                self._keys[name] = positions * server.shape[0] + rows.items
+                own = table.get(self._keys[name])
+                self._server[name] = server[torch.from_numpy(rows.items)]
+            self._corrections[name] = self._server[name] - own
+
+    def finish_rows(
+        self, start: dict[str, Tensor], end: dict[str, Tensor], steps: dict[str, Tensor]
+    ) -> dict[str, Tensor]:
+        """Option II's ``c_i+ = c_i - c + (x - y) / (K lr)`` for every stacked row, with ``K`` its client's local
+        steps; keeps ``c_i+`` and returns ``control.<name>``: ``c_i+ - c_i``, stacked like the weights."""
+        out = {}
+        for name, rows in self._layout.items():
+            k = steps[name].clamp(min=1).to(start[name].dtype).reshape(-1, *([1] * (start[name].dim() - 1)))
+            change = (start[name] - end[name]) / (k * self.lr) - self._server[name]
+            if rows.items is None:
+                own, index = self.controls[name], torch.from_numpy(self._keys[name])
+                own[index] = own[index] + change
+            else:
+                self.row_controls[name].add(self._keys[name], change)
+            out[CONTROL + name] = change
+        self._layout, self._server, self._keys, self._corrections = {}, {}, {}, {}
+        return out
 
     def _rows(self, clients: np.ndarray) -> Tensor:
         return torch.from_numpy(np.searchsorted(self.client_ids, clients))
@@ -57,6 +143,10 @@ class ScaffoldClient:
         return self.controls[name]
 
     def penalty(self, clients: np.ndarray, weights: dict[str, Tensor], model: GlobalModel) -> Tensor:
+        """``<y, c - c_i>``, whose gradient is the correction; zero while a recommender's kernel trains (after
+        ``begin_rows`` the correction goes through ``add_gradients``, row-aware)."""
+        if self._layout:
+            return torch.zeros(())
         rows = self._rows(clients[: len(next(iter(weights.values())))])
         total = torch.zeros(())
         for name, w in weights.items():
@@ -68,8 +158,10 @@ class ScaffoldClient:
     def add_gradients(
         self, grads: dict[str, Tensor], params: dict[str, Tensor], anchors: dict[str, Tensor], active: dict[str, int]
     ) -> None:
-        """Not for the recommenders' row-sparse kernels yet (the task specs refuse SCAFFOLD there)."""
-        raise NotImplementedError("SCAFFOLD's row-aware controls for embedding tables are not implemented")
+        """``g + c - c_i`` on every trained row (after ``begin_rows``)."""
+        for name, correction in self._corrections.items():
+            n = active[name]
+            grads[name][:n] += correction[:n].reshape(grads[name][:n].shape)
 
     def uploads(
         self,
@@ -89,6 +181,10 @@ class ScaffoldClient:
             out[CONTROL + name] = fresh - own[rows]
             own[rows] = fresh
         return out
+
+
+def _without_controls(params: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {k: v for k, v in params.items() if not k.startswith(CONTROL)}
 
 
 class ScaffoldServer:
@@ -111,9 +207,16 @@ class ScaffoldServer:
     def aggregate(self, model: GlobalModel, updates: list[ClientUpdates]) -> GlobalModel:
         batch = ClientUpdates.concat(sorted(updates, key=lambda u: int(u.client_ids.min())))
         weights = {k: v for k, v in batch.dense.items() if not k.startswith(CONTROL)}
-        moved = self.inner.aggregate(model, [ClientUpdates(batch.client_ids, batch.num_examples, weights, batch.rows)])
-        params = dict(moved.params)
+        r = batch.rows
+        rows = RowDeltas(r.owner, r.index, r.weight, {k: v for k, v in r.values.items() if not k.startswith(CONTROL)})
+        weights_only = ClientUpdates(batch.client_ids, batch.num_examples, weights, rows)
+        moved = self.inner.aggregate(model.replace(_without_controls(model.params)), [weights_only])
+        params = {**model.params, **moved.params}
         for name, change in batch.dense.items():
             if name.startswith(CONTROL):
                 params[name] = model.params[name] + change.sum(0).to(model.params[name].dtype) / self.num_clients
-        return moved.replace(params)
+        for name, change in r.values.items():  # a table's control moves row by row, by the sum over N clients
+            if name.startswith(CONTROL):
+                moved_rows = torch.zeros_like(model.params[name]).index_add_(0, r.index, change.to(params[name].dtype))
+                params[name] = model.params[name] + moved_rows / self.num_clients
+        return model.replace(params)

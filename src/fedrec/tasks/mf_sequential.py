@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from fedrec.models.mf import BiasedMF
-from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas
+from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
 from fedrec.tasks.mf_cohort import ITEM_TABLES, CohortData, CohortResult, LocalTraining
 from fedrec.tasks.mf_step import mf_optimizer, mf_step
 from fedrec.tasks.shuffle import shuffle_keys
@@ -45,16 +45,34 @@ def train_mf_client(
     def term() -> Tensor:
         return local.objective.penalty(clients, weights, anchors)
 
+    table_rows = StackedRows(np.full(len(row_item), client_id), row_item)
+    local.objective.begin_rows(
+        {"item_emb": table_rows, "item_bias": table_rows, "global_bias": StackedRows(clients)}, model
+    )
+    sizes = {"item_emb": len(row_item), "item_bias": len(row_item), "global_bias": 1}
+
+    def correct() -> None:  # the term's gradient on the autograd gradients (SCAFFOLD's g + c - c_i)
+        grads = {k: w.grad for k, w in weights.items() if w.grad is not None}
+        local.objective.add_gradients(grads, {k: w.detach() for k, w in weights.items()}, {}, sizes)
+
+    steps = 0
     for epoch in range(local.epochs):
         keys = shuffle_keys(local.seed, round_index, epoch, np.full(len(items), client_id), positions)
         order = torch.from_numpy(np.argsort(keys, kind="stable"))
         for batch in torch.split(order, local.batch_size):
-            mf_step(net, optimizer, user[batch], example_rows[batch], target[batch], local.l2, term)
+            mf_step(net, optimizer, user[batch], example_rows[batch], target[batch], local.l2, term, correct)
+            steps += 1
     with torch.no_grad():
+        as_rows = {"item_emb": lambda t: t, "item_bias": lambda t: t, "global_bias": lambda t: t.reshape(1, 1)}
+        began = {k: as_rows[k](v) for k, v in anchors.params.items()}
+        ended = {k: as_rows[k](w.detach()) for k, w in weights.items()}
+        counts = {k: torch.full((len(v),), steps) for k, v in began.items()}
+        uploads = local.objective.finish_rows(began, ended, counts)  # SCAFFOLD's control changes
         update = ClientUpdates(
             client_ids=np.array([client_id]),
             num_examples=torch.tensor([float(len(items))]),
-            dense={"global_bias": (net.global_bias - item_side["global_bias"]).reshape(1, 1)},
+            dense={"global_bias": (net.global_bias - item_side["global_bias"]).reshape(1, 1)}
+            | {k: v for k, v in uploads.items() if k.endswith("global_bias")},
             rows=RowDeltas(
                 owner=torch.zeros(len(row_item), dtype=torch.int64),
                 index=rows,
@@ -62,7 +80,8 @@ def train_mf_client(
                 values={
                     "item_emb": net.item_emb - item_side["item_emb"],
                     "item_bias": net.item_bias - item_side["item_bias"],
-                },
+                }
+                | {k: v for k, v in uploads.items() if not k.endswith("global_bias")},
             ),
         )
         return update, net.user_emb[0].detach().clone(), net.user_bias[0].detach().clone()

@@ -30,9 +30,11 @@ def mf_step(
     target: Tensor,
     l2: float,
     term: Callable[[], Tensor] | None = None,
+    after_backward: Callable[[], None] | None = None,
 ) -> None:
     """Minimise the batch mean of ``(pred - r)^2 + l2 * (b_u^2 + b_i^2 + |p_u|^2 + |q_i|^2)``, plus ``term()``
-    (a client algorithm's term, e.g. FedProx's) if given."""
+    (a client algorithm's term, e.g. FedProx's) if given; ``after_backward`` may change the gradients before
+    the step (SCAFFOLD's correction)."""
     optimizer.zero_grad()
     loss = nn.functional.mse_loss(net(users, items), target)
     if l2:
@@ -40,4 +42,6 @@ def mf_step(
     if term is not None:
         loss = loss + term()
     loss.backward()  # type: ignore[no-untyped-call]
+    if after_backward is not None:
+        after_backward()
     optimizer.step()

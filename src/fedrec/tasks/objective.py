@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fedrec.payloads import GlobalModel
+from fedrec.payloads import GlobalModel, StackedRows
 
 
 class LocalObjective(Protocol):
@@ -28,6 +28,19 @@ class LocalObjective(Protocol):
         """For kernels with hand-derived gradients: add the term's gradient to ``grads`` in place. Every tensor
         is stacked (a row per client, or per client's copy of a table row); ``anchors`` holds the received
         values of the federated weights the term reads, and only their first ``active[name]`` rows train."""
+        ...
+
+    def begin_rows(self, layout: dict[str, StackedRows], model: GlobalModel) -> None:
+        """Before a recommender's kernel trains: which client (and which table row, for row-sparse tables)
+        each stacked row of each federated weight belongs to, so a term with per-client state (SCAFFOLD's
+        ``c_i``) can line it up with the stacked weights."""
+        ...
+
+    def finish_rows(
+        self, start: dict[str, Tensor], end: dict[str, Tensor], steps: dict[str, Tensor]
+    ) -> dict[str, Tensor]:
+        """After the kernel trained: uploads beside the deltas, stacked like the weights (``control.<name>``
+        for SCAFFOLD), given each stacked row's local ``steps``; empty for a term that uploads nothing."""
         ...
 
     def uploads(
@@ -50,6 +63,14 @@ class PlainObjective:
         self, grads: dict[str, Tensor], params: dict[str, Tensor], anchors: dict[str, Tensor], active: dict[str, int]
     ) -> None:
         return None
+
+    def begin_rows(self, layout: dict[str, StackedRows], model: GlobalModel) -> None:
+        return None
+
+    def finish_rows(
+        self, start: dict[str, Tensor], end: dict[str, Tensor], steps: dict[str, Tensor]
+    ) -> dict[str, Tensor]:
+        return {}
 
     def uploads(
         self,

@@ -19,7 +19,7 @@ from fedrec.models.mf import init_item_side, init_user_side, predict
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.tasks.mf_cohort import CohortData, LocalTraining, train_mf_cohort
 from fedrec.tasks.mf_sequential import train_mf_sequentially
-from fedrec.tasks.objective import check_same_clients
+from fedrec.tasks.objective import check_same_clients, load_objective_state, objective_state
 from fedrec.tasks.plausible import as_mask, exceeds, missing, not_a_count
 from fedrec.tasks.pseudo_items import with_pseudo_items
 
@@ -175,12 +175,14 @@ class RatingTask(HostedClients):
             "client_ids": torch.from_numpy(self.client_ids),
             "user_emb": self.user_emb,
             "user_bias": self.user_bias,
+            **objective_state(self.local.objective),  # SCAFFOLD's client controls
         }
 
     def load_private_state(self, state: dict[str, Tensor]) -> None:
         """Resume the clients' own embeddings and biases from ``private_state()``."""
         check_same_clients(state, self.client_ids)
         self.user_emb, self.user_bias = state["user_emb"].clone(), state["user_bias"].clone()
+        load_objective_state(self.local.objective, state)
 
 
 class RatingMetrics:

@@ -30,7 +30,7 @@ def load_split(config: RunConfig) -> RatingSplit:
 class RatingSpec(TaskSpec):
     datasets = INTERACTION_DATASETS
     modes: ClassVar[frozenset[str]] = frozenset({"federated", "centralized"})
-    client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox"})
+    client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox", "scaffold"})
     served = True
 
     def load(self, config: RunConfig) -> RatingSplit:
