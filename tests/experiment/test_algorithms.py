@@ -41,8 +41,8 @@ def test_client_side_algorithms_train_adult(tmp_path: Path, sets: list[str], nam
 def test_algorithms_refuse_what_they_do_not_support() -> None:
     with pytest.raises(ConfigError, match="plain local SGD"):
         load_config(EXAMPLES / "adult_natural.yaml", ["federation.algorithm=scaffold", "train.optimizer=adam"])
-    with pytest.raises(ConfigError, match="fedprox is not supported by task rating so far: choose one of fedavg"):
-        load_config(overrides=["federation.algorithm=fedprox"])
+    with pytest.raises(ConfigError, match="privacy needs plain synchronous rounds"):
+        load_config(EXAMPLES / "ml100k_dp.yaml", ["federation.algorithm=fedprox"])
     with pytest.raises(ConfigError, match="finetune_epochs"):
         load_config(EXAMPLES / "adult_natural.yaml", ["train.finetune_epochs=2"])
 

@@ -94,12 +94,13 @@ def test_fedprox_on_the_ranking_task_cohort_equals_sequential_over_two_rounds(
     assert not _same(cohort, plain, atol=1e-6), "the term changes the training"
 
 
-def test_the_config_runs_fedprox_and_scaffold_on_the_rating_task() -> None:
+def test_the_config_runs_fedprox_and_scaffold_on_the_recommenders() -> None:
     assert load_config(overrides=["federation.algorithm=fedprox"]).federation.algorithm == "fedprox"
     assert load_config(overrides=["task=ranking", "federation.algorithm=fedprox"]).task == "ranking"
     assert load_config(overrides=["federation.algorithm=scaffold", "train.optimizer=sgd"]).task == "rating"
-    with pytest.raises(ConfigError, match="scaffold is not supported by task ranking so far"):
-        load_config(overrides=["task=ranking", "federation.algorithm=scaffold", "train.optimizer=sgd"])
+    assert load_config(overrides=["task=ranking", "federation.algorithm=scaffold", "train.optimizer=sgd"]).task
+    with pytest.raises(ConfigError, match="SCAFFOLD's control update assumes plain local SGD"):
+        load_config(overrides=["federation.algorithm=scaffold"])  # the rating task trains with Adam by default
 
 
 def _scaffold_two_rounds(split, execution: str, rounds: int = 2) -> tuple[GlobalModel, RatingTask]:  # type: ignore[no-untyped-def]
@@ -135,3 +136,23 @@ def test_scaffold_on_the_rating_task_resumes_its_client_controls(ml100k_split) -
     after_resume = fresh.train(RATING_CLIENTS, model, 2)
     uninterrupted = task.train(RATING_CLIENTS, model, 2)
     assert torch.equal(after_resume.rows.values["control.item_emb"], uninterrupted.rows.values["control.item_emb"])
+
+
+@pytest.mark.parametrize("kind", ["mf", "neumf"])
+def test_scaffold_on_the_ranking_task_cohort_equals_sequential_over_two_rounds(  # type: ignore[no-untyped-def]
+    ml100k_loo, kind: str, double_precision
+) -> None:
+    results = []
+    for execution in ("cohort", "sequential"):
+        term = ScaffoldClient(RANKING_CLIENTS, SGD.optimizer.lr)
+        task = _ranking(ml100k_loo, execution, kind, SGD)(term)
+        server, model = ScaffoldServer(FedAvg(), num_clients=943), with_controls(task.initial_model())
+        for round_index in (1, 2):
+            model = server.aggregate(model, [task.train(RANKING_CLIENTS, model, round_index)])
+        results.append((model, task.private_state()))
+    (cohort, state_c), (sequential, state_s) = results
+    assert {"control.item_emb", "control.item_bias"} < set(cohort.params)
+    assert _same(cohort, sequential, atol=1e-10)
+    assert all(float(v.abs().sum()) > 0 for k, v in cohort.params.items() if k.startswith("control.")), "controls moved"
+    assert set(state_c) == set(state_s)
+    assert all(torch.allclose(state_c[k].double(), state_s[k].double(), atol=1e-10) for k in state_c)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas
+from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
 from fedrec.tasks.shuffle import shuffle_keys
 
 
@@ -109,3 +109,19 @@ def start_params(
     start = {k: v[order].clone() for k, v in user_side.items()}
     start |= {k: plan.gather(model.params[k]) for k in tables}
     return start
+
+
+def stacked_layout(plan: CohortPlan, tables: tuple[str, ...], whole: tuple[str, ...] = ()) -> dict[str, StackedRows]:
+    """Whose each stacked row is, for a client term with per-client state: a client's copy of a table row
+    (``tables``), or a client's own copy of a whole weight (``whole``, one row per execution slot)."""
+    rows = StackedRows(plan.client_ids[plan.row_owner], plan.row_item)
+    return {t: rows for t in tables} | {n: StackedRows(plan.client_ids) for n in whole}
+
+
+def local_steps(
+    plan: CohortPlan, epochs: int, tables: tuple[str, ...], whole: tuple[str, ...] = ()
+) -> dict[str, Tensor]:
+    """Each stacked row's client's local steps in the round (its batches times ``epochs``), laid out as
+    ``stacked_layout``."""
+    steps = torch.from_numpy(plan.batches * epochs)
+    return {t: steps[plan.row_owner] for t in tables} | {n: steps for n in whole}

@@ -15,8 +15,17 @@ import torch
 from torch import Tensor
 
 from fedrec.models.mf import predict
-from fedrec.payloads import ClientUpdates, GlobalModel, StackedRows
-from fedrec.tasks.cohort import CohortPlan, client_updates, epoch_steps, plan_cohort, row_updates, start_params
+from fedrec.payloads import ClientUpdates, GlobalModel
+from fedrec.tasks.cohort import (
+    CohortPlan,
+    client_updates,
+    epoch_steps,
+    local_steps,
+    plan_cohort,
+    row_updates,
+    stacked_layout,
+    start_params,
+)
 from fedrec.tasks.cohort_optim import CohortOptimizer, OptimizerSettings
 from fedrec.tasks.objective import LocalObjective, PlainObjective
 
@@ -79,7 +88,7 @@ def train_mf_cohort(
     owners |= {"item_bias": item_rows, "item_emb": item_rows}
     optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(owners) - {"global_bias"})
     anchors = {k: start[k] for k in (*ITEM_TABLES, "global_bias")}  # the received values of the federated weights
-    local.objective.begin_rows(_layout(plan), model)
+    local.objective.begin_rows(stacked_layout(plan, ITEM_TABLES, ("global_bias",)), model)
     ratings = torch.from_numpy(data.ratings[plan.take]).to(params["item_emb"].dtype)
     owner, example_row = torch.from_numpy(plan.owner), torch.from_numpy(plan.example_rows[:, 0])
 
@@ -101,18 +110,11 @@ def train_mf_cohort(
     return CohortResult(updates, params["user_emb"], params["user_bias"])
 
 
-def _layout(plan: CohortPlan) -> dict[str, StackedRows]:
-    """Whose each stacked row of the federated weights is: a client's copy of a table row, or its global bias."""
-    rows = StackedRows(plan.client_ids[plan.row_owner], plan.row_item)
-    return {"item_emb": rows, "item_bias": rows, "global_bias": StackedRows(plan.client_ids)}
-
-
 def _term_uploads(
     plan: CohortPlan, local: LocalTraining, start: dict[str, Tensor], end: dict[str, Tensor]
 ) -> dict[str, Tensor]:
     """The client term's uploads (SCAFFOLD's control changes), the global bias's as ``[clients, 1]``."""
-    steps = torch.from_numpy(plan.batches * local.epochs)
-    per_row = {"item_emb": steps[plan.row_owner], "item_bias": steps[plan.row_owner], "global_bias": steps}
+    per_row = local_steps(plan, local.epochs, ITEM_TABLES, ("global_bias",))
     shaped = {k: (v.unsqueeze(1) if k == "global_bias" else v) for k, v in start.items()}
     ended = {k: (v.unsqueeze(1) if k == "global_bias" else v) for k, v in end.items()}
     names = (*ITEM_TABLES, "global_bias")

@@ -14,6 +14,7 @@ from fedrec.models.mf import BiasedMF
 from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
 from fedrec.tasks.mf_cohort import ITEM_TABLES, CohortData, CohortResult, LocalTraining
 from fedrec.tasks.mf_step import mf_optimizer, mf_step
+from fedrec.tasks.objective import correct_gradients
 from fedrec.tasks.shuffle import shuffle_keys
 
 
@@ -49,11 +50,9 @@ def train_mf_client(
     local.objective.begin_rows(
         {"item_emb": table_rows, "item_bias": table_rows, "global_bias": StackedRows(clients)}, model
     )
-    sizes = {"item_emb": len(row_item), "item_bias": len(row_item), "global_bias": 1}
 
     def correct() -> None:  # the term's gradient on the autograd gradients (SCAFFOLD's g + c - c_i)
-        grads = {k: w.grad for k, w in weights.items() if w.grad is not None}
-        local.objective.add_gradients(grads, {k: w.detach() for k, w in weights.items()}, {}, sizes)
+        correct_gradients(local.objective, weights)
 
     steps = 0
     for epoch in range(local.epochs):

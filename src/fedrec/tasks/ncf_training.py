@@ -13,12 +13,27 @@ import torch
 from torch import Tensor, nn
 
 from fedrec.models.ncf import ncf_scores
-from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas
-from fedrec.tasks.cohort import client_updates, epoch_steps, plan_cohort, row_updates, start_params
+from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
+from fedrec.tasks.cohort import (
+    client_updates,
+    epoch_steps,
+    local_steps,
+    plan_cohort,
+    row_updates,
+    stacked_layout,
+    start_params,
+)
 from fedrec.tasks.cohort_optim import CohortOptimizer
 from fedrec.tasks.mf_cohort import CohortData, CohortResult
+from fedrec.tasks.objective import correct_gradients
 from fedrec.tasks.ranking_cohort import RANKING_TABLES, RankingTraining, example_items
 from fedrec.tasks.shuffle import shuffle_keys
+
+
+def shared_weights(model: GlobalModel) -> list[str]:
+    """The NCF weights every client trains whole (the towers); a name with a dot is a client term's, not a
+    weight (SCAFFOLD's ``control.<name>`` travels in the model)."""
+    return [n for n in model.params if n not in RANKING_TABLES and "." not in n]
 
 
 def pair_loss(s_pos: Tensor, s_neg: Tensor, loss: str) -> Tensor:
@@ -56,7 +71,7 @@ def train_ncf_cohort(
     )
     clients = len(plan.counts)
     own = personal or {}
-    shared = [n for n in model.params if n not in RANKING_TABLES]
+    shared = shared_weights(model)
     start = start_params(plan, model, {"user_emb": user_emb, **own}, RANKING_TABLES)
     start |= {n: model.params[n].expand(clients, *model.params[n].shape).clone() for n in shared}
     params = {n: v.clone().requires_grad_() for n, v in start.items()}
@@ -64,6 +79,7 @@ def train_ncf_cohort(
         n: torch.from_numpy(plan.row_owner) for n in RANKING_TABLES
     }
     optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(owners))
+    local.objective.begin_rows(stacked_layout(plan, RANKING_TABLES, tuple(shared)), model)
     owner_np, rows = plan.owner, torch.from_numpy(plan.example_rows)
     for epoch in range(local.epochs):
         for step, chosen in enumerate(epoch_steps(plan, local.seed, round_index, epoch, local.batch_size)):
@@ -79,12 +95,20 @@ def train_ncf_cohort(
             total = _cohort_loss(kind, params, [*shared, *own], active, pos, neg, mask, spec)
             total = total + _term(spec, plan.client_ids[:active], params, start, shared, active, active_rows)
             grads = dict(zip(params, torch.autograd.grad(total, list(params.values())), strict=True))
-            optimizer.step(grads, active, {n: active_rows if n in RANKING_TABLES else active for n in grads})
+            sizes = {n: active_rows if n in RANKING_TABLES else active for n in grads}
+            local.objective.add_gradients(grads, {n: p.detach() for n, p in params.items()}, {}, sizes)
+            optimizer.step(grads, active, sizes)
     with torch.no_grad():
         dense = {n: params[n] - start[n] for n in shared}
-        updates = client_updates(
-            plan, row_updates(plan, start, {n: p.detach() for n, p in params.items()}, RANKING_TABLES), dense
-        )
+        deltas = row_updates(plan, start, {n: p.detach() for n, p in params.items()}, RANKING_TABLES)
+        federated = (*RANKING_TABLES, *shared)
+        uploads = local.objective.finish_rows(
+            {n: start[n] for n in federated}, {n: params[n].detach() for n in federated},
+            local_steps(plan, local.epochs, RANKING_TABLES, tuple(shared)),
+        )  # fmt: skip
+        dense |= {n: v for n, v in uploads.items() if n.removeprefix("control.") in shared}
+        deltas.values.update({n: v for n, v in uploads.items() if n.removeprefix("control.") in RANKING_TABLES})
+        updates = client_updates(plan, deltas, dense)
         kept = {n: params[n].detach() for n in own}
         return CohortResult(updates, params["user_emb"].detach(), torch.zeros(clients), kept)
 
@@ -164,7 +188,7 @@ def _train_one(
 ) -> tuple[ClientUpdates, Tensor, dict[str, Tensor]]:
     row_item, inverse = np.unique(refs, return_inverse=True)
     local, index = torch.from_numpy(inverse.reshape(refs.shape)), torch.from_numpy(row_item)
-    shared = [n for n in model.params if n not in RANKING_TABLES]
+    shared = shared_weights(model)
     user = nn.Parameter(user_emb.clone().unsqueeze(0))
     emb, bias = (nn.Parameter(model.params[n][index].clone()) for n in RANKING_TABLES)
     weights = {n: nn.Parameter(model.params[n].clone().unsqueeze(0)) for n in shared}
@@ -172,6 +196,11 @@ def _train_one(
     settings, k = spec.local.optimizer, spec.num_negatives
     anchors = GlobalModel({n: model.params[n][index].clone() for n in RANKING_TABLES} | {
         n: model.params[n].unsqueeze(0).clone() for n in shared})  # fmt: skip
+    table_rows = StackedRows(np.full(len(row_item), client), row_item)
+    layout = {n: table_rows for n in RANKING_TABLES} | {n: StackedRows(np.array([client])) for n in shared}
+    spec.local.objective.begin_rows(layout, model)
+    federated: dict[str, Tensor] = {"item_emb": emb, "item_bias": bias, **{n: weights[n] for n in shared}}
+    steps = 0
     optimizer = settings.torch_optimizer(
         [{"params": [user, emb, bias, *weights.values()], "weight_decay": settings.weight_decay}]
     )
@@ -190,6 +219,8 @@ def _train_one(
             term = spec.local.objective.penalty(np.array([client]), {"item_emb": emb, "item_bias": bias, **{
                 n: weights[n] for n in shared}}, anchors)  # fmt: skip
             (value.mean() + term).backward()  # type: ignore[no-untyped-call]
+            correct_gradients(spec.local.objective, federated)
+            steps += 1
             optimizer.step()
     with torch.no_grad():
         rows = RowDeltas(
@@ -199,5 +230,10 @@ def _train_one(
             {"item_emb": emb - model.params["item_emb"][index], "item_bias": bias - model.params["item_bias"][index]},
         )
         dense = {n: weights[n] - model.params[n].unsqueeze(0) for n in shared}
+        ended = {n: w.detach() for n, w in federated.items()}
+        counts = {n: torch.full((len(w),), steps) for n, w in ended.items()}
+        uploads = spec.local.objective.finish_rows(anchors.params, ended, counts)  # SCAFFOLD's control changes
+        dense |= {n: v for n, v in uploads.items() if n.removeprefix("control.") in shared}
+        rows.values.update({n: v for n, v in uploads.items() if n.removeprefix("control.") in RANKING_TABLES})
         update = ClientUpdates(np.array([client]), torch.tensor([float(len(refs))]), dense, rows)
         return update, user.detach()[0], {n: weights[n].detach()[0] for n in own}

@@ -108,3 +108,13 @@ def check_same_clients(private: dict[str, Tensor], client_ids: np.ndarray) -> No
     saved = private["client_ids"].numpy()
     if not np.array_equal(saved, client_ids):
         raise ValueError(f"the saved private state holds clients {saved[:3].tolist()}..., not these clients")
+
+
+def correct_gradients(objective: LocalObjective, weights: dict[str, Tensor]) -> None:
+    """In a per-client reference, after ``backward``: a term's correction of the gradients (SCAFFOLD's
+    ``c - c_i``, lined up by ``begin_rows``) added to the autograd ones, every row of each weight trained. A term
+    that is a loss (FedProx's) reads its anchors, and none are given here: it is in the loss already."""
+    grads = {k: w.grad for k, w in weights.items() if w.grad is not None}
+    objective.add_gradients(
+        grads, {k: w.detach() for k, w in weights.items()}, {}, {k: len(w) for k, w in weights.items()}
+    )

@@ -19,7 +19,7 @@ from fedrec.models.ncf import NCF_KINDS, init_ncf, ncf_scores
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.tasks.mf_cohort import CohortData
 from fedrec.tasks.ncf_training import train_ncf_cohort, train_ncf_sequentially
-from fedrec.tasks.objective import check_same_clients
+from fedrec.tasks.objective import check_same_clients, load_objective_state, objective_state
 from fedrec.tasks.plausible import as_mask, exceeds, missing, not_a_count
 from fedrec.tasks.ranking_cohort import RANKING_TABLES, RankingTraining, train_ranking_cohort
 from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of, rank_of_first
@@ -237,7 +237,8 @@ class RankingTask(HostedClients):
 
     def private_state(self) -> dict[str, Tensor]:
         personal = {f"personal.{k}": v for k, v in getattr(self, "_personal", {}).items()}
-        return {"client_ids": torch.from_numpy(self.client_ids), "user_emb": self.user_emb, **personal}
+        own = objective_state(self.spec.local.objective)  # SCAFFOLD's client controls
+        return {"client_ids": torch.from_numpy(self.client_ids), "user_emb": self.user_emb, **personal, **own}
 
     def load_private_state(self, state: dict[str, Tensor]) -> None:
         """Resume the clients' own embeddings (and the weights they keep personal) from ``private_state()``."""
@@ -246,6 +247,7 @@ class RankingTask(HostedClients):
         personal = {k[len("personal.") :]: v.clone() for k, v in state.items() if k.startswith("personal.")}
         if personal:
             self._personal = personal
+        load_objective_state(self.spec.local.objective, state)
 
 
 class RankingMetrics:

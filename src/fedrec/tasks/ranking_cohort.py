@@ -17,7 +17,15 @@ import torch
 from torch import Tensor
 
 from fedrec.payloads import GlobalModel
-from fedrec.tasks.cohort import client_updates, epoch_steps, plan_cohort, row_updates, start_params
+from fedrec.tasks.cohort import (
+    client_updates,
+    epoch_steps,
+    local_steps,
+    plan_cohort,
+    row_updates,
+    stacked_layout,
+    start_params,
+)
 from fedrec.tasks.cohort_optim import CohortOptimizer
 from fedrec.tasks.mf_cohort import CohortData, CohortResult, LocalTraining
 from fedrec.tasks.negatives import draw_negatives
@@ -71,6 +79,7 @@ def train_ranking_cohort(
     optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(owners))
     owner, rows = torch.from_numpy(plan.owner), torch.from_numpy(plan.example_rows)
     anchors = {} if freeze_items else {name: start[name] for name in RANKING_TABLES}  # received rows
+    local.objective.begin_rows({} if freeze_items else stacked_layout(plan, RANKING_TABLES), model)
     k = spec.num_negatives
     for epoch in range(local.epochs):
         negative_cols = slice(1 + epoch * k, 1 + (epoch + 1) * k)
@@ -92,8 +101,11 @@ def train_ranking_cohort(
             sizes = {"user_emb": active, "item_emb": active_rows, "item_bias": active_rows}
             local.objective.add_gradients(grads, params, anchors, sizes)
             optimizer.step(grads, active, sizes)
-    updates = client_updates(plan, row_updates(plan, start, params, RANKING_TABLES))
-    return CohortResult(updates, params["user_emb"], torch.zeros(len(plan.counts)))
+    deltas = row_updates(plan, start, params, RANKING_TABLES)
+    tables = {} if freeze_items else {name: params[name] for name in RANKING_TABLES}
+    steps = local_steps(plan, local.epochs, RANKING_TABLES)
+    deltas.values.update(local.objective.finish_rows(anchors, tables, steps))  # SCAFFOLD's control changes
+    return CohortResult(client_updates(plan, deltas), params["user_emb"], torch.zeros(len(plan.counts)))
 
 
 def ranking_gradients(

@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas
+from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
 from fedrec.tasks.mf_cohort import CohortData, CohortResult
+from fedrec.tasks.objective import correct_gradients
 from fedrec.tasks.ranking_cohort import RankingTraining, example_items
 from fedrec.tasks.shuffle import shuffle_keys
 
@@ -61,6 +62,9 @@ def _train_one(
     k, positions = spec.num_negatives, np.arange(len(refs))
     anchors = GlobalModel({"item_emb": emb.detach().clone(), "item_bias": bias.detach().clone()})
     clients, weights = np.array([client]), dict[str, Tensor](item_emb=emb, item_bias=bias)
+    table_rows = StackedRows(np.full(len(row_item), client), row_item)
+    spec.local.objective.begin_rows({"item_emb": table_rows, "item_bias": table_rows}, model)
+    steps = 0
     for epoch in range(spec.local.epochs):
         keys = shuffle_keys(spec.local.seed, round_index, epoch, np.full(len(refs), client), positions)
         for batch in torch.split(torch.from_numpy(np.argsort(keys, kind="stable")), spec.local.batch_size):
@@ -70,7 +74,9 @@ def _train_one(
             loss = ranking_loss(users, emb[pos], bias[pos], emb[neg], bias[neg], spec.loss, spec.local.l2)
             loss = loss + spec.local.objective.penalty(clients, weights, anchors)
             loss.backward()  # type: ignore[no-untyped-call]
+            correct_gradients(spec.local.objective, weights)
             optimizer.step()
+            steps += 1
     with torch.no_grad():
         start_emb, start_bias = model.params["item_emb"][index], model.params["item_bias"][index]
         rows = RowDeltas(
@@ -79,5 +85,8 @@ def _train_one(
             weight=torch.from_numpy(np.bincount(inverse.reshape(-1), minlength=len(row_item)).astype(np.float32)),
             values={"item_emb": emb - start_emb, "item_bias": bias - start_bias},
         )
+        ended = {"item_emb": emb.detach(), "item_bias": bias.detach()}
+        counts = {name: torch.full((len(row_item),), steps) for name in ended}
+        rows.values.update(spec.local.objective.finish_rows(anchors.params, ended, counts))  # SCAFFOLD's controls
         update = ClientUpdates(np.array([client]), torch.tensor([float(len(refs))]), {}, rows)
         return update, user.detach().clone()

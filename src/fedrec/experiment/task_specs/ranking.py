@@ -53,7 +53,7 @@ def cold_start_users(config: RunConfig, num_users: int) -> np.ndarray:
 class RankingSpec(TaskSpec):
     datasets = INTERACTION_DATASETS
     modes: ClassVar[frozenset[str]] = frozenset({"federated", "centralized"})
-    client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox"})
+    client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox", "scaffold"})
     served = True
 
     def load(self, config: RunConfig) -> LeaveOneOut:
