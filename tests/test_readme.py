@@ -80,6 +80,10 @@ COVERED: dict[str, str] = {
     r"PYTHONPATH=tests/plugins fedrec run examples/ml100k_fedmf\.yaml --set plugins=\[trimmed_mean\] .*": (
         "tests/plugins/test_plugins.py::test_the_trimmed_mean_trains_the_rating_task_end_to_end"
     ),
+    r"fedrec components \[--plugin MODULE\]": (
+        "tests/plugins/test_plugin_failures.py::"
+        "test_the_cluster_refuses_a_simulation_backend_and_components_lists_the_registries"
+    ),
     r"(python )?benchmarks/secagg_costs\.py": "benchmarks/secagg_costs.py",
     r"(python )?benchmarks/ml100k_rmse\.py": "benchmarks/ml100k_rmse.py",
     r"(python )?benchmarks/round_time\.py( --config \S+ --set \S+ --rounds \d+ --no-sequential)?": (

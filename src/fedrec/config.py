@@ -304,8 +304,9 @@ class RunConfig(Section):
             return
         if self.mode != "federated":
             raise ValueError("the privacy section applies to federated runs (mode: federated)")
-        if (p.dp == "local" or p.pseudo_items) and self.task != "rating":
-            raise ValueError("privacy.dp local and pseudo_items protect the recommender's uploads: task rating")
+        if (p.dp == "local" or p.pseudo_items) and not TASKS.get(self.task).private_uploads:
+            raise ValueError(f"privacy.dp local and pseudo_items protect the recommender's uploads; task {self.task} "
+                             "does not support them: use task rating")  # fmt: skip
         if f.policy != "sync" or f.over_selection or f.participation_cap or f.algorithm != "fedavg":
             raise ValueError(
                 "privacy needs plain synchronous rounds: federation.policy sync, algorithm fedavg, "
@@ -315,10 +316,11 @@ class RunConfig(Section):
             raise ValueError("dp user samples every client alike: use devices that are always online")
 
     def _algorithm_fits(self) -> None:
-        if (self.federation.local_layers or self.federation.ditto_lambda) and self.task != "classification":
-            raise ValueError("federation.local_layers and ditto_lambda support the classification task so far")
-        if self.train.finetune_epochs and self.task not in ("rating", "ranking"):
-            raise ValueError("train.finetune_epochs (personalization) supports the rating and ranking tasks so far")
+        spec = TASKS.get(self.task)
+        if (self.federation.local_layers or self.federation.ditto_lambda) and not spec.personal_layers:
+            raise ValueError(f"federation.local_layers and ditto_lambda are not supported by task {self.task} so far")
+        if self.train.finetune_epochs and not spec.finetunes:
+            raise ValueError(f"train.finetune_epochs (personalization) is not supported by task {self.task} so far")
         if self.federation.algorithm == "scaffold" and (self.train.optimizer != "sgd" or self.train.momentum):
             raise ValueError("SCAFFOLD's control update assumes plain local SGD: set train.optimizer sgd, momentum 0")
 

@@ -45,7 +45,7 @@ class Registry(Generic[T]):
         if not name or not isinstance(name, str):
             raise ValueError(f"a {self.what} needs a non-empty name, got {name!r}")
         if name in self and not replace:
-            raise ValueError(f"a {self.what} named {name!r} is already registered; pass replace=True to override it")
+            raise ValueError(f"the {self.what} name {name!r} is already registered; pass replace=True to override it")
         self._lazy.pop(name, None)
         self._loaded[name] = component
         return component
@@ -92,10 +92,14 @@ AGGREGATORS: Registry[AggregatorSpec] = Registry("aggregator", {"fedavg": "fedre
 BACKENDS: Registry[BackendFactory] = Registry("backend", {"inprocess": "fedrec.transport.backends:InProcessBackend"})
 
 
+LOADED_PLUGINS: set[str] = set()  # the modules ``load_plugins`` imported in this process
+
+
 def load_plugins(modules: Any) -> None:
     """Import each module named in a config's ``plugins`` (they register their components as they load).
 
-    Raises ``ConfigError`` naming the module that cannot be imported, and why."""
+    Raises ``ConfigError`` naming the module that cannot be found (the fix: ``PYTHONPATH``) or that failed
+    while it loaded (the fix: the module itself)."""
     if modules is None:
         return
     if not isinstance(modules, list | tuple) or not all(isinstance(m, str) and m for m in modules):
@@ -103,7 +107,38 @@ def load_plugins(modules: Any) -> None:
     for module in modules:
         try:
             importlib.import_module(module)
-        except Exception as exc:  # an extension's import error is the user's to fix: say which and why
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and module.startswith(exc.name):
+                raise ConfigError(f"plugins: no module named {module!r}; put its folder on PYTHONPATH") from None
             raise ConfigError(
-                f"plugins: cannot import {module!r} ({type(exc).__name__}: {exc}); put its folder on PYTHONPATH"
+                f"plugins: {module!r} imports a module that is missing: {exc}; install it, or fix the module"
             ) from None
+        except Exception as exc:  # an extension's import error is the user's to fix: say which and why
+            raise ConfigError(f"plugins: {module!r} failed while it loaded: {_where(exc)}; fix the module") from None
+        LOADED_PLUGINS.add(module)
+
+
+def plugin_failure(error: BaseException) -> ConfigError | None:
+    """A one-line error for an exception a plug-in's own code raised (its frames are in a module ``plugins``
+    loaded), or None when it came from elsewhere (a bug of fedrec's, which keeps its traceback)."""
+    if not isinstance(error, Exception) or isinstance(error, ConfigError) or not LOADED_PLUGINS:
+        return None
+    trace, culprit = error.__traceback__, None
+    while trace is not None:
+        module = str(trace.tb_frame.f_globals.get("__name__", ""))
+        if any(module == name or module.startswith(name + ".") for name in LOADED_PLUGINS):
+            culprit = module
+        trace = trace.tb_next
+    if culprit is None:
+        return None
+    return ConfigError(f"the plug-in {culprit!r} raised {_where(error)}; fix the plug-in")
+
+
+def _where(error: BaseException) -> str:
+    """``Type: message (file:line)`` of the innermost frame."""
+    trace = error.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    place = f" ({trace.tb_frame.f_code.co_filename}:{trace.tb_lineno})" if trace is not None else ""
+    message = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {message}{place}"

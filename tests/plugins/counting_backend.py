@@ -12,7 +12,8 @@ from fedrec.runtime.message import Message
 from fedrec.transport.backends import InProcessBackend
 from fedrec.transport.host import Host
 
-DELIVERIES: list[int] = [0]  # across every backend built: the test reads it
+DELIVERIES: list[int] = [0]  # across every backend built: the test reads them
+CLOSED: list[int] = [0]
 
 
 class CountingBackend:
@@ -27,6 +28,7 @@ class CountingBackend:
         return self.inner.deliver(index, message)
 
     def close(self) -> None:
+        CLOSED[0] += 1
         self.inner.close()
 
 

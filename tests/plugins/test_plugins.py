@@ -116,12 +116,13 @@ def test_the_trimmed_mean_trains_the_rating_task_end_to_end() -> None:
 
 
 def test_a_backend_from_outside_the_package_runs_the_hosts_and_changes_no_number(tmp_path: Path) -> None:
-    from counting_backend import DELIVERIES
+    from counting_backend import CLOSED, DELIVERIES
 
     overrides = ["plugins=[counting_backend]", "rounds=2", "federation.backend=counting"]
     counted = execute(load_config(Path("examples/ml100k_fedmf.yaml"), overrides), tmp_path / "counted", quiet=True)
     plain = execute(load_config(Path("examples/ml100k_fedmf.yaml"), ["rounds=2"]), tmp_path / "plain", quiet=True)
     assert DELIVERIES[0] == 5  # TRAIN and EVALUATE in each of the 2 rounds, then FINISH, to its one host
+    assert CLOSED[0] == 1  # the simulation releases its backend
     assert counted.summary["metrics"] == plain.summary["metrics"]
     assert counted.summary["bytes_up"] == plain.summary["bytes_up"] > 0
 

@@ -31,6 +31,7 @@ with exit_quietly_on_interrupt():  # the imports below take a second: Ctrl-C the
     from fedrec.data.download import ensure_dataset
     from fedrec.data.registry import DATASETS, get_spec
     from fedrec.errors import FedrecError, RunFailed
+    from fedrec.registry import plugin_failure
 
 if TYPE_CHECKING:
     from fedrec.serving.recommend import Recommendation
@@ -329,6 +330,18 @@ def _check(parse: Callable[[str], T], text: str) -> T:
         raise FedrecError(str(exc)) from None
 
 
+@app.command()
+def components(
+    plugin: Annotated[list[str] | None, typer.Option("--plugin", help="also load this module, as plugins does")] = None,
+) -> None:
+    """The tasks, aggregators and simulation backends a config can name (with those the plug-ins add)."""
+    from fedrec.registry import AGGREGATORS, BACKENDS, TASKS, load_plugins
+
+    load_plugins(plugin or [])
+    for key, registry in (("task", TASKS), ("federation.aggregator", AGGREGATORS), ("federation.backend", BACKENDS)):
+        out.print(f"{key}: {', '.join(registry.names())}", soft_wrap=True)
+
+
 @data_app.command("list")
 def data_list() -> None:
     """The datasets fedrec knows, their sources and licences."""
@@ -356,6 +369,11 @@ def main() -> None:
             code = 2 if type(exc).__name__ == "NoArgsIsHelpError" else _fail(_usage_line(exc), 2)
         except FedrecError as exc:
             code = _fail(f"error: {exc}", exc.exit_code)
+        except Exception as exc:  # a plug-in's own bug is said in one line; fedrec's keep their traceback
+            failure = plugin_failure(exc)
+            if failure is None:
+                raise
+            code = _fail(f"error: {failure}", failure.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 
 

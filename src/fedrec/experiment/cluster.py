@@ -13,6 +13,7 @@ import numpy as np
 
 from fedrec.config import RunConfig
 from fedrec.errors import FedrecError, RunFailed
+from fedrec.experiment.distributed import refuse_simulation_backend
 from fedrec.experiment.run_folder import default_run_dir
 from fedrec.experiment.task_data import count_clients
 
@@ -28,6 +29,7 @@ def client_ranges(num_clients: int, processes: int) -> list[str]:
 def run_cluster(
     config_path: Path | None, overrides: list[str], config: RunConfig, processes: int, out: Path | None, port: int
 ) -> Path:
+    refuse_simulation_backend(config)
     folder = out or default_run_dir(config)
     num_users = count_clients(config)  # as the server counts them (rating, ranking: from the catalogue)
     if processes > min(num_users, MAX_PROCESSES):

@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from fedrec.config import RunConfig, build_config, dump_config
-from fedrec.errors import FedrecError, RunFolderError
+from fedrec.errors import ConfigError, FedrecError, RunFolderError
 from fedrec.experiment import build_privacy
 from fedrec.experiment.build import build_task, initial_model, metrics_for, num_clients
 from fedrec.experiment.checkpoint import load_server_model, load_server_progress
@@ -96,6 +96,15 @@ def read_tokens(path: Path) -> dict[str, np.ndarray]:
     return tokens
 
 
+def refuse_simulation_backend(config: RunConfig) -> None:
+    """A backend places a simulation's client hosts; a cluster's are its client processes."""
+    if config.federation.backend != "inprocess":
+        raise ConfigError(
+            f"federation.backend {config.federation.backend} runs a simulation's client hosts; in a cluster each "
+            "client process runs its own: remove federation.backend"
+        )
+
+
 def serve(
     config: RunConfig,
     listen: str,
@@ -104,6 +113,7 @@ def serve(
     tokens: dict[str, np.ndarray] | None = None,
     tls: grpc.ServerCredentials | None = None,
 ) -> dict[str, Any]:
+    refuse_simulation_backend(config)
     data = server_data(config)  # the catalogue or the shapes: no client's data
     clients, report, metrics = num_clients(config, data), data_report(config, data), metrics_for(config, data)
     initial = initial_model(config, build_task(config, data, np.empty(0, dtype=np.int64)))

@@ -23,6 +23,7 @@ from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT, 
 from fedrec.experiment.simulation import run_simulation
 from fedrec.experiment.summary import Traffic, build_summary
 from fedrec.experiment.task_data import data_report
+from fedrec.registry import plugin_failure
 from fedrec.runtime.protocols import RoundRecord
 
 RANKING_KEYS = ("hr@10", "ndcg@10", "recall@20", "ndcg@20")
@@ -70,12 +71,18 @@ def execute(
     label = f"{config.mode} {config.data.name}"
     with folder.removed_if_refused(), ProgressView(1 if baseline else rounds, label, enabled=not quiet) as view:
         recorder = RunRecorder(folder, view)
-        if federated:
-            totals = _federated(config, split, recorder, folder, resuming)
-        elif baseline:
-            totals = _baseline(config, split, recorder, folder)
-        else:
-            totals = _centralized(config, split, recorder, folder)
+        try:
+            if federated:
+                totals = _federated(config, split, recorder, folder, resuming)
+            elif baseline:
+                totals = _baseline(config, split, recorder, folder)
+            else:
+                totals = _centralized(config, split, recorder, folder)
+        except Exception as error:  # a plug-in's bug: one line, and the unstarted folder is removed
+            failure = plugin_failure(error)
+            if failure is None:
+                raise
+            raise failure from None
     summary = build_summary(
         config,
         mode=config.mode,

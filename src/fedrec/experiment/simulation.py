@@ -88,7 +88,10 @@ def run_simulation(
                 recorder.history = kept
             log.info("resuming the simulation after round %d", done)
         checkpoint = SimulationCheckpointer(folder, transport, task)
-    transport.run(checkpoint)
+    try:
+        transport.run(checkpoint)
+    finally:
+        transport.backend.close()
     server = transport.server
     assert isinstance(server, Server)
     if not server.finished:  # nothing left to deliver, yet the run is not over: say what it waited for

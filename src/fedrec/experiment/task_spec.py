@@ -31,11 +31,14 @@ class TaskSpec(ABC):
     Subclasses set the class attributes and implement ``load``, ``num_clients``, ``build`` and ``metrics``.
     """
 
-    datasets: ClassVar[tuple[str, ...]] = ()  # the data.name values it reads
+    datasets: ClassVar[tuple[str, ...]] = ()  # the data.name values it reads; empty: it makes its own data
     modes: ClassVar[frozenset[str]] = frozenset({"federated"})  # federated, centralized, local
     client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg"})  # client terms it composes with
     options: ClassVar[type[BaseModel] | None] = None  # the model of its task_options section
     served: ClassVar[bool] = False  # whether ``fedrec recommend`` serves its runs
+    finetunes: ClassVar[bool] = False  # train.finetune_epochs: each client fine-tunes a personal copy to evaluate
+    personal_layers: ClassVar[bool] = False  # federation.local_layers and ditto_lambda (FedPer/FedBN, Ditto)
+    private_uploads: ClassVar[bool] = False  # privacy.dp local and pseudo_items protect its row uploads
 
     def problem(self, config: RunConfig) -> str | None:
         """Why this task cannot run ``config`` (beyond the declared sets), or None. The message names the keys
@@ -45,7 +48,7 @@ class TaskSpec(ABC):
     def config_problem(self, config: RunConfig) -> str | None:
         """The first reason this task refuses ``config``: data, mode, client algorithm, options, own rules."""
         name = config.task
-        if config.data.name not in self.datasets:
+        if self.datasets and config.data.name not in self.datasets:
             return f"task {name} does not fit data.name {config.data.name}: choose one of {', '.join(self.datasets)}"
         if config.mode not in self.modes:
             return f"mode {config.mode} is not supported by task {name}: choose one of {', '.join(sorted(self.modes))}"

@@ -51,6 +51,7 @@ def cold_start_users(config: RunConfig, num_users: int) -> np.ndarray:
 
 
 class RankingSpec(TaskSpec):
+    finetunes = True
     datasets = INTERACTION_DATASETS
     modes: ClassVar[frozenset[str]] = frozenset({"federated", "centralized"})
     client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox", "scaffold"})
