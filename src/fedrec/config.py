@@ -26,9 +26,6 @@ from fedrec.config_rules import classifier_mismatch, unread_setting
 from fedrec.errors import ConfigError
 from fedrec.registry import AGGREGATORS, BACKENDS, TASKS, load_plugins
 
-GRAPHS = ("cora", "citeseer", "pubmed")
-
-
 # a wait on the wall clock: positive and at most ten million seconds (116 days; timers overflow far beyond)
 Seconds = Annotated[float, Field(gt=0, le=1e7)]
 
@@ -264,17 +261,6 @@ class RunConfig(Section):
             raise ValueError(problem)
         if self.model.kind != "biased_mf" and self.task != "ranking":
             raise ValueError(f"model.kind {self.model.kind} is a ranking model: set task: ranking")
-        if self.model.kind != "biased_mf" and (self.train.finetune_epochs or self.ranking.cold_start_users):
-            raise ValueError("fine-tuning and cold-start evaluation support model.kind biased_mf so far")
-        if self.ranking.personal and self.model.kind == "biased_mf":
-            raise ValueError("ranking.personal names NCF weights: set model.kind to gmf, mlp or neumf")
-        graph = self.data.name in GRAPHS
-        if graph != (self.split.kind in ("random", "louvain")):
-            raise ValueError(f"split.kind {self.split.kind} does not fit data.name {self.data.name}")
-        if self.split.kind == "natural" and self.data.name != "uci-adult":
-            raise ValueError("the natural split needs an attribute: use it with data.name uci-adult")
-        if self.model.kind != "biased_mf" and self.mode == "centralized":
-            raise ValueError("the centralized baseline supports model.kind biased_mf so far")
         self._algorithm_fits()
         self._privacy_fits()
         problem = unread_setting(self) or classifier_mismatch(self)

@@ -88,6 +88,14 @@ class ClassificationSpec(TaskSpec):
     modes: ClassVar[frozenset[str]] = frozenset({"federated", "centralized", "local"})
     client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox", "scaffold"})
 
+    def problem(self, config: RunConfig) -> str | None:
+        kind = config.split.kind
+        if kind in ("random", "louvain"):
+            return f"split.kind {kind} divides a graph; for {config.data.name} use iid, dirichlet, shards or natural"
+        if kind == "natural" and config.data.name != "uci-adult":
+            return "the natural split needs an attribute: use it with data.name uci-adult"
+        return None
+
     def load(self, config: RunConfig) -> ClientSplit:
         return load_client_split(config)
 

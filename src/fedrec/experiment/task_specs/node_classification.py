@@ -75,6 +75,13 @@ class NodeClassificationSpec(TaskSpec):
     modes: ClassVar[frozenset[str]] = frozenset({"federated", "centralized", "local"})
     client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox", "scaffold"})
 
+    def problem(self, config: RunConfig) -> str | None:
+        if config.split.kind not in ("random", "louvain"):
+            return (
+                f"split.kind {config.split.kind} does not fit graph data.name {config.data.name}: use random or louvain"
+            )
+        return None
+
     def load(self, config: RunConfig) -> GraphSplit:
         return load_graph_split(config)
 

@@ -57,6 +57,16 @@ class RankingSpec(TaskSpec):
     client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox", "scaffold"})
     served = True
 
+    def problem(self, config: RunConfig) -> str | None:
+        kind = config.model.kind
+        if kind != "biased_mf" and (config.train.finetune_epochs or config.ranking.cold_start_users):
+            return "fine-tuning and cold-start evaluation support model.kind biased_mf so far"
+        if config.ranking.personal and kind == "biased_mf":
+            return "ranking.personal names NCF weights: set model.kind to gmf, mlp or neumf"
+        if kind != "biased_mf" and config.mode == "centralized":
+            return "the centralized baseline supports model.kind biased_mf so far"
+        return None
+
     def load(self, config: RunConfig) -> LeaveOneOut:
         return load_implicit(config)
 
