@@ -49,6 +49,20 @@ class RowDeltas:
         # owner is implied by the sender on the wire; index, weight and values are sent
         return int(self.index.numel() * 4 + self.weight.numel() * 4 + _tensor_bytes(self.values))
 
+    def with_values(self, values: dict[str, Tensor]) -> RowDeltas:
+        """The same rows (owners, indices, weights) carrying other values, ``[L, *row_shape]`` each."""
+        return RowDeltas(self.owner, self.index, self.weight, values)
+
+
+def scatter_rows(index: Tensor, values: Tensor, num_rows: int, owner: Tensor | None = None, clients: int = 0) -> Tensor:
+    """The one scatter of row deltas into full tables: ``values`` ``[L, *row_shape]`` added at rows ``index``
+    into a zero table ``[num_rows, *row_shape]``; with ``owner`` (``[L]``, in ``range(clients)``), into one
+    table per client, ``[clients, num_rows, *row_shape]``. Rows addressed twice add up."""
+    if owner is None:
+        return torch.zeros(num_rows, *values.shape[1:], dtype=values.dtype).index_add_(0, index, values)
+    tables = torch.zeros(clients, num_rows, *values.shape[1:], dtype=values.dtype)
+    return tables.index_put_((owner, index), values, accumulate=True)
+
 
 def _empty_rows() -> RowDeltas:
     return RowDeltas(torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.int64), torch.empty(0), {})

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from fedrec.algorithms.server_opt import ServerOptimizer
-from fedrec.payloads import ClientUpdates, GlobalModel
+from fedrec.payloads import ClientUpdates, GlobalModel, scatter_rows
 from fedrec.privacy.clipping import clip_updates
 from fedrec.privacy.sums import NoisySum
 
@@ -28,8 +28,7 @@ def summed(model: GlobalModel, updates: ClientUpdates) -> dict[str, Tensor]:
     sums = {name: deltas.sum(0) for name, deltas in updates.dense.items()}
     rows = updates.rows
     for name, values in rows.values.items():
-        table = model.params[name]
-        sums[name] = torch.zeros(table.shape, dtype=values.dtype).index_add_(0, rows.index, values)
+        sums[name] = scatter_rows(rows.index, values, model.params[name].shape[0])
     return sums
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSettings
-from fedrec.payloads import ClientUpdates, GlobalModel
+from fedrec.payloads import ClientUpdates, GlobalModel, scatter_rows
 
 
 def mean_dense(deltas: Tensor, weights: Tensor) -> Tensor:
@@ -38,10 +38,8 @@ def fedavg_rows(table: Tensor, index: Tensor, deltas: Tensor, weights: Tensor, s
 def mean_rows(table: Tensor, index: Tensor, deltas: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
     """Each row's weighted mean delta (zero where nobody trained it) and the mask of rows trained."""
     w = weights.to(deltas.dtype)
-    total = torch.zeros(table.shape[0], dtype=deltas.dtype).index_add_(0, index, w)
-    summed = torch.zeros_like(table, dtype=deltas.dtype).index_add_(
-        0, index, deltas * w.reshape(-1, *([1] * (deltas.dim() - 1)))
-    )
+    total = scatter_rows(index, w, table.shape[0])
+    summed = scatter_rows(index, deltas * w.reshape(-1, *([1] * (deltas.dim() - 1))), table.shape[0])
     touched = total > 0
     mean = torch.zeros_like(summed)
     mean[touched] = summed[touched] / total[touched].reshape(-1, *([1] * (deltas.dim() - 1)))

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
+from fedrec.payloads import ClientUpdates, GlobalModel, StackedRows, scatter_rows
 
 CONTROL = "control."
 ROWS = "rows."  # state keys of the per-row client controls of a table
@@ -208,7 +208,7 @@ class ScaffoldServer:
         batch = ClientUpdates.concat(sorted(updates, key=lambda u: int(u.client_ids.min())))
         weights = {k: v for k, v in batch.dense.items() if not k.startswith(CONTROL)}
         r = batch.rows
-        rows = RowDeltas(r.owner, r.index, r.weight, {k: v for k, v in r.values.items() if not k.startswith(CONTROL)})
+        rows = r.with_values({k: v for k, v in r.values.items() if not k.startswith(CONTROL)})
         weights_only = ClientUpdates(batch.client_ids, batch.num_examples, weights, rows)
         moved = self.inner.aggregate(model.replace(_without_controls(model.params)), [weights_only])
         params = {**model.params, **moved.params}
@@ -217,6 +217,6 @@ class ScaffoldServer:
                 params[name] = model.params[name] + change.sum(0).to(model.params[name].dtype) / self.num_clients
         for name, change in r.values.items():  # a table's control moves row by row, by the sum over N clients
             if name.startswith(CONTROL):
-                moved_rows = torch.zeros_like(model.params[name]).index_add_(0, r.index, change.to(params[name].dtype))
+                moved_rows = scatter_rows(r.index, change.to(params[name].dtype), model.params[name].shape[0])
                 params[name] = model.params[name] + moved_rows / self.num_clients
         return model.replace(params)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fedrec.payloads import ClientUpdates, GlobalModel
+from fedrec.payloads import ClientUpdates, GlobalModel, scatter_rows
 from fedrec.privacy.secagg.encoding import SecureEncoding, dequantize
 from fedrec.privacy.secagg.rehearsal import rehearse
 
@@ -36,7 +36,7 @@ def row_scores(updates: ClientUpdates, num_items: int) -> np.ndarray:
     squares = torch.zeros(n, num_items, dtype=torch.float64)
     for values in rows.values.values():
         per = values.double().reshape(len(rows.index), -1).pow(2).sum(1)
-        squares.index_put_((rows.owner, rows.index), per, accumulate=True)
+        squares += scatter_rows(rows.index, per, num_items, rows.owner, n)
     scores: np.ndarray = squares.sqrt().numpy()
     return scores
 

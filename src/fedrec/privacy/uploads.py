@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas
+from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, scatter_rows
 from fedrec.privacy.clipping import clip_updates
 from fedrec.privacy.noise import client_gaussian
 
@@ -37,8 +37,7 @@ def whole_tables(updates: ClientUpdates, model: GlobalModel) -> ClientUpdates:
     for name, delta in rows.values.items():
         table = model.params[name]
         num_rows = table.shape[0]
-        full = torch.zeros((n, *table.shape), dtype=delta.dtype)
-        full.index_put_((rows.owner, rows.index), delta, accumulate=True)
+        full = scatter_rows(rows.index, delta, num_rows, rows.owner, n)
         values[name] = full.reshape(n * num_rows, *table.shape[1:])
     if not values:
         return updates
@@ -60,7 +59,7 @@ def add_noise(updates: ClientUpdates, std: float, draw: Callable[[int, int], tor
         return t + (std * noise).to(t.dtype)
 
     rows = updates.rows
-    noised = RowDeltas(rows.owner, rows.index, rows.weight, {k: noisy(k, v) for k, v in rows.values.items()})
+    noised = rows.with_values({k: noisy(k, v) for k, v in rows.values.items()})
     dense = {k: noisy(k, v) for k, v in updates.dense.items()}
     return ClientUpdates(updates.client_ids, updates.num_examples, dense, noised)
 

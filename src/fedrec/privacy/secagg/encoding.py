@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas
+from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, scatter_rows
 from fedrec.privacy.noise import client_gaussian
 from fedrec.privacy.sums import NoisySum
 
@@ -101,13 +101,11 @@ class SecureEncoding:
                 parts.append(updates.dense[name].double().reshape(n, -1) * examples[:, None])
             elif name in rows.values:
                 values = rows.values[name].double() * row_weight.reshape(-1, *([1] * (rows.values[name].dim() - 1)))
-                full = torch.zeros((n, *shape), dtype=torch.float64)
-                parts.append(full.index_put_((rows.owner, rows.index), values, accumulate=True).reshape(n, -1))
+                parts.append(scatter_rows(rows.index, values, shape[0], rows.owner, n).reshape(n, -1))
             else:
                 parts.append(torch.zeros(n, math.prod(shape), dtype=torch.float64))
         if self.weighted:
-            weight = torch.zeros(n, self._rows(model), dtype=torch.float64)
-            parts += [weight.index_put_((rows.owner, rows.index), row_weight, accumulate=True), examples[:, None]]
+            parts += [scatter_rows(rows.index, row_weight, self._rows(model), rows.owner, n), examples[:, None]]
         flat = torch.cat(parts, dim=1)
         if self.noise_std:  # each client's share of the noise, drawn on its device
             noise = client_gaussian(updates.client_ids, flat.shape[1], self.seed, round_index, 0x5EC, self.secure)
