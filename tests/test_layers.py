@@ -40,6 +40,7 @@ FORBIDDEN = {
     },
     "privacy": {
         "grpc",
+        "fedrec.tasks",
         "fedrec.runtime",
         "fedrec.transport",
         "fedrec.algorithms",

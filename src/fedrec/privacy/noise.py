@@ -14,7 +14,7 @@ import secrets
 import numpy as np
 import torch
 
-from fedrec.tasks.shuffle import mix
+from fedrec.rng import mix
 
 _UNIT = 2.0**-53
 

@@ -16,6 +16,7 @@ from torch.func import functional_call, vmap
 
 from fedrec.data.labelled import Labelled
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
+from fedrec.rng import shuffle_keys
 from fedrec.tasks.accuracy import label_counts
 from fedrec.tasks.cohort import CohortPlan, epoch_steps, plan_cohort
 from fedrec.tasks.cohort_optim import CohortOptimizer
@@ -31,7 +32,6 @@ from fedrec.tasks.objective import (
 )
 from fedrec.tasks.personal import PersonalLayers
 from fedrec.tasks.rating import Execution
-from fedrec.tasks.shuffle import shuffle_keys
 
 Term = Callable[[dict[str, Tensor]], Tensor]  # an extra loss on the stacked weights being trained
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
-from fedrec.tasks.shuffle import shuffle_keys
+from fedrec.rng import shuffle_keys
 
 
 @dataclass(frozen=True)

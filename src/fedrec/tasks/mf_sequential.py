@@ -12,10 +12,10 @@ from torch import Tensor
 
 from fedrec.models.mf import BiasedMF
 from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
+from fedrec.rng import shuffle_keys
 from fedrec.tasks.mf_cohort import ITEM_TABLES, CohortData, CohortResult, LocalTraining
 from fedrec.tasks.mf_step import mf_optimizer, mf_step
 from fedrec.tasks.objective import correct_gradients
-from fedrec.tasks.shuffle import shuffle_keys
 
 
 def train_mf_client(

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from fedrec.models.ncf import ncf_scores
 from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
+from fedrec.rng import shuffle_keys
 from fedrec.tasks.cohort import (
     client_updates,
     epoch_steps,
@@ -27,7 +28,6 @@ from fedrec.tasks.cohort_optim import CohortOptimizer
 from fedrec.tasks.mf_cohort import CohortData, CohortResult
 from fedrec.tasks.objective import correct_gradients
 from fedrec.tasks.ranking_cohort import RANKING_TABLES, RankingTraining, example_items
-from fedrec.tasks.shuffle import shuffle_keys
 
 
 def shared_weights(model: GlobalModel) -> list[str]:

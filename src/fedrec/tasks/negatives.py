@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedrec.tasks.shuffle import mix
+from fedrec.rng import mix
 
 ATTEMPTS = 16
 

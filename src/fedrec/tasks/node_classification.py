@@ -14,6 +14,7 @@ from torch.func import functional_call
 
 from fedrec.data.graphs import ClientGraph
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
+from fedrec.rng import mix
 from fedrec.tasks.accuracy import label_counts
 from fedrec.tasks.mf_cohort import LocalTraining
 from fedrec.tasks.objective import (
@@ -24,7 +25,6 @@ from fedrec.tasks.objective import (
     module_weights,
     objective_state,
 )
-from fedrec.tasks.shuffle import mix
 
 
 class NodeClassificationTask:

@@ -7,10 +7,10 @@ import torch
 from torch import Tensor, nn
 
 from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
+from fedrec.rng import shuffle_keys
 from fedrec.tasks.mf_cohort import CohortData, CohortResult
 from fedrec.tasks.objective import correct_gradients
 from fedrec.tasks.ranking_cohort import RankingTraining, example_items
-from fedrec.tasks.shuffle import shuffle_keys
 
 
 def ranking_loss(

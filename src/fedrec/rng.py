@@ -1,4 +1,4 @@
-"""Per-client shuffling that a whole cohort can compute at once.
+"""Counter-based random streams: per-client shuffling and draws that a whole cohort can compute at once.
 
 Each client orders its examples by a counter-based hash of (seed, round, epoch, client, position), so the
 order a client sees does not depend on which other clients share its cohort, on the host, or on whether
