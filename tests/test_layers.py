@@ -75,7 +75,7 @@ FORBIDDEN = {
         "fedrec.experiment",
         "fedrec.cli",
     },
-    "serving": {"grpc", "fedrec.runtime", "fedrec.transport", "fedrec.cli"},
+    "serving": {"grpc", "fedrec.runtime", "fedrec.transport", "fedrec.cli", "fedrec.experiment"},
 }
 
 

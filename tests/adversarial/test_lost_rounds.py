@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from fedrec.experiment.checkpoint import load_server_progress
-from fedrec.experiment.run_folder import RunFolder
 from fedrec.experiment.simulation import build_simulation
 from fedrec.experiment.task_specs.rating import load_split
+from fedrec.run_folder import RunFolder
 from fedrec.runtime.protocols import RoundRecord
 from fedrec.runtime.server import Server
 from tests.adversarial.arena import _config

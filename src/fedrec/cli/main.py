@@ -204,7 +204,7 @@ def server(
 ) -> None:
     """Run the federated server: wait for clients, run the rounds, write the run folder."""
     from fedrec.experiment.distributed import read_tokens, serve
-    from fedrec.experiment.run_folder import RunFolder, default_run_dir
+    from fedrec.run_folder import RunFolder, default_run_dir
     from fedrec.transport.certs import TlsFiles
     from fedrec.transport.ports import ensure_free, port_of
 
@@ -278,7 +278,7 @@ def cluster(
 ) -> None:
     """Start a server and client processes on this machine, the config's clients divided among them."""
     from fedrec.experiment.cluster import run_cluster
-    from fedrec.experiment.run_folder import RunFolder
+    from fedrec.run_folder import RunFolder
     from fedrec.transport.ports import ensure_free
 
     if processes < 1:

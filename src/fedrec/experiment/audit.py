@@ -13,16 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
+from fedrec.checkpoint_check import CheckpointCheck
 from fedrec.config import RunConfig, load_config
 from fedrec.errors import FedrecError
 from fedrec.experiment.build import build_task
-from fedrec.experiment.checkpoint_check import CheckpointCheck
-from fedrec.experiment.run_folder import SERVER_CHECKPOINT
 from fedrec.experiment.task_specs.rating import load_split
 from fedrec.payloads import ClientUpdates, GlobalModel
 from fedrec.privacy.audit import AttackResult, attack, masked_scores, row_scores
 from fedrec.privacy.secagg.encoding import SecureEncoding
 from fedrec.privacy.uploads import PrivateUploads
+from fedrec.run_folder import SERVER_CHECKPOINT
 from fedrec.tasks.rating import RatingTask
 
 

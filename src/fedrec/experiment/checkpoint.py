@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from fedrec.experiment.checkpoint_check import LOADING_ERRORS, CheckpointCheck
-from fedrec.experiment.run_folder import SERVER_CHECKPOINT, SERVER_STATE, SIMULATION_STATE, RunFolder
+from fedrec.checkpoint_check import LOADING_ERRORS, CheckpointCheck
 from fedrec.payloads import GlobalModel
+from fedrec.run_folder import SERVER_CHECKPOINT, SERVER_STATE, SIMULATION_STATE, RunFolder
 from fedrec.runtime.message import Message
 from fedrec.runtime.protocols import CheckpointRefused
 from fedrec.runtime.server import Server

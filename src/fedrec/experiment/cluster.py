@@ -14,8 +14,8 @@ import numpy as np
 from fedrec.config import RunConfig
 from fedrec.errors import FedrecError, RunFailed
 from fedrec.experiment.distributed import refuse_simulation_backend
-from fedrec.experiment.run_folder import default_run_dir
 from fedrec.experiment.task_data import count_clients
+from fedrec.run_folder import default_run_dir
 
 MAX_PROCESSES = 64  # each client process is a Python interpreter with torch: a few hundred MB of memory
 

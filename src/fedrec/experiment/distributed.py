@@ -19,21 +19,21 @@ import grpc
 import numpy as np
 import yaml
 
+from fedrec.checkpoint_check import RESUME_FIX
 from fedrec.config import RunConfig, build_config, dump_config
 from fedrec.errors import ConfigError, FedrecError, RunFolderError
 from fedrec.experiment import build_privacy
 from fedrec.experiment.build import build_task, initial_model, metrics_for, num_clients
 from fedrec.experiment.checkpoint import load_server_model, load_server_progress
-from fedrec.experiment.checkpoint_check import RESUME_FIX
 from fedrec.experiment.outcome import server_outcome
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
-from fedrec.experiment.run_folder import SERVER_CHECKPOINT, SERVER_STATE, RunFolder
 from fedrec.experiment.server_factory import build_server, server_plan
 from fedrec.experiment.summary import Traffic, build_summary
 from fedrec.experiment.task_data import client_data, data_report, most_examples, server_data
 from fedrec.payloads import GlobalModel
 from fedrec.registry import TASKS
+from fedrec.run_folder import SERVER_CHECKPOINT, SERVER_STATE, RunFolder
 from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.message import SERVER, Message, MessageKind
 from fedrec.transport.codec import encode

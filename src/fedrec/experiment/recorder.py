@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from fedrec.experiment.progress import ProgressView
-from fedrec.experiment.run_folder import RunFolder
 from fedrec.privacy.accountant import PrivacyLedger
+from fedrec.run_folder import RunFolder
 from fedrec.runtime.protocols import RoundRecord
 
 

@@ -19,11 +19,11 @@ from fedrec.experiment.centralized import train_centralized, train_centralized_r
 from fedrec.experiment.checkpoint import SIMULATION_STATE
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
-from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT, RunFolder, default_run_dir
 from fedrec.experiment.simulation import run_simulation
 from fedrec.experiment.summary import Traffic, build_summary
 from fedrec.experiment.task_data import data_report
 from fedrec.registry import plugin_failure
+from fedrec.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT, RunFolder, default_run_dir
 from fedrec.runtime.protocols import RoundRecord
 
 RANKING_KEYS = ("hr@10", "ndcg@10", "recall@20", "ndcg@20")

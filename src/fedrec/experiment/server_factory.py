@@ -12,9 +12,9 @@ from fedrec.experiment import build_privacy
 from fedrec.experiment.build import aggregator, round_policy, update_check
 from fedrec.experiment.checkpoint import ServerCheckpointer
 from fedrec.experiment.recorder import RunRecorder
-from fedrec.experiment.run_folder import RunFolder
 from fedrec.payloads import GlobalModel
 from fedrec.privacy.accountant import PrivacyLedger
+from fedrec.run_folder import RunFolder
 from fedrec.runtime.protocols import MetricCombiner
 from fedrec.runtime.server import Server
 from fedrec.runtime.steps import ServerPlan

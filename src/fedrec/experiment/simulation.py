@@ -14,11 +14,11 @@ from fedrec.experiment.build import TaskData, build_task, device_profiles, initi
 from fedrec.experiment.checkpoint import SimulationCheckpointer, resume_simulation
 from fedrec.experiment.outcome import server_outcome
 from fedrec.experiment.recorder import RunRecorder
-from fedrec.experiment.run_folder import RunFolder
 from fedrec.experiment.server_factory import build_server, server_plan
 from fedrec.payloads import GlobalModel
 from fedrec.privacy.accountant import PrivacyLedger
 from fedrec.registry import BACKENDS
+from fedrec.run_folder import RunFolder
 from fedrec.runtime.server import Server
 from fedrec.tasks.base import Task
 from fedrec.transport.inprocess import InProcessTransport, TrafficMeter

@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fedrec.checkpoint_check import CheckpointCheck
 from fedrec.config import RunConfig, load_config
 from fedrec.data.ratings import Ratings
 from fedrec.errors import FedrecError, RunFolderError
-from fedrec.experiment.build import load_task_data
-from fedrec.experiment.checkpoint_check import CheckpointCheck
-from fedrec.experiment.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT
 from fedrec.models.mf import init_item_side, init_user_side
+from fedrec.registry import TASKS
+from fedrec.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT
 from fedrec.serving.device import fit_new_user, score_items, top_unseen
 
 ITEM_SIDE = ("item_emb", "item_bias", "global_bias")
@@ -69,7 +69,7 @@ class Recommender:
             )
         if config.model.kind != "biased_mf":
             raise FedrecError(f"fedrec recommend serves MF runs so far; {run_dir} trained a {config.model.kind} model")
-        data = load_task_data(config)
+        data = TASKS.get(config.task).load(config)  # the run's data, as its task's spec loads it
         server, users = _checkpoints(run_dir, config, data.train)
         return cls(config, {k: server[k] for k in ITEM_SIDE if k in server}, users, data)
 
