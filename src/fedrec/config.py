@@ -282,7 +282,9 @@ class RunConfig(Section):
             aggregation.read_options(self.federation.aggregator_options)
         except ConfigError as error:
             return str(error)
-        return aggregation.problem(self.privacy.secure_aggregation, self.privacy.dp == "user")
+        return aggregation.problem(
+            self.federation.aggregator, self.privacy.secure_aggregation, self.privacy.dp == "user"
+        )
 
     def _privacy_fits(self) -> None:
         p, f = self.privacy, self.federation

@@ -66,8 +66,9 @@ class Registry(Generic[T]):
             return self._loaded[name]
         if name not in self._lazy:
             raise ConfigError(self.unknown(name))
-        module, _, attribute = self._lazy.pop(name).partition(":")
-        component: T = getattr(importlib.import_module(module), attribute)
+        module, _, attribute = self._lazy[name].partition(":")
+        component: T = getattr(importlib.import_module(module), attribute)  # a failed import keeps the entry
+        del self._lazy[name]
         self._loaded[name] = component
         return component
 
@@ -108,7 +109,7 @@ def load_plugins(modules: Any) -> None:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name is not None and module.startswith(exc.name):
+            if exc.name is not None and (module == exc.name or module.startswith(exc.name + ".")):
                 raise ConfigError(f"plugins: no module named {module!r}; put its folder on PYTHONPATH") from None
             raise ConfigError(
                 f"plugins: {module!r} imports a module that is missing: {exc}; install it, or fix the module"

@@ -89,3 +89,32 @@ def test_the_cluster_refuses_a_simulation_backend_and_components_lists_the_regis
     assert listed.returncode == 0
     assert "federation.backend: broken, counting, inprocess" in listed.stdout
     assert "task: broken, classification, linear_regression, node_classification, ranking, rating" in listed.stdout
+
+
+def test_components_refuse_what_they_cannot_do_with_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plug-in task cannot run fedrec's baselines; a plug-in aggregator cannot run under user-level DP."""
+    from typing import ClassVar
+
+    monkeypatch.syspath_prepend(str(HERE))
+    from linear_regression import LinearRegressionSpec
+
+    from fedrec.config import load_config
+    from fedrec.errors import ConfigError
+    from fedrec.registry import TASKS
+
+    class WithBaselines(LinearRegressionSpec):
+        modes: ClassVar[frozenset[str]] = frozenset({"federated", "centralized"})
+
+    TASKS.register("regression_with_modes", WithBaselines())
+    try:
+        task = ["task=regression_with_modes", "data.name=synthetic"]
+        assert load_config(overrides=task).mode == "federated"
+        with pytest.raises(ConfigError, match="mode centralized needs a baseline that knows task regression_with"):
+            load_config(overrides=[*task, "mode=centralized"])
+    finally:
+        TASKS.unregister("regression_with_modes")
+    dp = Path(__file__).resolve().parents[2] / "examples" / "ml100k_dp.yaml"
+    with pytest.raises(
+        ConfigError, match="federation.aggregator trimmed_mean: user-level DP aggregates with DP-FedAvg"
+    ):
+        load_config(dp, ["plugins=[trimmed_mean]", "federation.aggregator=trimmed_mean"])

@@ -52,12 +52,17 @@ class AggregatorSpec:
             where = ".".join(str(p) for p in error["loc"])
             raise ConfigError(f"federation.aggregator_options.{where}: {error['msg']}") from None
 
-    def problem(self, secure_aggregation: bool, user_dp: bool) -> str | None:
-        """Why this aggregator cannot run with the run's privacy settings, or None."""
-        if self.needs_individual_updates and (secure_aggregation or user_dp):
+    def problem(self, name: str, secure_aggregation: bool, user_dp: bool) -> str | None:
+        """Why the aggregator registered as ``name`` cannot run with the run's privacy settings, or None."""
+        if user_dp and name != "fedavg":
             return (
-                "federation.aggregator reads each client's update; secure aggregation shows the server only the "
-                "sum and user-level DP aggregates with DP-FedAvg: use federation.aggregator fedavg with them"
+                f"federation.aggregator {name}: user-level DP aggregates with DP-FedAvg (clip, sum, noise), which "
+                "takes the place of the aggregator; use federation.aggregator fedavg with privacy.dp user"
+            )
+        if self.needs_individual_updates and secure_aggregation:
+            return (
+                f"federation.aggregator {name} reads each client's update; secure aggregation shows the server only "
+                "the sum: use federation.aggregator fedavg with it"
             )
         return None
 

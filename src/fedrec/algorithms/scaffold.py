@@ -32,17 +32,24 @@ ROWS = "rows."  # state keys of the per-row client controls of a table
 
 class RowControls:
     """One table's client controls, only for the (client, row) pairs trained so far: ``keys`` sorted int64
-    (``client position * table rows + row``), ``values`` ``[len(keys), *row_shape]``; any other pair's is zero."""
+    (``client position * table rows + row``), ``values`` ``[len(keys), *row_shape]``; any other pair's is zero.
 
-    def __init__(self, keys: np.ndarray, values: Tensor) -> None:
-        self.keys, self.values = keys, values
+    Changes are kept aside and merged into the table at once when a client with pending changes is read, or
+    the state is saved, so a sequential round of many clients does not copy the table once per client."""
+
+    def __init__(self, keys: np.ndarray, values: Tensor, num_rows: int = 1) -> None:
+        self.keys, self.values, self.num_rows = keys, values, num_rows
+        self._pending: list[tuple[np.ndarray, Tensor]] = []
+        self._pending_clients: set[int] = set()
 
     @staticmethod
-    def empty(row_shape: torch.Size, dtype: torch.dtype) -> RowControls:
-        return RowControls(np.empty(0, dtype=np.int64), torch.zeros(0, *row_shape, dtype=dtype))
+    def empty(row_shape: torch.Size, dtype: torch.dtype, num_rows: int) -> RowControls:
+        return RowControls(np.empty(0, dtype=np.int64), torch.zeros(0, *row_shape, dtype=dtype), num_rows)
 
     def get(self, keys: np.ndarray) -> Tensor:
         """The controls of ``keys`` (zero where none is kept), ``[len(keys), *row_shape]``."""
+        if self._pending_clients.intersection((keys // self.num_rows).tolist()):
+            self.merge()
         where = np.minimum(np.searchsorted(self.keys, keys), max(0, len(self.keys) - 1))
         found = self.keys[where] == keys if len(self.keys) else np.zeros(len(keys), dtype=bool)
         out = torch.zeros(len(keys), *self.values.shape[1:], dtype=self.values.dtype)
@@ -50,12 +57,24 @@ class RowControls:
         return out
 
     def add(self, keys: np.ndarray, change: Tensor) -> None:
-        """Add ``change`` to the controls of ``keys`` (distinct), keeping the pairs new to the table."""
+        """Add ``change`` to the controls of ``keys`` (distinct): kept aside until the next ``merge``."""
+        if len(np.unique(keys)) != len(keys):
+            raise ValueError("RowControls.add takes each (client, row) once")
+        self._pending.append((keys, change.to(self.values.dtype)))
+        self._pending_clients.update(np.unique(keys // self.num_rows).tolist())
+
+    def merge(self) -> None:
+        """Fold the pending changes into the table (one copy for all of them)."""
+        if not self._pending:
+            return
+        keys = np.concatenate([k for k, _ in self._pending])
+        changes = torch.cat([c for _, c in self._pending])
         merged = np.union1d(self.keys, keys)
         values = torch.zeros(len(merged), *self.values.shape[1:], dtype=self.values.dtype)
         values[torch.from_numpy(np.searchsorted(merged, self.keys))] = self.values
-        values[torch.from_numpy(np.searchsorted(merged, keys))] += change.to(values.dtype)
+        values.index_add_(0, torch.from_numpy(np.searchsorted(merged, keys)), changes)
         self.keys, self.values = merged, values
+        self._pending, self._pending_clients = [], set()
 
 
 class Aggregator(Protocol):
@@ -87,14 +106,17 @@ class ScaffoldClient:
         as ``rows.<name>.keys`` and ``rows.<name>.values``): it never leaves the device."""
         state = dict(self.controls)
         for name, rows in self.row_controls.items():
+            rows.merge()
             state[f"{ROWS}{name}.keys"], state[f"{ROWS}{name}.values"] = torch.from_numpy(rows.keys), rows.values
+            state[f"{ROWS}{name}.rows"] = torch.tensor(rows.num_rows)
         return state
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         self.controls = {k: v for k, v in state.items() if not k.startswith(ROWS)}
         names = {k[len(ROWS) : -len(".keys")] for k in state if k.startswith(ROWS) and k.endswith(".keys")}
         self.row_controls = {
-            n: RowControls(state[f"{ROWS}{n}.keys"].numpy(), state[f"{ROWS}{n}.values"]) for n in names
+            n: RowControls(state[f"{ROWS}{n}.keys"].numpy(), state[f"{ROWS}{n}.values"], int(state[f"{ROWS}{n}.rows"]))
+            for n in names
         }
 
     def begin_rows(self, layout: dict[str, StackedRows], model: GlobalModel) -> None:
@@ -105,12 +127,16 @@ class ScaffoldClient:
         for name, rows in layout.items():
             server = model.params[CONTROL + name]
             positions = np.searchsorted(self.client_ids, rows.clients).astype(np.int64)
+            if not np.isin(rows.clients, self.client_ids).all():
+                raise ValueError("SCAFFOLD's client term was given clients this host does not hold")
             if rows.items is None:
                 self._keys[name] = positions
                 own = self._own(name, server)[torch.from_numpy(positions)]
                 self._server[name] = server.expand_as(own)
             else:
-                table = self.row_controls.setdefault(name, RowControls.empty(server.shape[1:], server.dtype))
+                table = self.row_controls.setdefault(
+                    name, RowControls.empty(server.shape[1:], server.dtype, server.shape[0])
+                )
                 self._keys[name] = positions * server.shape[0] + rows.items
                 own = table.get(self._keys[name])
                 self._server[name] = server[torch.from_numpy(rows.items)]

@@ -39,6 +39,7 @@ class TaskSpec(ABC):
     finetunes: ClassVar[bool] = False  # train.finetune_epochs: each client fine-tunes a personal copy to evaluate
     personal_layers: ClassVar[bool] = False  # federation.local_layers and ditto_lambda (FedPer/FedBN, Ditto)
     private_uploads: ClassVar[bool] = False  # privacy.dp local and pseudo_items protect its row uploads
+    baselines: ClassVar[bool] = False  # fedrec's centralized/local baselines know its data (built-in tasks)
 
     def problem(self, config: RunConfig) -> str | None:
         """Why this task cannot run ``config`` (beyond the declared sets), or None. The message names the keys
@@ -52,6 +53,8 @@ class TaskSpec(ABC):
             return f"task {name} does not fit data.name {config.data.name}: choose one of {', '.join(self.datasets)}"
         if config.mode not in self.modes:
             return f"mode {config.mode} is not supported by task {name}: choose one of {', '.join(sorted(self.modes))}"
+        if config.mode != "federated" and not self.baselines:
+            return f"mode {config.mode} needs a baseline that knows task {name}'s data; run it with mode federated"
         algorithm = config.federation.algorithm
         if algorithm not in self.client_algorithms:
             return (

@@ -84,6 +84,7 @@ def _keep_parts(data: Labelled, parts: list[np.ndarray], client_ids: np.ndarray)
 
 class ClassificationSpec(TaskSpec):
     personal_layers = True
+    baselines = True
     datasets = ("fashion-mnist", "uci-adult")
     modes: ClassVar[frozenset[str]] = frozenset({"federated", "centralized", "local"})
     client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox", "scaffold"})

@@ -71,6 +71,7 @@ def _empty_graph(like: ClientGraph) -> ClientGraph:
 
 
 class NodeClassificationSpec(TaskSpec):
+    baselines = True
     datasets = GRAPHS
     modes: ClassVar[frozenset[str]] = frozenset({"federated", "centralized", "local"})
     client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox", "scaffold"})

@@ -30,6 +30,7 @@ def load_split(config: RunConfig) -> RatingSplit:
 class RatingSpec(TaskSpec):
     finetunes = True
     private_uploads = True
+    baselines = True
     datasets = INTERACTION_DATASETS
     modes: ClassVar[frozenset[str]] = frozenset({"federated", "centralized"})
     client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox", "scaffold"})
