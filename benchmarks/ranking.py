@@ -22,7 +22,7 @@ import torch
 from fedrec.config import load_config
 from fedrec.experiment.runner import execute
 from fedrec.experiment.task_specs.ranking import load_implicit
-from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of_first
+from fedrec.tasks.ranking.metrics import hit, ndcg, rank_of_first
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -55,8 +55,20 @@ FORBIDDEN = {
         "fedrec.experiment",
         "fedrec.cli",
     },
+    "engine": {
+        "grpc",
+        "fedrec.tasks",
+        "fedrec.runtime",
+        "fedrec.transport",
+        "fedrec.algorithms",
+        "fedrec.privacy",
+        "fedrec.experiment",
+        "fedrec.serving",
+        "fedrec.cli",
+    },
     "models": {
         "grpc",
+        "fedrec.engine",
         "fedrec.runtime",
         "fedrec.transport",
         "fedrec.algorithms",
@@ -71,6 +83,7 @@ FORBIDDEN = {
         "fedrec.transport",
         "fedrec.algorithms",
         "fedrec.tasks",
+        "fedrec.engine",
         "fedrec.models",
         "fedrec.experiment",
         "fedrec.cli",
@@ -97,6 +110,23 @@ def test_layer_imports_only_what_lies_below_it(layer: str) -> None:
         for name in _imports(path):
             for banned in FORBIDDEN[layer]:
                 assert not (name == banned or name.startswith(banned + ".")), f"{path.name} imports {name}"
+
+
+TASK_PACKAGES = sorted(p.name for p in (PACKAGE / "tasks").iterdir() if (p / "__init__.py").exists())
+
+
+@pytest.mark.parametrize("task", TASK_PACKAGES)
+def test_tasks_never_import_each_other(task: str) -> None:
+    """What two tasks share lives in ``fedrec.engine``; a task package reads no other task package."""
+    others = {f"fedrec.tasks.{other}" for other in TASK_PACKAGES if other != task}
+    for path in (PACKAGE / "tasks" / task).rglob("*.py"):
+        for name in _imports(path):
+            assert not any(name == o or name.startswith(o + ".") for o in others), f"{task}/{path.name} imports {name}"
+
+
+def test_every_task_has_its_own_package() -> None:
+    assert set(TASK_PACKAGES) >= {"rating", "ranking", "classification", "node_classification"}
+    assert sorted(p.name for p in (PACKAGE / "tasks").glob("*.py")) == ["__init__.py", "base.py"]
 
 
 def test_the_secure_aggregation_protocol_the_runtime_drives_knows_no_torch() -> None:

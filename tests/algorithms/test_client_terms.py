@@ -9,12 +9,12 @@ from fedrec.algorithms.fedprox import FedProx
 from fedrec.algorithms.scaffold import CONTROL, ScaffoldClient, ScaffoldServer, with_controls
 from fedrec.data.labelled import Labelled, load_adult
 from fedrec.data.splitters import dirichlet_split
+from fedrec.engine.objective import LocalObjective
+from fedrec.engine.optim import OptimizerSettings
+from fedrec.engine.types import LocalTraining
 from fedrec.models.classifiers import make_classifier
 from fedrec.payloads import ClientUpdates, GlobalModel
-from fedrec.tasks.classification import ClassificationTask
-from fedrec.tasks.cohort_optim import OptimizerSettings
-from fedrec.tasks.mf_cohort import LocalTraining
-from fedrec.tasks.objective import LocalObjective
+from fedrec.tasks.classification.task import ClassificationTask
 
 
 def test_fedprox_pulls_each_client_towards_the_model_it_received() -> None:

@@ -20,7 +20,7 @@ from fedrec.experiment.client_training import local_training, mf_shape
 from fedrec.experiment.task_specs.rating import load_split
 from fedrec.payloads import ClientUpdates, RowDeltas
 from fedrec.runtime.client_host import ClientHost
-from fedrec.tasks.rating import RatingTask
+from fedrec.tasks.rating.task import RatingTask
 from fedrec.transport.grpc_client import Backoff, GrpcClientTransport
 from fedrec.transport.grpc_common import WireOptions
 from tests.experiment.processes import finish, free_port, history, start, wait_for

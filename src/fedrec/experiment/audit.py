@@ -23,7 +23,7 @@ from fedrec.privacy.audit import AttackResult, attack, masked_scores, row_scores
 from fedrec.privacy.secagg.encoding import SecureEncoding
 from fedrec.privacy.uploads import PrivateUploads
 from fedrec.run_folder import SERVER_CHECKPOINT
-from fedrec.tasks.rating import RatingTask
+from fedrec.tasks.rating.task import RatingTask
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from fedrec.config import LocalTrainConfig, RunConfig
+from fedrec.engine.accuracy import AccuracyMetrics
 from fedrec.experiment.build import build_task
 from fedrec.experiment.task_specs.classification import ClientSplit
 from fedrec.payloads import GlobalModel
-from fedrec.tasks.accuracy import AccuracyMetrics
 
 if TYPE_CHECKING:  # graph learning pulls in PyTorch Geometric, which the other tasks need not pay for
     from fedrec.experiment.task_specs.node_classification import GraphSplit

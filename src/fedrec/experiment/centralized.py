@@ -14,10 +14,10 @@ from fedrec.experiment.task_specs.ranking import ranking_training
 from fedrec.models.mf import BiasedMF, init_item_side, init_user_side
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.protocols import RoundRecord
-from fedrec.tasks.mf_step import mf_optimizer, mf_step
-from fedrec.tasks.negatives import ATTEMPTS, is_positive
-from fedrec.tasks.ranking import RankingMetrics, RankingTask
-from fedrec.tasks.ranking_sequential import ranking_loss
+from fedrec.tasks.ranking.negatives import ATTEMPTS, is_positive
+from fedrec.tasks.ranking.sequential import ranking_loss
+from fedrec.tasks.ranking.task import RankingMetrics, RankingTask
+from fedrec.tasks.rating.step import mf_optimizer, mf_step
 
 
 def train_centralized(config: RunConfig, split: RatingSplit, recorder: RunRecorder | None = None) -> BiasedMF:

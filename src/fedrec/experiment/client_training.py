@@ -7,11 +7,10 @@ import numpy as np
 from fedrec.algorithms.fedprox import FedProx
 from fedrec.algorithms.scaffold import ScaffoldClient
 from fedrec.config import RunConfig, TrainingConfig
+from fedrec.engine.objective import LocalObjective, PlainObjective
+from fedrec.engine.optim import OptimizerSettings
+from fedrec.engine.types import LocalTraining, MFShape
 from fedrec.errors import ConfigError
-from fedrec.tasks.cohort_optim import OptimizerSettings
-from fedrec.tasks.mf_cohort import LocalTraining
-from fedrec.tasks.objective import LocalObjective, PlainObjective
-from fedrec.tasks.rating import MFShape
 
 
 def optimizer_settings(train: TrainingConfig) -> OptimizerSettings:

@@ -16,12 +16,12 @@ import numpy as np
 from fedrec.config import RunConfig
 from fedrec.data.labelled import Labelled, TrainTest, load_adult, load_fashion_mnist
 from fedrec.data.splitters import dirichlet_split, iid_split, natural_split, shard_split, split_like
+from fedrec.engine.accuracy import AccuracyMetrics
 from fedrec.errors import ConfigError
 from fedrec.experiment.client_training import every_client_holds_data, local_training, objective
 from fedrec.experiment.task_spec import NO_CLIENTS, TaskSpec
 from fedrec.models.classifiers import make_classifier
-from fedrec.tasks.accuracy import AccuracyMetrics
-from fedrec.tasks.classification import ClassificationTask
+from fedrec.tasks.classification.task import ClassificationTask
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ import torch
 
 from fedrec.config import RunConfig
 from fedrec.data.graphs import ClientGraph
+from fedrec.engine.accuracy import AccuracyMetrics
 from fedrec.experiment.client_training import every_client_holds_data, local_training, objective
 from fedrec.experiment.task_spec import TaskSpec
-from fedrec.tasks.accuracy import AccuracyMetrics
-from fedrec.tasks.node_classification import NodeClassificationTask
+from fedrec.tasks.node_classification.task import NodeClassificationTask
 
 GRAPHS = ("cora", "citeseer", "pubmed")
 

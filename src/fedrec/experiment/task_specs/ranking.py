@@ -20,8 +20,8 @@ from fedrec.experiment.task_specs.interactions import (
     most_interactions,
     num_users,
 )
-from fedrec.tasks.ranking import PROTOCOL, RankingMetrics, RankingTask
-from fedrec.tasks.ranking_cohort import RankingTraining
+from fedrec.tasks.ranking.cohort import RankingTraining
+from fedrec.tasks.ranking.task import PROTOCOL, RankingMetrics, RankingTask
 
 
 def load_implicit(config: RunConfig) -> LeaveOneOut:

@@ -18,7 +18,7 @@ from fedrec.experiment.task_specs.interactions import (
     most_interactions,
     num_users,
 )
-from fedrec.tasks.rating import RatingMetrics, RatingTask
+from fedrec.tasks.rating.task import RatingMetrics, RatingTask
 
 
 def load_split(config: RunConfig) -> RatingSplit:

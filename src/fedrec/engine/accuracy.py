@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fedrec.engine.plausible import as_mask, exceeds, missing, not_a_count
 from fedrec.payloads import MetricSums
-from fedrec.tasks.plausible import as_mask, exceeds, missing, not_a_count
 
 
 def label_counts(

@@ -8,11 +8,11 @@ from fedrec.algorithms.fedavg import FedAvg
 from fedrec.config import load_config
 from fedrec.data.labelled import Labelled, load_adult, load_fashion_mnist
 from fedrec.data.splitters import dirichlet_split
+from fedrec.engine.optim import OptimizerSettings
+from fedrec.engine.types import LocalTraining
 from fedrec.errors import ConfigError
 from fedrec.models.classifiers import make_classifier
-from fedrec.tasks.classification import ClassificationTask
-from fedrec.tasks.cohort_optim import OptimizerSettings
-from fedrec.tasks.mf_cohort import LocalTraining
+from fedrec.tasks.classification.task import ClassificationTask
 
 
 def _subset(data: Labelled, n: int) -> Labelled:
@@ -45,7 +45,7 @@ def test_adult_natural_split_learns_beyond_the_majority_class(tmp_path) -> None:
 
     overrides = ["rounds=4", "federation.eval_every=4"]
     config = load_config(
-        __import__("pathlib").Path(__file__).resolve().parents[2] / "examples" / "adult_natural.yaml", overrides
+        __import__("pathlib").Path(__file__).resolve().parents[3] / "examples" / "adult_natural.yaml", overrides
     )
     outcome = execute(config, tmp_path / "run", quiet=True)
     majority = 12_435 / 16_281
@@ -65,7 +65,7 @@ def test_federated_gcn_on_cora_beats_the_majority_class(tmp_path) -> None:  # ty
 
     from fedrec.experiment.runner import execute
 
-    config = load_config(Path(__file__).resolve().parents[2] / "examples" / "cora_gcn_louvain.yaml", ["rounds=20"])
+    config = load_config(Path(__file__).resolve().parents[3] / "examples" / "cora_gcn_louvain.yaml", ["rounds=20"])
     summary = execute(config, tmp_path / "run", quiet=True).summary
     assert summary["task"] == "node_classification" and summary["num_clients"] == 5
     assert summary["metrics"]["test_accuracy"] > 0.319 + 0.3  # the largest class holds 31.9% of the test nodes

@@ -4,9 +4,9 @@ import numpy as np
 import torch
 
 from fedrec.algorithms.fedavg import FedAvg
-from fedrec.tasks.cohort_optim import OptimizerSettings
-from fedrec.tasks.mf_cohort import LocalTraining
-from fedrec.tasks.rating import MFShape, RatingMetrics, RatingTask
+from fedrec.engine.optim import OptimizerSettings
+from fedrec.engine.types import LocalTraining, MFShape
+from fedrec.tasks.rating.task import RatingMetrics, RatingTask
 
 
 def _task(split, ids):  # type: ignore[no-untyped-def]

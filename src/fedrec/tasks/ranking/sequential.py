@@ -1,4 +1,4 @@
-"""The per-client reference for ``ranking_cohort``: one client at a time, with autograd and ``torch.optim``."""
+"""The per-client reference for ``cohort``: one client at a time, with autograd and ``torch.optim``."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from fedrec.engine.objective import correct_gradients
+from fedrec.engine.types import CohortData, CohortResult
 from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
 from fedrec.rng import shuffle_keys
-from fedrec.tasks.mf_cohort import CohortData, CohortResult
-from fedrec.tasks.objective import correct_gradients
-from fedrec.tasks.ranking_cohort import RankingTraining, example_items
+from fedrec.tasks.ranking.cohort import RankingTraining, example_items
 
 
 def ranking_loss(

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from fedrec.engine.accuracy import AccuracyMetrics, label_counts, macro_f1
 from fedrec.payloads import MetricSums
-from fedrec.tasks.accuracy import AccuracyMetrics, label_counts, macro_f1
 
 
 def test_macro_f1_by_hand() -> None:

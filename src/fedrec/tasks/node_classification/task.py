@@ -13,11 +13,8 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from fedrec.data.graphs import ClientGraph
-from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
-from fedrec.rng import mix
-from fedrec.tasks.accuracy import label_counts
-from fedrec.tasks.mf_cohort import LocalTraining
-from fedrec.tasks.objective import (
+from fedrec.engine.accuracy import label_counts
+from fedrec.engine.objective import (
     LocalObjective,
     PlainObjective,
     check_same_clients,
@@ -25,6 +22,9 @@ from fedrec.tasks.objective import (
     module_weights,
     objective_state,
 )
+from fedrec.engine.types import LocalTraining
+from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
+from fedrec.rng import mix
 
 
 class NodeClassificationTask:

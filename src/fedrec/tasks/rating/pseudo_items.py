@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fedrec.engine.types import CohortData
 from fedrec.rng import mix
-from fedrec.tasks.mf_cohort import CohortData
 
 
 def with_pseudo_items(data: CohortData, num_items: int, ratio: float, seed: int, round_index: int) -> CohortData:

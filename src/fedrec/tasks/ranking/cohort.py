@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fedrec.payloads import GlobalModel
-from fedrec.tasks.cohort import (
+from fedrec.engine.optim import CohortOptimizer
+from fedrec.engine.plan import (
     client_updates,
     epoch_steps,
     local_steps,
@@ -26,9 +26,9 @@ from fedrec.tasks.cohort import (
     stacked_layout,
     start_params,
 )
-from fedrec.tasks.cohort_optim import CohortOptimizer
-from fedrec.tasks.mf_cohort import CohortData, CohortResult, LocalTraining
-from fedrec.tasks.negatives import draw_negatives
+from fedrec.engine.types import CohortData, CohortResult, LocalTraining
+from fedrec.payloads import GlobalModel
+from fedrec.tasks.ranking.negatives import draw_negatives
 
 RANKING_TABLES = ("item_emb", "item_bias")
 Loss = Literal["bpr", "bce"]

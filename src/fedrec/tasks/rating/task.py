@@ -7,62 +7,24 @@ bias and the rows of the items the client trained on, and evaluation sends back 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import replace
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from fedrec.data.ratings import Ratings, RatingSplit
+from fedrec.data.ratings import RatingSplit
+from fedrec.engine.objective import check_same_clients, load_objective_state, objective_state
+from fedrec.engine.plausible import as_mask, exceeds, missing, not_a_count
+from fedrec.engine.shards import ClientShards, HostedClients
+from fedrec.engine.types import Execution, LocalTraining, MFShape
 from fedrec.models.mf import init_item_side, init_user_side, predict
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
-from fedrec.tasks.mf_cohort import CohortData, LocalTraining, train_mf_cohort
-from fedrec.tasks.mf_sequential import train_mf_sequentially
-from fedrec.tasks.objective import check_same_clients, load_objective_state, objective_state
-from fedrec.tasks.plausible import as_mask, exceeds, missing, not_a_count
-from fedrec.tasks.pseudo_items import with_pseudo_items
+from fedrec.tasks.rating.cohort import train_mf_cohort
+from fedrec.tasks.rating.pseudo_items import with_pseudo_items
+from fedrec.tasks.rating.sequential import train_mf_sequentially
 
-Execution = Literal["cohort", "sequential"]
 FINETUNE_ROUND = 1 << 40  # a round number no training round uses: fine-tuning shuffles its own way
-
-
-@dataclass(frozen=True)
-class MFShape:
-    dim: int
-    init_std: float
-
-
-class ClientShards:
-    """The examples of the hosted clients, grouped by client (client id = user index + 1)."""
-
-    def __init__(self, ratings: Ratings, client_ids: np.ndarray) -> None:
-        users = client_ids - 1
-        keep = np.isin(ratings.users, users)
-        order = np.argsort(ratings.users[keep], kind="stable")
-        self.items = ratings.items[keep][order]
-        self.ratings = ratings.values[keep][order]
-        self.counts = np.bincount(np.searchsorted(users, ratings.users[keep]), minlength=len(users))
-        self.starts = np.cumsum(self.counts) - self.counts
-
-    def cohort(self, positions: np.ndarray, client_ids: np.ndarray) -> CohortData:
-        counts = self.counts[positions]
-        take = np.repeat(self.starts[positions] - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
-        return CohortData(client_ids, counts, self.items[take], self.ratings[take])
-
-
-class HostedClients:
-    """The clients a host holds, sorted by id, and their training examples."""
-
-    client_ids: np.ndarray
-    train_shards: ClientShards
-
-    def positions(self, client_ids: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.client_ids, client_ids)
-
-    def num_examples(self, client_ids: np.ndarray) -> np.ndarray:
-        counts: np.ndarray = self.train_shards.counts[self.positions(client_ids)]
-        return counts
 
 
 class RatingTask(HostedClients):

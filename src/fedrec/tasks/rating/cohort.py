@@ -3,20 +3,16 @@
 Semantics are those of separate clients: each client starts from the received item side and its own
 private user state, shuffles its own examples (see ``shuffle``), takes minibatch steps with its own
 optimizer on its own copy of the rows it trains, and reports the change. Only the execution is shared:
-step t of every client runs in one set of tensor operations. ``mf_sequential`` is the per-client reference.
+step t of every client runs in one set of tensor operations. ``sequential`` is the per-client reference.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-
-import numpy as np
 import torch
 from torch import Tensor
 
-from fedrec.models.mf import predict
-from fedrec.payloads import ClientUpdates, GlobalModel
-from fedrec.tasks.cohort import (
+from fedrec.engine.optim import CohortOptimizer
+from fedrec.engine.plan import (
     CohortPlan,
     client_updates,
     epoch_steps,
@@ -26,47 +22,12 @@ from fedrec.tasks.cohort import (
     stacked_layout,
     start_params,
 )
-from fedrec.tasks.cohort_optim import CohortOptimizer, OptimizerSettings
-from fedrec.tasks.objective import LocalObjective, PlainObjective
+from fedrec.engine.types import CohortData, CohortResult, LocalTraining
+from fedrec.models.mf import predict
+from fedrec.payloads import GlobalModel
 
 ITEM_TABLES = ("item_emb", "item_bias")
 USER_PARAMS = ("user_emb", "user_bias")
-
-
-@dataclass(frozen=True)
-class LocalTraining:
-    """How each client trains in a round: ``epochs`` over its examples in minibatches of ``batch_size`` with its
-    own optimizer, shuffled from ``seed``; ``l2`` penalises the biases and embeddings each example uses; the
-    client algorithm's ``objective`` (FedProx's proximal term) is added to every step's loss."""
-
-    epochs: int
-    batch_size: int
-    optimizer: OptimizerSettings
-    seed: int
-    l2: float = 0.0
-    objective: LocalObjective = field(default_factory=PlainObjective)
-
-    def plain(self, epochs: int | None = None) -> LocalTraining:
-        """The same training with no client term (fine-tuning a personal copy), for ``epochs`` if given."""
-        return replace(self, epochs=self.epochs if epochs is None else epochs, objective=PlainObjective())
-
-
-@dataclass(frozen=True)
-class CohortData:
-    """The training examples of a cohort, grouped by client in the order of ``client_ids``."""
-
-    client_ids: np.ndarray  # [C]
-    counts: np.ndarray  # [C] examples per client
-    items: np.ndarray  # [n] item index of each example
-    ratings: np.ndarray  # [n]
-
-
-@dataclass(frozen=True)
-class CohortResult:
-    updates: ClientUpdates
-    user_emb: Tensor  # [C, d], new private state, in the order of updates.client_ids
-    user_bias: Tensor  # [C]
-    personal: dict[str, Tensor] = field(default_factory=dict)  # [C, ...] weights that stay on the client
 
 
 def train_mf_cohort(

@@ -13,14 +13,14 @@ from fedrec.algorithms.fedavg import FedAvg
 from fedrec.algorithms.fedprox import FedProx
 from fedrec.algorithms.scaffold import ScaffoldClient, ScaffoldServer, with_controls
 from fedrec.config import load_config
+from fedrec.engine.objective import LocalObjective, PlainObjective
+from fedrec.engine.optim import OptimizerSettings
+from fedrec.engine.types import LocalTraining, MFShape
 from fedrec.errors import ConfigError
 from fedrec.payloads import GlobalModel
-from fedrec.tasks.cohort_optim import OptimizerSettings
-from fedrec.tasks.mf_cohort import LocalTraining
-from fedrec.tasks.objective import LocalObjective, PlainObjective
-from fedrec.tasks.ranking import RankingTask
-from fedrec.tasks.ranking_cohort import RankingTraining
-from fedrec.tasks.rating import MFShape, RatingTask
+from fedrec.tasks.ranking.cohort import RankingTraining
+from fedrec.tasks.ranking.task import RankingTask
+from fedrec.tasks.rating.task import RatingTask
 
 RATING_CLIENTS = np.arange(1, 944, 8)
 RANKING_CLIENTS = np.arange(1, 944, 13)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from fedrec.engine.optim import OptimizerSettings
 from fedrec.models.mf import BiasedMF
-from fedrec.tasks.cohort_optim import OptimizerSettings
 
 
 def mf_optimizer(net: BiasedMF, settings: OptimizerSettings) -> torch.optim.Optimizer:

@@ -15,13 +15,8 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from fedrec.data.labelled import Labelled
-from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
-from fedrec.rng import shuffle_keys
-from fedrec.tasks.accuracy import label_counts
-from fedrec.tasks.cohort import CohortPlan, epoch_steps, plan_cohort
-from fedrec.tasks.cohort_optim import CohortOptimizer
-from fedrec.tasks.mf_cohort import LocalTraining
-from fedrec.tasks.objective import (
+from fedrec.engine.accuracy import label_counts
+from fedrec.engine.objective import (
     OBJECTIVE,
     LocalObjective,
     PlainObjective,
@@ -30,8 +25,12 @@ from fedrec.tasks.objective import (
     module_weights,
     objective_state,
 )
-from fedrec.tasks.personal import PersonalLayers
-from fedrec.tasks.rating import Execution
+from fedrec.engine.optim import CohortOptimizer
+from fedrec.engine.personal import PersonalLayers
+from fedrec.engine.plan import CohortPlan, epoch_steps, plan_cohort
+from fedrec.engine.types import Execution, LocalTraining
+from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
+from fedrec.rng import shuffle_keys
 
 Term = Callable[[dict[str, Tensor]], Tensor]  # an extra loss on the stacked weights being trained
 

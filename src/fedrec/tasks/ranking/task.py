@@ -14,17 +14,17 @@ import torch
 from torch import Tensor
 
 from fedrec.data.implicit import LeaveOneOut
+from fedrec.engine.objective import check_same_clients, load_objective_state, objective_state
+from fedrec.engine.plausible import as_mask, exceeds, missing, not_a_count
+from fedrec.engine.shards import ClientShards, HostedClients
+from fedrec.engine.types import CohortData, Execution, MFShape
 from fedrec.models.mf import init_user_side
 from fedrec.models.ncf import NCF_KINDS, init_ncf, ncf_scores
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
-from fedrec.tasks.mf_cohort import CohortData
-from fedrec.tasks.ncf_training import train_ncf_cohort, train_ncf_sequentially
-from fedrec.tasks.objective import check_same_clients, load_objective_state, objective_state
-from fedrec.tasks.plausible import as_mask, exceeds, missing, not_a_count
-from fedrec.tasks.ranking_cohort import RANKING_TABLES, RankingTraining, train_ranking_cohort
-from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of, rank_of_first
-from fedrec.tasks.ranking_sequential import train_ranking_sequentially
-from fedrec.tasks.rating import ClientShards, Execution, HostedClients, MFShape
+from fedrec.tasks.ranking.cohort import RANKING_TABLES, RankingTraining, train_ranking_cohort
+from fedrec.tasks.ranking.metrics import hit, ndcg, rank_of, rank_of_first
+from fedrec.tasks.ranking.ncf import train_ncf_cohort, train_ncf_sequentially
+from fedrec.tasks.ranking.sequential import train_ranking_sequentially
 
 PROTOCOL = "leave-one-out: hr@10/ndcg@10 against 99 sampled negatives; recall@20/ndcg@20 against all unseen items"
 EVAL_CHUNK = 1024

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from fedrec.algorithms.fedavg import FedAvg
-from fedrec.tasks.cohort_optim import OptimizerSettings
-from fedrec.tasks.mf_cohort import LocalTraining
-from fedrec.tasks.rating import MFShape, RatingTask
+from fedrec.engine.optim import OptimizerSettings
+from fedrec.engine.types import LocalTraining, MFShape
+from fedrec.tasks.rating.task import RatingTask
 
 CLIENTS = np.arange(1, 944, 8)  # 118 clients, light and heavy users alike
 

@@ -9,12 +9,12 @@ from fedrec.algorithms.fedprox import FedProx
 from fedrec.config import load_config
 from fedrec.data.labelled import Labelled, load_adult
 from fedrec.data.splitters import dirichlet_split
+from fedrec.engine.optim import OptimizerSettings
+from fedrec.engine.personal import PersonalLayers
+from fedrec.engine.types import LocalTraining
 from fedrec.errors import ConfigError
 from fedrec.models.classifiers import make_classifier
-from fedrec.tasks.classification import ClassificationTask
-from fedrec.tasks.cohort_optim import OptimizerSettings
-from fedrec.tasks.mf_cohort import LocalTraining
-from fedrec.tasks.personal import PersonalLayers
+from fedrec.tasks.classification.task import ClassificationTask
 
 
 def _five_adult_clients() -> tuple[Labelled, list[np.ndarray], np.ndarray, LocalTraining]:

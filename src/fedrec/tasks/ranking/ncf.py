@@ -12,10 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from fedrec.models.ncf import ncf_scores
-from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
-from fedrec.rng import shuffle_keys
-from fedrec.tasks.cohort import (
+from fedrec.engine.objective import correct_gradients
+from fedrec.engine.optim import CohortOptimizer
+from fedrec.engine.plan import (
     client_updates,
     epoch_steps,
     local_steps,
@@ -24,10 +23,11 @@ from fedrec.tasks.cohort import (
     stacked_layout,
     start_params,
 )
-from fedrec.tasks.cohort_optim import CohortOptimizer
-from fedrec.tasks.mf_cohort import CohortData, CohortResult
-from fedrec.tasks.objective import correct_gradients
-from fedrec.tasks.ranking_cohort import RANKING_TABLES, RankingTraining, example_items
+from fedrec.engine.types import CohortData, CohortResult
+from fedrec.models.ncf import ncf_scores
+from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
+from fedrec.rng import shuffle_keys
+from fedrec.tasks.ranking.cohort import RANKING_TABLES, RankingTraining, example_items
 
 
 def shared_weights(model: GlobalModel) -> list[str]:

@@ -7,15 +7,14 @@ import torch
 from fedrec.algorithms.fedavg import FedAvg
 from fedrec.data import load
 from fedrec.data.implicit import leave_one_out
-from fedrec.tasks.cohort_optim import OptimizerSettings
-from fedrec.tasks.mf_cohort import LocalTraining
-from fedrec.tasks.negatives import draw_negatives
-from fedrec.tasks.ranking import RankingTask
-from fedrec.tasks.ranking_cohort import RankingTraining
-from fedrec.tasks.ranking_metrics import hit, ndcg, rank_of, rank_of_first
-from fedrec.tasks.rating import MFShape
+from fedrec.engine.optim import OptimizerSettings
+from fedrec.engine.types import LocalTraining, MFShape
+from fedrec.tasks.ranking.cohort import RankingTraining
+from fedrec.tasks.ranking.metrics import hit, ndcg, rank_of, rank_of_first
+from fedrec.tasks.ranking.negatives import draw_negatives
+from fedrec.tasks.ranking.task import RankingTask
 
-REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+REPO = __import__("pathlib").Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from fedrec.engine.accuracy import AccuracyMetrics, label_counts
 from fedrec.payloads import MetricSums
-from fedrec.tasks.accuracy import AccuracyMetrics, label_counts
-from fedrec.tasks.ranking import RankingMetrics
-from fedrec.tasks.rating import RatingMetrics
+from fedrec.tasks.ranking.task import RankingMetrics
+from fedrec.tasks.rating.task import RatingMetrics
 
 IDS = np.array([1, 2, 3])
 

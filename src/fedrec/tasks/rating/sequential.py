@@ -1,4 +1,4 @@
-"""The per-client reference for ``mf_cohort``: one client at a time, with autograd and ``torch.optim``.
+"""The per-client reference for ``cohort``: one client at a time, with autograd and ``torch.optim``.
 
 This is what a device runs when it hosts a single client, and the yardstick the cohort path is tested
 against: the same seeded round run both ways must give the same updates.
@@ -10,12 +10,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fedrec.engine.objective import correct_gradients
+from fedrec.engine.types import CohortData, CohortResult, LocalTraining
 from fedrec.models.mf import BiasedMF
 from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
 from fedrec.rng import shuffle_keys
-from fedrec.tasks.mf_cohort import ITEM_TABLES, CohortData, CohortResult, LocalTraining
-from fedrec.tasks.mf_step import mf_optimizer, mf_step
-from fedrec.tasks.objective import correct_gradients
+from fedrec.tasks.rating.cohort import ITEM_TABLES
+from fedrec.tasks.rating.step import mf_optimizer, mf_step
 
 
 def train_mf_client(
