@@ -135,3 +135,55 @@ def test_the_secure_aggregation_protocol_the_runtime_drives_knows_no_torch() -> 
         names = _imports(PACKAGE / "privacy" / "secagg" / f"{name}.py")
         assert not any(n == "torch" or n.startswith("torch.") for n in names), name
         assert not any(n.startswith("fedrec.") and not n.startswith("fedrec.privacy.secagg") for n in names), name
+
+
+def _module_imports(path: Path) -> set[str]:
+    """Imports made when the module loads, or for type checking (not those inside functions)."""
+    names: set[str] = set()
+    pending: list[ast.stmt] = list(ast.parse(path.read_text()).body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.If | ast.Try):
+            pending += [*node.body, *node.orelse, *getattr(node, "handlers", [])]
+        elif isinstance(node, ast.ExceptHandler):
+            pending += node.body
+    return names
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_import_cycles_not_even_for_type_checking() -> None:
+    """DESIGN.md: no import cycles (the server and the round policies once imported each other)."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py") if "proto" not in p.parts}
+    graph = {name: {m for m in _module_imports(path) if m in modules and m != name} for name, path in modules.items()}
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = 1
+        for nxt in sorted(graph[name]):
+            if state.get(nxt) == 1:
+                cycle = trail[trail.index(nxt) :] + [nxt] if nxt in trail else [name, nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+
+def test_the_server_core_knows_no_round_policy_but_the_default_and_the_policies_know_no_server() -> None:
+    server = _imports(PACKAGE / "runtime" / "server.py")
+    assert not any(n.startswith("fedrec.runtime.rounds.") and n not in {"fedrec.runtime.rounds.base",
+                   "fedrec.runtime.rounds.sync"} for n in server)  # fmt: skip
+    assert not any("secagg" in n for n in server)
+    for path in (PACKAGE / "runtime" / "rounds").glob("*.py"):
+        assert "fedrec.runtime.server" not in _imports(path), path.name

@@ -37,10 +37,10 @@ def test_a_round_whose_evaluation_was_cut_off_is_evaluated_on_resume(tmp_path: P
     server = transport.server
     assert isinstance(server, Server)
     before = Records()
-    server.observer = before
+    server.evaluations.observer = before
 
     def kill_during_round_2s_evaluation() -> None:
-        if server.evaluation is not None and server.evaluating_round == 2:
+        if server.evaluating and server.evaluations.round == 2:
             raise Killed
 
     with pytest.raises(Killed):
@@ -51,7 +51,7 @@ def test_a_round_whose_evaluation_was_cut_off_is_evaluated_on_resume(tmp_path: P
     resumed = transport.server
     assert isinstance(resumed, Server)
     after = Records()
-    resumed.observer = after
+    resumed.evaluations.observer = after
     assert load_server_progress(folder, resumed) == 2 and resumed.metrics_round == 1
     resumed.plan.first_round = 3
     transport.run()

@@ -138,7 +138,7 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 def test_garbage_sealed_shares_exclude_their_sender_and_the_round_equals_its_dropping_out(
     victims: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="fedrec.runtime.secure_rounds"):
+    with caplog.at_level(logging.WARNING, logger="fedrec.runtime.rounds.secure"):
         attacked, host, initial = _run(stage="shares", act="garbage", victims=victims)
     dropped, reference, _ = _run(stage="shares", act="drop")
     assert len(reference.left) == 1  # in the reference run the hostile client left instead
@@ -154,7 +154,7 @@ def test_garbage_sealed_shares_exclude_their_sender_and_the_round_equals_its_dro
 def test_garbage_revealed_shares_are_set_aside_and_the_round_equals_their_dropping_out(
     hostile: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="fedrec.runtime.secure_rounds"):
+    with caplog.at_level(logging.WARNING, logger="fedrec.runtime.rounds.secure"):
         attacked, host, initial = _run(stage="reveal", act="garbage", hostile=hostile)
     dropped, reference, _ = _run(stage="reveal", act="drop", hostile=hostile)
     assert len(reference.left) == hostile and host.left == [] and attacked.stats.offline == 0
@@ -179,7 +179,7 @@ def test_with_fewer_honest_clients_than_the_threshold_the_round_is_skipped_with_
     settings: dict[str, object], reason: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     hostile = COHORT - THRESHOLD + 1  # 6 hostile, 6 honest
-    with caplog.at_level(logging.WARNING, logger="fedrec.runtime.secure_rounds"):
+    with caplog.at_level(logging.WARNING, logger="fedrec.runtime.rounds.secure"):
         server, host, initial = _run(act="garbage", hostile=hostile, **settings)
     assert server.aggregated_rounds == 0 and _same(server.model.params, initial)
     failed = [r.getMessage() for r in caplog.records if "fails secure aggregation" in r.getMessage()]

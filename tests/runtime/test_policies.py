@@ -8,7 +8,9 @@ from fedrec.algorithms.fedavg import FedAvg
 from fedrec.payloads import GlobalModel
 from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.devices import DeviceProfiles, Heterogeneity, draw_profiles
-from fedrec.runtime.policies import BufferedAsync, RoundPolicy, SyncRounds
+from fedrec.runtime.rounds.base import RoundPolicy
+from fedrec.runtime.rounds.fedbuff import BufferedAsync
+from fedrec.runtime.rounds.sync import SyncRounds
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.server import Server
 from fedrec.runtime.steps import ServerPlan
@@ -153,7 +155,7 @@ def test_a_heterogeneous_simulation_replays_its_events_exactly() -> None:
 
 def test_participation_weights_by_hand() -> None:
     from fedrec.payloads import ClientUpdates
-    from fedrec.runtime.policies import ParticipationWeights
+    from fedrec.runtime.rounds.participation import ParticipationWeights
 
     weights = ParticipationWeights(cap=5)
 

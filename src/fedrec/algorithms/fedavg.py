@@ -16,6 +16,7 @@ from torch import Tensor
 
 from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSettings
 from fedrec.payloads import ClientUpdates, GlobalModel, scatter_rows
+from fedrec.privacy.sums import SecureMean
 
 
 def mean_dense(deltas: Tensor, weights: Tensor) -> Tensor:
@@ -47,6 +48,9 @@ def mean_rows(table: Tensor, index: Tensor, deltas: Tensor, weights: Tensor) -> 
 
 
 class FedAvg:
+    """FedAvg with a server optimizer (``server_opt``; plain steps of ``server_lr`` by default). Its state is the
+    server optimizer's (moments, step count)."""
+
     def __init__(self, server_lr: float = 1.0, server_opt: ServerOptimizer | None = None) -> None:
         self.server_opt = server_opt or ServerOptimizer(ServerOptimizerSettings("sgd", server_lr))
 
@@ -56,8 +60,15 @@ class FedAvg:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.server_opt.load_state_dict(state["server_opt"])
 
-    def aggregate(self, model: GlobalModel, updates: list[ClientUpdates]) -> GlobalModel:
-        ordered = sorted(updates, key=lambda u: int(u.client_ids.min()))  # arrival order must not matter
+    def aggregate(self, model: GlobalModel, updates: list[ClientUpdates] | list[SecureMean]) -> GlobalModel:
+        """The next version from the clients' ``updates`` (in any order), or from the cohort's mean as secure
+        aggregation recovers it (one ``SecureMean``)."""
+        if len(updates) == 1 and isinstance(updates[0], SecureMean):
+            return self._apply_mean(model, updates[0])
+        plain = [u for u in updates if isinstance(u, ClientUpdates)]
+        if len(plain) != len(updates):
+            raise TypeError("FedAvg aggregates ClientUpdates, or one SecureMean on its own")
+        ordered = sorted(plain, key=lambda u: int(u.client_ids.min()))  # arrival order must not matter
         batch = ClientUpdates.concat(ordered)
         params = dict(model.params)
         step = self.server_opt.step
@@ -67,4 +78,18 @@ class FedAvg:
         for name, deltas in rows.values.items():
             mean, touched = mean_rows(params[name], rows.index, deltas, rows.weight)
             params[name] = step(name, params[name], mean, touched)
+        return model.replace(params)
+
+    def _apply_mean(self, model: GlobalModel, mean: SecureMean) -> GlobalModel:
+        params = dict(model.params)
+        step = self.server_opt.step
+        for name, delta in mean.dense.items():
+            params[name] = step(name, params[name], delta)
+        for name, values in mean.rows.items():
+            table = params[name]
+            full = torch.zeros((table.shape[0], *values.shape[1:]), dtype=values.dtype)
+            full[mean.index] = values
+            touched = torch.zeros(table.shape[0], dtype=torch.bool)
+            touched[mean.index] = True
+            params[name] = step(name, table, full, touched)
         return model.replace(params)

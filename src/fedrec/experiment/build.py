@@ -25,8 +25,11 @@ from fedrec.payloads import GlobalModel
 from fedrec.privacy.accountant import PrivacyLedger
 from fedrec.registry import AGGREGATORS, TASKS
 from fedrec.runtime.devices import DeviceProfiles, Heterogeneity, TraceError, draw_profiles, read_trace
-from fedrec.runtime.policies import BufferedAsync, ParticipationWeights, RoundPolicy, SyncRounds
 from fedrec.runtime.protocols import Aggregator, MetricCombiner
+from fedrec.runtime.rounds.base import RoundPolicy
+from fedrec.runtime.rounds.fedbuff import BufferedAsync
+from fedrec.runtime.rounds.participation import ParticipationWeights
+from fedrec.runtime.rounds.sync import SyncRounds
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.tasks.base import Task
 

@@ -15,9 +15,9 @@ from fedrec.privacy.secagg.encoding import SecureEncoding
 from fedrec.privacy.uploads import PrivateUploads, Trainer
 from fedrec.runtime.client_host import ClientHost
 from fedrec.runtime.devices import DeviceProfiles
+from fedrec.runtime.rounds.secure import SecureRounds
 from fedrec.runtime.sampling import ClientSampler
 from fedrec.runtime.secure_host import SecureClientHost
-from fedrec.runtime.secure_rounds import SecureRounds
 
 log = logging.getLogger("fedrec.privacy")
 

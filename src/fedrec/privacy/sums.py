@@ -1,4 +1,4 @@
-"""What secure aggregation hands the DP aggregator: a sum that already carries its noise."""
+"""What secure aggregation hands the aggregator: a noisy sum (under DP) or a weighted mean (FedAvg)."""
 
 from __future__ import annotations
 
@@ -17,4 +17,25 @@ class NoisySum:
 
     @property
     def client_ids(self) -> np.ndarray:  # the sum names no client
+        return np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class SecureMean:
+    """The example-weighted mean update of a cohort, as secure aggregation recovers it (FedAvg's weighting
+    done inside the masked sum): no client's own update, only what the cohort's updates average to.
+
+    ``dense``: name -> ``[*shape]`` mean delta of each dense parameter (weighted by examples);
+    ``rows``: name -> ``[r, *row_shape]`` mean delta of each of the ``r`` rows some client trained, at
+    ``index`` (int64 ``[r]``), each weighted by ``row_weight`` (``[r]``, the summed row weights);
+    ``examples``: the cohort's total example count."""
+
+    dense: dict[str, Tensor]
+    index: Tensor
+    row_weight: Tensor
+    rows: dict[str, Tensor]
+    examples: float
+
+    @property
+    def client_ids(self) -> np.ndarray:  # the mean names no client
         return np.zeros(0, dtype=np.int64)

@@ -6,12 +6,15 @@ the tasks implement these protocols.
 
 from __future__ import annotations
 
+import enum
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+
+from fedrec.runtime.message import MessageKind
 
 
 @dataclass(frozen=True)
@@ -83,13 +86,31 @@ class ClientRoster:
         return iter(self.ids.tolist())
 
 
+class Timer(enum.Enum):
+    """What a DEADLINE the server sends itself is for."""
+
+    REMINDER = "reminder"  # the round policy looks again (nobody was online to invite)
+    ROUND = "round"  # a step of the round policy closes (``Deadline.step`` names which)
+    EVALUATION = "evaluation"  # the open evaluation closes with a quorum
+    REJOIN = "rejoin"  # the wait for clients after every one left ends
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """Payload of the server's own DEADLINE: which timer has run out; ``step`` is the round policy's own name
+    for the step it closes (secure aggregation's stage; empty for a plain round)."""
+
+    timer: Timer
+    step: str = ""
+
+
 @dataclass(frozen=True)
 class ReplyTimeout:
     """Payload of the server's own DEADLINE: ``ids`` were sent ``of`` (TRAIN or EVALUATE) for round ``round``
     and are dropped from that step if they have not answered by then (a cluster's silent clients)."""
 
-    of: Any  # MessageKind
-    ids: np.ndarray
+    of: MessageKind
+    ids: np.ndarray  # int64 [k]
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""The server worker: registration, evaluation, aggregation; a round policy decides who trains and when.
+"""The server worker: registration, checks, aggregation; a round policy decides who trains and when.
 
-It owns no algorithm: sampling, the round policy (``SyncRounds`` or ``BufferedAsync``), update checks,
-aggregation, metric combination, checkpointing and reporting are objects it is given. ``round`` counts the
-aggregations so far (the model's version). Every ``eval_every`` versions (and after the last) all clients
-evaluate that model on their own test data; evaluation is the experimenter's measurement and costs no
-virtual time. Clients whose connection ends (LEAVE) are dropped for good; clients that go offline
-(OFFLINE, in simulation) only from what they were doing, and may be invited again once back online.
+It owns no algorithm: sampling, the round policy (``runtime.rounds``: synchronous, FedBuff, secure
+aggregation, or a plug-in, seen through ``RoundPolicy``), update checks, aggregation, evaluation
+(``runtime.evaluation``), metric combination, checkpointing and reporting are objects it is given. ``round``
+counts the aggregations so far (the model's version). Clients whose connection ends (LEAVE) are dropped for
+good; clients that go offline (OFFLINE, in simulation) only from what they were doing, and may be invited
+again once back online.
 
 What a client says is checked before it is believed: a JOIN must speak for its senders with one count each,
 within ``max_examples``, and a client's count is the one it first joined with; updates and metric sums are
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,12 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from fedrec.runtime.message import SECURE_REPLIES, SERVER, Message, MessageKind
-from fedrec.runtime.policies import RoundPolicy, SyncRounds
+from fedrec.runtime.evaluation import Evaluation
+from fedrec.runtime.message import SERVER, Message, MessageKind
 from fedrec.runtime.protocols import (
     Aggregator,
     Checkpointer,
     ClientRoster,
+    Deadline,
     JoinInfo,
     MetricCombiner,
     NullObserver,
@@ -40,20 +40,20 @@ from fedrec.runtime.protocols import (
     Rejections,
     ReplyTimeout,
     RoundObserver,
-    RoundRecord,
+    Timer,
     UpdateCheck,
     Withdrawal,
 )
+from fedrec.runtime.rounds.base import RoundPolicy
+from fedrec.runtime.rounds.sync import SyncRounds
 from fedrec.runtime.sampling import ClientSampler
-from fedrec.runtime.secure_rounds import SecureRounds
-from fedrec.runtime.steps import Replies, RunStats, ServerPlan
-from fedrec.runtime.worker import Worker, handles
+from fedrec.runtime.steps import RunStats, ServerPlan
+from fedrec.runtime.worker import ProtocolError, Worker, handles
 
 log = logging.getLogger(__name__)
 
 SILENT_STEPS = 3  # reply timeouts in a row after which a client is dropped from the run
 EMITS = [MessageKind.TRAIN, MessageKind.EVALUATE, MessageKind.FINISH, MessageKind.DEADLINE]
-SECURE_EMITS = [*EMITS, MessageKind.SECAGG_ROSTER, MessageKind.SECAGG_ROUTED, MessageKind.SECAGG_SURVIVORS]
 
 Online = Callable[[np.ndarray, float], np.ndarray]
 Budget = Callable[[int], "str | None"]  # why version r may not be made (a privacy budget spent), or None
@@ -84,6 +84,13 @@ WITHDRAWN_BECAUSE = ("too_large", "non_finite")
 
 
 class Server(Worker):
+    """The server of one run. ``model`` is the initial global model (opaque here); ``num_clients`` clients must
+    join before the first round; ``online`` tells, in simulation, which clients are checked in at a time;
+    ``budget`` why a version may not be made (a privacy budget spent). The round policy may speak message kinds
+    of its own (``RoundPolicy.receives``/``emits``); every other kind a client sends is refused and counted.
+    Raises ``ProtocolError`` only for a message the server itself could not have been sent (a programming
+    error), never for what a client sends."""
+
     def __init__(
         self,
         model: Any,
@@ -106,7 +113,7 @@ class Server(Worker):
         self.aggregator = aggregator
         self.metrics = metrics
         self.checkpointer = checkpointer
-        self.observer: RoundObserver = observer or NullObserver()
+        self.evaluations = Evaluation(plan, metrics, observer or NullObserver())
         self.check = check
         self.policy: RoundPolicy = policy or SyncRounds(plan.deadline_s, plan.quorum)
         self.online = online  # who is checked in at a time (simulation); None: every registered client
@@ -116,14 +123,8 @@ class Server(Worker):
         self.round = plan.first_round - 1
         self.busy = np.empty(0, dtype=np.int64)  # clients training now, sorted
         self.busy_rounds = np.empty(0, dtype=np.int64)  # the round each was invited to train for
-        self.evaluation: Replies | None = None
-        self.evaluating_round = 0
-        self.evaluated_participants = 0
-        self.evaluated_at = 0.0
         self.started = False
         self.finished = False
-        self.last_metrics: dict[str, float] = {}
-        self.metrics_round: int | None = None  # the version last_metrics belong to
         self.aggregated_rounds = 0  # versions made from at least one update (the others passed without one)
         self.rejections = Rejections()
         self.stats = RunStats()
@@ -183,7 +184,7 @@ class Server(Worker):
         client left, while it was open): it is opened again before the next round."""
         return self.round >= 1 and self.metrics_round != self.round and self.plan.evaluates(self.round)
 
-    @handles(MessageKind.LEAVE, emits=SECURE_EMITS)
+    @handles(MessageKind.LEAVE, emits=EMITS)
     def on_leave(self, message: Message) -> Iterator[Message]:
         gone = np.fromiter(set(message.senders()), dtype=np.int64)
         gone = gone[self.clients.known(gone)]
@@ -200,16 +201,17 @@ class Server(Worker):
     def _strand(self, now: float) -> Iterator[Message]:
         """Every client has left: forget the open step (its round is run again) and wait for clients."""
         assert self.plan.rejoin_wait_s is not None
-        self.started, self.evaluation = False, None
+        self.started = False
+        self.evaluations.forget()
         self.arrived(self.busy)
         self.policy.abandon()
         self._strandings += 1
         log.warning("every client left after round %d; waiting up to %.0f s for clients to join again", self.round,
                     self.plan.rejoin_wait_s)  # fmt: skip
-        yield Message(MessageKind.DEADLINE, SERVER, SERVER, self._strandings, MessageKind.JOIN,
+        yield Message(MessageKind.DEADLINE, SERVER, SERVER, self._strandings, Deadline(Timer.REJOIN),
                       now + self.plan.rejoin_wait_s)  # fmt: skip
 
-    @handles(MessageKind.OFFLINE, emits=SECURE_EMITS)
+    @handles(MessageKind.OFFLINE, emits=EMITS)
     def on_offline(self, message: Message) -> Iterator[Message]:
         gone = self._awaited(np.asarray(message.senders(), dtype=np.int64), message.round)
         if not len(gone):
@@ -217,27 +219,30 @@ class Server(Worker):
         self.stats.offline += len(gone)
         yield from self._gone(gone, float(message.arrival_times().max()))
 
-    @handles(MessageKind.DEADLINE, emits=SECURE_EMITS)
+    @handles(MessageKind.DEADLINE, emits=EMITS)
     def on_deadline(self, message: Message) -> Iterator[Message]:
         if self.finished:
             return
-        if message.payload is MessageKind.JOIN:  # the wait for clients after every one left
+        if isinstance(message.payload, ReplyTimeout):
+            yield from self._timed_out(message.payload, message.round, message.time)
+            return
+        deadline = message.payload
+        if not isinstance(deadline, Deadline):
+            raise ProtocolError(f"a DEADLINE carries Deadline or ReplyTimeout, not {type(deadline).__name__}")
+        if deadline.timer is Timer.REJOIN:  # the wait for clients after every one left
             if not self.started and message.round == self._strandings:
                 self.stopped = f"every client left after round {self.round} of {self.plan.rounds} and none came back"
                 log.warning("%s within %.0f s; stopping (resume with --resume)", self.stopped, self.plan.rejoin_wait_s)
                 yield from self.finish(message.time)
             return
-        if isinstance(message.payload, ReplyTimeout):
-            yield from self._timed_out(message.payload, message.round, message.time)
+        if deadline.timer is Timer.EVALUATION:
+            self.evaluations.deadline_passed(message.round)
+            yield from self._maybe_close_evaluation(message.time)
             return
-        if message.payload is MessageKind.EVALUATE:
-            if self.evaluation is not None and message.round == self.evaluating_round:
-                self.evaluation.deadline_passed = True
-                yield from self._maybe_close_evaluation(message.time)
-            return
-        yield from self.policy.on_deadline(self, message)
+        step = deadline.step if deadline.timer is Timer.ROUND else None
+        yield from self.policy.on_deadline(self, message.round, step, message.time)
 
-    @handles(MessageKind.UPDATE, emits=[*SECURE_EMITS, MessageKind.UPDATE])  # UPDATE: the rest of a batch, deferred
+    @handles(MessageKind.UPDATE, emits=[*EMITS, MessageKind.UPDATE])  # UPDATE: the rest of a batch, deferred
     def on_update(self, message: Message) -> Iterator[Message]:
         """Each client's update is judged on its own: a refused client loses only its own contribution."""
         if self.finished:
@@ -252,7 +257,7 @@ class Server(Worker):
         if len(refused):
             yield from self._refuse(refused, float(message.arrival_times().max()))
 
-    @handles(MessageKind.WITHDRAW, emits=SECURE_EMITS)
+    @handles(MessageKind.WITHDRAW, emits=EMITS)
     def on_withdraw(self, message: Message) -> Iterator[Message]:
         """Clients that say they cannot send their reply this round (over the message limit, diverged)."""
         notice = message.payload
@@ -263,57 +268,62 @@ class Server(Worker):
             self.rejections.messages["malformed"] += 1
             return
         reason = notice.reason if notice.reason in WITHDRAWN_BECAUSE else "other"
-        step = self.evaluation
         if notice.of == "metrics":
-            open_now = step is not None and message.round == self.evaluating_round
-            awaited = step.expected - step.answered if step is not None and open_now else set()
-            ids = np.asarray(sorted(set(ids.tolist()) & awaited), dtype=np.int64)
+            ids = np.unique(ids[self.evaluations.awaits(ids, message.round)])
         else:
             ids = ids[self.invited_round(ids) == message.round]
         if not len(ids):  # nobody waits for these replies: the notice changes nothing
             return
         log.warning("clients %s withdrew their %s for round %d: %s", ids[:5].tolist(), notice.of, message.round, reason)
         if notice.of == "metrics":
-            assert step is not None
             self.rejections.metrics[reason] += len(ids)
-            step.drop(set(ids.tolist()))
+            self.evaluations.drop(ids)
             yield from self._maybe_close_evaluation(message.time)
             return
         self.rejections.updates[reason] += len(ids)
         yield from self._refuse(ids, message.time)
 
-    @handles(*SECURE_REPLIES, emits=SECURE_EMITS)
-    def on_secure(self, message: Message) -> Iterator[Message]:
-        """Secure aggregation's stages (``SecureRounds``): the replies that replace UPDATE."""
-        if self.finished:
-            return
-        self._heard(np.asarray(message.senders(), dtype=np.int64))
-        if not isinstance(self.policy, SecureRounds):
-            self.rejections.updates["unexpected_kind"] += len(message.senders())
-            log.warning("ignoring %s from %s: this run does not use secure aggregation", message.kind.name,
-                        message.senders()[:5])  # fmt: skip
-            return
-        yield from self.policy.on_secure(self, message)
-
     @handles(MessageKind.METRICS, emits=EMITS)
     def on_metrics(self, message: Message) -> Iterator[Message]:
-        step = self.evaluation
-        if step is None or message.round != self.evaluating_round or self.finished:
+        if not self.evaluations.is_open or self.finished:
             return
-        ids = set(message.senders())
-        if not ids <= step.expected - step.answered:
-            log.info("ignoring metrics from clients not expected now: %s", sorted(ids)[:10])
+        ids = np.asarray(message.senders(), dtype=np.int64)
+        if not self.evaluations.awaits(ids, message.round).all():
+            log.info("ignoring metrics from clients not expected now: %s", sorted(ids.tolist())[:10])
             return
-        self._heard(np.asarray(message.senders(), dtype=np.int64))
+        self._heard(ids)
         passed, refused = self._screen(message, self.rejections.metrics)
         if passed is not None:
-            step.add(passed.payload)
-        step.drop(set(refused.tolist()))
+            self.evaluations.add(passed.payload)
+        self.evaluations.drop(refused)
         yield from self._maybe_close_evaluation(message.time)
+
+    def parts_emit(self) -> frozenset[MessageKind]:
+        return self.policy.emits
+
+    def _policy_message(self, message: Message) -> Iterator[Message]:
+        """A kind the round policy speaks (secure aggregation's stages), or one nobody here speaks."""
+        if self.finished:
+            return
+        if message.kind not in self.policy.receives:
+            if message.sender == SERVER:
+                raise ProtocolError(f"Server has no handler for {message.kind.name}")
+            self.rejections.updates["unexpected_kind"] += len(message.senders())
+            log.warning("ignoring %s from %s: this run's round policy does not speak it", message.kind.name,
+                        message.senders()[:5])  # fmt: skip
+            return
+        self._heard(np.asarray(message.senders(), dtype=np.int64))
+        yield from self.policy.on_message(self, message)
 
     def handle(self, message: Message) -> list[Message]:
         """Handle ``message``; with a reply timeout, every TRAIN and EVALUATE sent is followed by its own."""
-        replies = super().handle(message)
+        if message.kind in self.handlers:
+            replies = super().handle(message)
+        else:
+            replies = list(self._policy_message(message))
+            undeclared = [r.kind.name for r in replies if r.kind not in {*EMITS, *self.policy.emits}]
+            if undeclared:
+                raise ProtocolError(f"the round policy emitted {undeclared}, which it does not declare")
         if self.plan.reply_timeout_s is None:
             return replies
         timeouts = [
@@ -333,15 +343,12 @@ class Server(Worker):
     def _timed_out(self, timeout: ReplyTimeout, round_index: int, now: float) -> Iterator[Message]:
         ids = np.asarray(timeout.ids, dtype=np.int64)
         if timeout.of is MessageKind.EVALUATE:
-            step = self.evaluation
-            if step is None or round_index != self.evaluating_round:
-                return
-            silent = np.asarray(sorted(set(ids.tolist()) & (step.expected - step.answered)), dtype=np.int64)
+            silent = np.unique(ids[self.evaluations.awaits(ids, round_index)])
         else:
             silent = ids[self.invited_round(ids) == round_index]
-        awaiting = getattr(self.policy, "awaiting", None)
-        if timeout.of is not MessageKind.EVALUATE and callable(awaiting):  # secure aggregation: who a stage awaits
-            silent = silent[np.isin(silent, np.fromiter(awaiting(), dtype=np.int64))]
+            awaiting = self.policy.awaiting()  # secure aggregation: who a stage awaits
+            if awaiting is not None:
+                silent = silent[np.isin(silent, np.fromiter(awaiting, dtype=np.int64))]
         if not len(silent):
             return
         self.stats.timed_out += len(silent)
@@ -349,13 +356,27 @@ class Server(Worker):
         log.warning("%d clients (%s) did not answer the %s of round %d within %.0f s; dropped from it", len(silent),
                     silent[:5].tolist(), timeout.of.name, round_index, self.plan.reply_timeout_s)  # fmt: skip
         if timeout.of is MessageKind.EVALUATE:
-            assert self.evaluation is not None
-            self.evaluation.drop(set(silent.tolist()))
+            self.evaluations.drop(silent)
             yield from self._maybe_close_evaluation(now)
         else:
             yield from self._refuse(silent, now)
 
-    # -- what the round policies use --------------------------------------------------------------------
+    # -- what the round policies use (``RoundControl``) -------------------------------------------------
+
+    def trainable_count(self) -> int:
+        return len(self.clients.trainable())
+
+    def training_count(self) -> int:
+        return len(self.busy)
+
+    def report_late(self, count: int) -> None:
+        self.stats.late += count
+
+    def report_refused(self, reason: str, count: int) -> None:
+        self.rejections.updates[reason] += count
+
+    def deadline(self, now: float, delay: float, step: str = "") -> Message:
+        return Message(MessageKind.DEADLINE, SERVER, SERVER, self.round + 1, Deadline(Timer.ROUND, step), now + delay)
 
     def candidates(self, now: float) -> np.ndarray:
         """Clients that could train now: registered with data, not already training, online."""
@@ -422,24 +443,28 @@ class Server(Worker):
         if self.plan.evaluates(self.round):
             yield from self._open_evaluation(now)
 
-    @property
     def done(self) -> bool:
-        if self.round >= self.plan.rounds or self.stopped:
-            return True
-        if not len(self.clients) and self.plan.rejoin_wait_s is None:
-            self.stopped = f"every client left after round {self.round} of {self.plan.rounds}"
-        elif self.budget is not None:
-            self.stopped = self.budget(self.round + 1)
+        """Whether the run may make no further version. No side effects (``finish`` records why it stopped)."""
+        return self.round >= self.plan.rounds or self._stop_reason() is not None
+
+    def _stop_reason(self) -> str | None:
+        """Why the run stops before its planned rounds, or None."""
         if self.stopped:
-            log.warning(self.stopped)
-        return self.stopped is not None
+            return self.stopped
+        if not len(self.clients) and self.plan.rejoin_wait_s is None:
+            return f"every client left after round {self.round} of {self.plan.rounds}"
+        return self.budget(self.round + 1) if self.budget is not None and self.round < self.plan.rounds else None
 
     def finish(self, now: float) -> Iterator[Message]:
         """End the run. The final model is evaluated first, whatever ended the run, unless its figures are
         known already or nobody is left to evaluate it: the summary's metrics are the final model's."""
         if self.finished:
             return
-        if self.metrics_round != self.round and len(self.clients) and self.evaluation is None and not self._final:
+        if self.stopped is None and self.round < self.plan.rounds:
+            self.stopped = self._stop_reason()
+            if self.stopped:
+                log.warning(self.stopped)
+        if self.metrics_round != self.round and len(self.clients) and not self.evaluating and not self._final:
             self._final = True
             log.info("evaluating the final model (round %d) before finishing", self.round)
             yield from self._open_evaluation(now)
@@ -450,7 +475,7 @@ class Server(Worker):
 
     def wake(self, now: float, delay: float) -> Message:
         """A reminder to the policy (a DEADLINE without a step), to retry when nobody was online."""
-        return Message(MessageKind.DEADLINE, SERVER, SERVER, self.round, None, now + delay)
+        return Message(MessageKind.DEADLINE, SERVER, SERVER, self.round, Deadline(Timer.REMINDER), now + delay)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything the next rounds depend on. ``progress``: the model, the aggregator's state (server
@@ -466,8 +491,8 @@ class Server(Worker):
             "rejections": self.rejections.state_dict(),
             "stats": dict(vars(self.stats)),
             "aggregated_rounds": self.aggregated_rounds,
-            "metrics_round": self.metrics_round,
-            "last_metrics": dict(self.last_metrics),
+            "metrics_round": self.evaluations.metrics_round,
+            "last_metrics": dict(self.evaluations.last_metrics),
             "now": self.now,
             "participants": self._participants,
             "sworn": (self.clients.sworn_ids, self.clients.sworn_counts),
@@ -477,10 +502,7 @@ class Server(Worker):
             "busy": self.busy,
             "busy_rounds": self.busy_rounds,
             "started": self.started,
-            "evaluation": self.evaluation.state_dict() if self.evaluation is not None else None,
-            "evaluating_round": self.evaluating_round,
-            "evaluated_participants": self.evaluated_participants,
-            "evaluated_at": self.evaluated_at,
+            **self.evaluations.state_dict(),
             "final": self._final,
             "stopped": self.stopped,
         }
@@ -495,8 +517,9 @@ class Server(Worker):
         _load_state(self.policy, progress["policy"], in_flight)
         self.rejections.load_state_dict(progress["rejections"])
         self.stats = RunStats(**progress["stats"])
-        self.aggregated_rounds, self.metrics_round = int(progress["aggregated_rounds"]), progress["metrics_round"]
-        self.last_metrics, self.now = dict(progress["last_metrics"]), float(progress["now"])
+        self.aggregated_rounds = int(progress["aggregated_rounds"])
+        self.evaluations.metrics_round = progress["metrics_round"]
+        self.evaluations.last_metrics, self.now = dict(progress["last_metrics"]), float(progress["now"])
         self._participants = int(progress["participants"])
         sworn_ids, sworn_counts = progress.get("sworn", (np.empty(0), np.empty(0)))
         self.clients.sworn_ids = np.asarray(sworn_ids, dtype=np.int64)
@@ -509,10 +532,8 @@ class Server(Worker):
         self.busy, self.started = np.asarray(flight["busy"], dtype=np.int64), bool(flight["started"])
         rounds = flight.get("busy_rounds", np.full(len(self.busy), self.round + 1))
         self.busy_rounds = np.asarray(rounds, dtype=np.int64)
-        self.evaluation = Replies.from_state(flight["evaluation"]) if flight["evaluation"] is not None else None
-        self.evaluating_round = int(flight["evaluating_round"])
-        self.evaluated_participants = int(flight["evaluated_participants"])
-        self.evaluated_at, self._final = float(flight["evaluated_at"]), bool(flight["final"])
+        self.evaluations.load_state_dict(flight)
+        self._final = bool(flight["final"])
         self.stopped = flight["stopped"]
 
     def waiting_for(self) -> str:
@@ -522,8 +543,8 @@ class Server(Worker):
         waits = []
         if len(self.busy):
             waits.append(f"the updates of {len(self.busy)} clients for round {self.round + 1}")
-        if self.evaluation is not None:
-            waits.append(f"the metrics of {self.evaluation.outstanding} clients for round {self.evaluating_round}")
+        if self.evaluating:
+            waits.append(f"the metrics of {self.evaluations.outstanding} clients for round {self.evaluations.round}")
         if not waits:
             return f"round {self.round + 1}: waiting for a client to be online"
         return "waiting for " + " and ".join(waits) + f" ({len(self.clients)} clients connected)"
@@ -532,7 +553,16 @@ class Server(Worker):
 
     @property
     def evaluating(self) -> bool:
-        return self.evaluation is not None
+        return self.evaluations.is_open
+
+    @property
+    def last_metrics(self) -> dict[str, float]:
+        """The figures of the last evaluation that closed (of version ``metrics_round``)."""
+        return self.evaluations.last_metrics
+
+    @property
+    def metrics_round(self) -> int | None:
+        return self.evaluations.metrics_round
 
     def _screen(self, message: Message, counter: Counter[str]) -> tuple[Message | None, np.ndarray]:
         """The part of ``message`` whose clients pass the checks, and the ids of those refused (counted in
@@ -560,10 +590,7 @@ class Server(Worker):
 
     def _awaited(self, ids: np.ndarray, round_index: int) -> np.ndarray:
         """The clients of ``ids`` that something waits for: training for ``round_index``, or evaluating it."""
-        training = self.invited_round(ids) == round_index
-        step = self.evaluation
-        if step is not None and round_index == self.evaluating_round:
-            training |= np.isin(ids, np.fromiter(step.expected - step.answered, dtype=np.int64))
+        training = (self.invited_round(ids) == round_index) | self.evaluations.awaits(ids, round_index)
         awaited: np.ndarray = ids[training]
         return awaited
 
@@ -623,46 +650,18 @@ class Server(Worker):
 
     def _gone(self, ids: np.ndarray, now: float) -> Iterator[Message]:
         self.arrived(ids)
-        if self.evaluation is not None:
-            self.evaluation.drop(set(ids.tolist()))
+        self.evaluations.drop(ids)
         if self.started and not self.finished:
             yield from self.policy.on_gone(self, ids, now)
             yield from self._maybe_close_evaluation(now)
 
     def _open_evaluation(self, now: float) -> Iterator[Message]:
-        if self.evaluation is not None:
-            log.warning("round %d is not evaluated: the evaluation of round %d is still open", self.round,
-                        self.evaluating_round)  # fmt: skip
-            return
-        receivers = self.clients.ids
-        quorum = max(1, math.ceil(self.plan.quorum * len(receivers)))
-        self.evaluation = Replies(set(receivers.tolist()), quorum=quorum)
-        self.evaluating_round = self.round
-        self.evaluated_participants = self._participants
-        self.evaluated_at = now
-        yield Message(MessageKind.EVALUATE, SERVER, tuple(receivers.tolist()), self.round, self.model, now)
-        if self.plan.deadline_s is not None:
-            yield Message(
-                MessageKind.DEADLINE, SERVER, SERVER, self.round, MessageKind.EVALUATE, now + self.plan.deadline_s
-            )
+        yield from self.evaluations.open(self.round, self.model, self.clients.ids, self._participants, now)
 
     def _maybe_close_evaluation(self, now: float) -> Iterator[Message]:
-        step = self.evaluation
-        if step is None or not step.can_close:
+        if not self.evaluations.can_close:
             return
-        self.evaluation = None
-        if step.payloads:
-            self.last_metrics = self.metrics.combine(step.payloads)
-            self.metrics_round = self.evaluating_round
-            self.observer.on_round(
-                RoundRecord(
-                    self.evaluating_round,
-                    self.last_metrics,
-                    self.evaluated_participants,
-                    self.evaluated_at,
-                    self.stats.as_dict(),
-                )
-            )
-            if self.checkpointer is not None and self.evaluating_round == self.round:
-                self.checkpointer.save(self)  # after the history line: a resumed server evaluates again or not
+        recorded = self.evaluations.close(self.stats.as_dict())
+        if recorded and self.checkpointer is not None and self.evaluations.metrics_round == self.round:
+            self.checkpointer.save(self)  # after the history line: a resumed server evaluates again or not
         yield from self.policy.on_evaluated(self, now)

@@ -58,13 +58,18 @@ class Worker:
         """What this worker receives, and for each kind what it may send in reply."""
         return {kind: spec.emits for kind, spec in cls.handlers.items()}
 
+    def parts_emit(self) -> frozenset[MessageKind]:
+        """Kinds the parts a worker is given may send through any of its handlers (a round policy's own)."""
+        return frozenset()
+
     def handle(self, message: Message) -> list[Message]:
         spec = self.handlers.get(message.kind)
         if spec is None:
             raise ProtocolError(f"{type(self).__name__} has no handler for {message.kind.name}")
         replies = list(getattr(self, spec.method_name)(message))
+        allowed = spec.emits | self.parts_emit()
         for reply in replies:
-            if reply.kind not in spec.emits:
+            if reply.kind not in allowed:
                 raise ProtocolError(
                     f"{type(self).__name__}.{spec.method_name} emitted {reply.kind.name}, "
                     f"which it does not declare (declared: {sorted(k.name for k in spec.emits)})"

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums, RowDeltas
 from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.protocols import JoinInfo, Withdrawal
+from fedrec.runtime.protocols import Deadline, JoinInfo, Timer, Withdrawal
 from fedrec.transport.proto import wire_pb2 as wire
 from fedrec.transport.secagg_codec import decode_secagg, encode_secagg
 
@@ -77,8 +77,10 @@ def _address(ids: list[int]) -> int | tuple[int, ...]:
 
 
 def encode_payload(payload: Any) -> tuple[str, dict[str, Tensor], dict[str, str]]:
-    if payload is None or isinstance(payload, MessageKind):
-        return ("none", {}, {"note": payload.value} if payload is not None else {})
+    if payload is None:
+        return ("none", {}, {})
+    if isinstance(payload, Deadline):
+        return ("deadline", {}, {"timer": payload.timer.value, "step": payload.step})
     if isinstance(payload, GlobalModel):
         tensors = {f"params/{k}": v for k, v in payload.params.items()}
         return ("model", tensors, {"row_sparse": ",".join(sorted(payload.row_sparse))})
@@ -111,7 +113,12 @@ def encode_payload(payload: Any) -> tuple[str, dict[str, Tensor], dict[str, str]
 
 def decode_payload(kind: str, tensors: dict[str, Tensor], meta: dict[str, str]) -> Any:
     if kind == "none":
-        return MessageKind(meta["note"]) if "note" in meta else None
+        return _legacy_deadline(meta["note"]) if "note" in meta else None
+    if kind == "deadline":
+        try:
+            return Deadline(Timer(meta.get("timer", "")), meta.get("step", ""))
+        except ValueError:
+            raise CodecError(f"unknown deadline timer {meta.get('timer')!r}") from None
     if kind == "model":
         sparse = frozenset(n for n in meta.get("row_sparse", "").split(",") if n)
         return GlobalModel({k[7:]: v for k, v in tensors.items() if k.startswith("params/")}, sparse)
@@ -177,3 +184,15 @@ def _tensor(proto: wire.Tensor) -> Tensor:
     array = np.frombuffer(proto.data, dtype=np.dtype(proto.dtype).newbyteorder("<")).reshape(shape)
     tensor = torch.from_numpy(array.astype(array.dtype.newbyteorder("="), copy=True))
     return tensor.to(torch.int64) if tensor.dtype == torch.int32 else tensor
+
+
+_LEGACY_TIMERS = {"train": Timer.ROUND, "evaluate": Timer.EVALUATION, "join": Timer.REJOIN}
+
+
+def _legacy_deadline(note: str) -> Deadline:
+    """A deadline as checkpoints before ``Deadline`` wrote it: the kind of the step it closed."""
+    if note in _LEGACY_TIMERS:
+        return Deadline(_LEGACY_TIMERS[note])
+    if note.startswith("secagg_"):
+        return Deadline(Timer.ROUND, note.removeprefix("secagg_").upper())
+    raise CodecError(f"unknown deadline note {note!r}")

@@ -6,8 +6,8 @@ so sums of positive and negative values wrap correctly, and the sum of a round's
 the whole item table included: a vector that covered only the rated rows would name them.
 
 - FedAvg (``weighted``): a client sends n_k * delta for dense parameters, w_kr * delta_r for every row of each
-  table with the row weights w_kr beside them, and n_k; the decoded sum is the weighted mean, as one update
-  that the FedAvg aggregator applies exactly as it would the separate updates.
+  table with the row weights w_kr beside them, and n_k; the decoded sum is the weighted mean (``SecureMean``),
+  which the FedAvg aggregator applies exactly as it would the separate updates.
 - User-level DP (not weighted): a client sends its clipped delta plus its share of the Gaussian noise,
   standard deviation ``noise_std / sqrt(min_survivors)``: a sum of at least ``min_survivors`` of them carries
   at least the noise the accountant assumed. The decoded sum is a ``NoisySum``.
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, scatter_rows
+from fedrec.payloads import ClientUpdates, GlobalModel, scatter_rows
 from fedrec.privacy.noise import client_gaussian
-from fedrec.privacy.sums import NoisySum
+from fedrec.privacy.sums import NoisySum, SecureMean
 
 SCALE_BITS = 24
 _SCALE = float(2**SCALE_BITS)
@@ -61,7 +61,9 @@ class SecureEncoding:
         """Each client's vector, ``[n, dim]`` uint64, in the order of ``updates.client_ids``."""
         return quantize(self._flat(updates, model, round_index))
 
-    def decode(self, total: np.ndarray, model: GlobalModel) -> ClientUpdates | NoisySum:
+    def decode(self, total: np.ndarray, model: GlobalModel) -> SecureMean | NoisySum:
+        """The unmasked sum ``total`` (uint64 ``[dim]``) as the aggregator takes it: FedAvg's weighted mean
+        (``SecureMean``) or, under DP, the noisy sum of clipped updates (``NoisySum``)."""
         flat = dequantize(total)
         sums, at = {}, 0
         for name in self.names(model):
@@ -73,15 +75,14 @@ class SecureEncoding:
             return NoisySum(sums)
         row_weight = flat[at : at + self._rows(model)]
         examples = flat[at + self._rows(model)]
-        dense = {k: (v / examples).unsqueeze(0) for k, v in sums.items() if k not in model.row_sparse}
+        dense = {k: v / examples for k, v in sums.items() if k not in model.row_sparse}
         touched = torch.nonzero(row_weight > 0.5 / _SCALE).reshape(-1)
         values = {
             k: (v[touched].double() / row_weight[touched].reshape(-1, *([1] * (v.dim() - 1)))).to(v.dtype)
             for k, v in sums.items()
             if k in model.row_sparse
         }
-        rows = RowDeltas(torch.zeros(len(touched), dtype=torch.int64), touched, row_weight[touched].float(), values)
-        return ClientUpdates(np.zeros(1, dtype=np.int64), torch.tensor([float(examples)]), dense, rows)
+        return SecureMean(dense, touched, row_weight[touched].float(), values, float(examples))
 
     def _rows(self, model: GlobalModel) -> int:
         tables = [model.params[name].shape[0] for name in model.row_sparse]

@@ -52,19 +52,16 @@ import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from fedrec.privacy.secagg.costs import SecAggCosts
 from fedrec.privacy.secagg.protocol import SecAggError
 from fedrec.privacy.secagg.session import SecAggSession, Stage
-from fedrec.runtime.message import SERVER, Message, MessageKind
-from fedrec.runtime.policies import pass_round, ready_candidates
+from fedrec.runtime.message import SECURE_REPLIES, SERVER, Message, MessageKind
 from fedrec.runtime.protocols import CheckpointRefused, SecureCodec
-
-if TYPE_CHECKING:
-    from fedrec.runtime.server import Server
+from fedrec.runtime.rounds.base import RoundControl, pass_round, ready_candidates
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +73,17 @@ STAGE_OF = {
 }
 
 
-KIND_OF = {stage: kind for kind, stage in STAGE_OF.items()}
+SENDS = frozenset({MessageKind.SECAGG_ROSTER, MessageKind.SECAGG_ROUTED, MessageKind.SECAGG_SURVIVORS})
 
 
 @dataclass
 class SecureRounds:
+    """``codec`` turns updates into ring vectors and the unmasked sum into what the aggregator takes;
+    ``threshold``: the share of a round's cohort whose sum may be unmasked; ``deadline_s``: seconds after which
+    each stage closes with whoever answered; ``costs``: the server's unmasking work in virtual seconds."""
+
+    receives = frozenset(SECURE_REPLIES)
+    emits = SENDS
     codec: SecureCodec
     threshold: float = 0.5  # share of the cohort whose sum can be unmasked (more than half, at least)
     min_survivors: int = 1  # never unmask fewer (DP splits its noise among this many)
@@ -109,7 +112,7 @@ class SecureRounds:
         self.session.expected = set(opened["expected"])
         self.cohort = invited
 
-    def awaiting(self) -> set[int]:
+    def awaiting(self) -> set[int] | None:
         """The clients the current stage still waits for (none between rounds)."""
         session = self.session
         return set() if session is None else session.expected - session.answered
@@ -118,39 +121,40 @@ class SecureRounds:
         """Forget the round in flight (every client left): its secrets are gone with its clients."""
         self.session, self.cohort = None, None
 
-    def on_ready(self, server: Server, now: float) -> Iterator[Message]:
-        candidates = yield from ready_candidates(server, now)
+    def on_ready(self, control: RoundControl, now: float) -> Iterator[Message]:
+        candidates = yield from ready_candidates(control, now)
         if candidates is None:
             return
-        invited = server.sampler.sample(server.round + 1, candidates)
+        invited = control.sampler.sample(control.round + 1, candidates)
         needed = max(len(invited) // 2 + 1, math.ceil(self.threshold * len(invited)), self.min_survivors)
         if needed > len(invited) or len(invited) < 3:  # two clients could unmask each other's input
-            log.warning("round %d: %d clients sampled, too few for secure aggregation", server.round + 1, len(invited))
-            yield from pass_round(self, server, now)
+            log.warning("round %d: %d clients sampled, too few for secure aggregation", control.round + 1,
+                        len(invited))  # fmt: skip
+            yield from pass_round(self, control, now)
             return
-        self.session = SecAggSession(invited, needed, self.codec.dim(server.model))
+        self.session = SecAggSession(invited, needed, self.codec.dim(control.model))
         self.cohort = invited
-        yield server.invite(invited, now)
-        yield from self._deadline(server, now)
+        yield control.invite(invited, now)
+        yield from self._deadline(control, now)
 
-    def on_secure(self, server: Server, message: Message) -> Iterator[Message]:
+    def on_message(self, control: RoundControl, message: Message) -> Iterator[Message]:
         session = self.session
-        if session is None or message.round != server.round + 1 or STAGE_OF[message.kind] is not session.stage:
+        if session is None or message.round != control.round + 1 or STAGE_OF[message.kind] is not session.stage:
             log.info("ignoring a %s for round %d", message.kind.name, message.round)
             return
         senders = np.asarray(message.senders(), dtype=np.int64)
         claimed = getattr(message.payload, "client_ids", None)
         if claimed is None or not np.array_equal(np.unique(np.asarray(claimed)), np.unique(senders)):
             log.warning("refused a %s that speaks for other clients than its sender", message.kind.name)
-            server.rejections.updates["impersonation"] += len(senders)
+            control.report_refused("impersonation", len(senders))
             session.drop(set(senders.tolist()))
-            yield from self._advance(server, message.time)
+            yield from self._advance(control, message.time)
             return
         refused = self._add(session, message)
         if refused:
-            server.rejections.updates["secagg_protocol"] += len(refused)
+            control.report_refused("secagg_protocol", len(refused))
             session.drop(refused)  # out of this round, as if they had left
-        yield from self._advance(server, message.time)
+        yield from self._advance(control, message.time)
 
     @staticmethod
     def _add(session: SecAggSession, message: Message) -> set[int]:
@@ -172,43 +176,42 @@ class SecureRounds:
                 refused.add(cid)
         return refused
 
-    def on_updates(self, server: Server, message: Message) -> Iterator[Message]:
-        server.arrived(np.asarray(message.senders(), dtype=np.int64))
-        server.stats.late += len(message.senders())
+    def on_updates(self, control: RoundControl, message: Message) -> Iterator[Message]:
+        control.arrived(np.asarray(message.senders(), dtype=np.int64))
+        control.report_late(len(message.senders()))
         log.warning("ignoring a plain update under secure aggregation from %s", message.senders()[:5])
         return iter(())
 
-    def on_gone(self, server: Server, ids: np.ndarray, now: float) -> Iterator[Message]:
+    def on_gone(self, control: RoundControl, ids: np.ndarray, now: float) -> Iterator[Message]:
         if self.session is not None:
             self.session.drop(set(ids.tolist()))
-            yield from self._advance(server, now)
+            yield from self._advance(control, now)
 
-    def on_deadline(self, server: Server, message: Message) -> Iterator[Message]:
+    def on_deadline(self, control: RoundControl, round_index: int, step: str | None, now: float) -> Iterator[Message]:
         session = self.session
-        if message.payload is None:
+        if step is None:
             if session is None:
-                yield from self.on_ready(server, message.time)
+                yield from self.on_ready(control, now)
             return
-        if session is None or message.round != server.round + 1 or message.payload is not KIND_OF[session.stage]:
+        if session is None or round_index != control.round + 1 or step != session.stage.name:
             return  # a stage that has closed already
         late = session.expected - session.answered
-        log.warning("round %d: %d clients missed the %s deadline", message.round, len(late), session.stage.name)
+        log.warning("round %d: %d clients missed the %s deadline", round_index, len(late), session.stage.name)
         session.drop(late)
-        yield from self._advance(server, message.time)
+        yield from self._advance(control, now)
 
-    def _deadline(self, server: Server, now: float) -> Iterator[Message]:
+    def _deadline(self, control: RoundControl, now: float) -> Iterator[Message]:
         if self.deadline_s is not None and self.session is not None:
-            kind = KIND_OF[self.session.stage]
-            yield Message(MessageKind.DEADLINE, SERVER, SERVER, server.round + 1, kind, now + self.deadline_s)
+            yield control.deadline(now, self.deadline_s, self.session.stage.name)
 
-    def on_evaluated(self, server: Server, now: float) -> Iterator[Message]:
-        yield from self.on_ready(server, now)
+    def on_evaluated(self, control: RoundControl, now: float) -> Iterator[Message]:
+        yield from self.on_ready(control, now)
 
-    def _advance(self, server: Server, now: float) -> Iterator[Message]:
+    def _advance(self, control: RoundControl, now: float) -> Iterator[Message]:
         session = self.session
         if session is None or not session.complete:
             return
-        r = server.round + 1
+        r = control.round + 1
         try:
             if session.stage is Stage.KEYS:
                 roster = session.publish_roster()
@@ -221,50 +224,50 @@ class SecureRounds:
                 try:
                     survivors = session.call_survivors()
                 finally:
-                    self._excluded(server, r, session)
+                    self._excluded(control, r, session)
                 yield Message(MessageKind.SECAGG_SURVIVORS, SERVER, tuple(survivors.client_ids.tolist()), r,
                               survivors, now)  # fmt: skip
             elif session.stage is Stage.REVEAL:
                 try:
                     total = session.unmask()
                 finally:
-                    self._bad_revealers(server, r, session)
-                update = self.codec.decode(total, server.model)
+                    self._bad_revealers(control, r, session)
+                update = self.codec.decode(total, control.model)
                 dropped = len(session.sharers) - len(session.survivors)  # the server's own work counts too
                 now += self.costs.unmask(len(session.survivors), dropped, session.threshold, len(total))
-                yield from self._close(server, now, [update], len(session.survivors))
+                yield from self._close(control, now, [update], len(session.survivors))
                 return
-            yield from self._deadline(server, now)
+            yield from self._deadline(control, now)
         except SecAggError as error:
             log.warning("round %d fails secure aggregation: %s", r, error)
-            yield from self._close(server, now, [], 0)
+            yield from self._close(control, now, [], 0)
 
     @staticmethod
-    def _excluded(server: Server, r: int, session: SecAggSession) -> None:
+    def _excluded(control: RoundControl, r: int, session: SecAggSession) -> None:
         """Count and name each client excluded because others report that its sealed shares do not open."""
         for u in session.excluded.tolist():
             reporters = sorted(w for w, accused in session.accusations.items() if u in accused)
             log.warning("round %d: client %d is excluded (bad_share): clients %s report that its sealed shares "
                         "do not open", r, u, reporters[:5])  # fmt: skip
         if len(session.excluded):
-            server.rejections.updates["bad_share"] += len(session.excluded)
+            control.report_refused("bad_share", len(session.excluded))
 
     @staticmethod
-    def _bad_revealers(server: Server, r: int, session: SecAggSession) -> None:
+    def _bad_revealers(control: RoundControl, r: int, session: SecAggSession) -> None:
         """Count and name each client whose revealed shares were found wrong (they were set aside)."""
         for c in sorted(session.bad_revealers):
             log.warning("round %d: client %d revealed shares that disagree with the committed secrets (bad_reveal);"
                         " they are set aside", r, c)  # fmt: skip
         if session.bad_revealers:
-            server.rejections.updates["bad_reveal"] += len(session.bad_revealers)
+            control.report_refused("bad_reveal", len(session.bad_revealers))
 
-    def _close(self, server: Server, now: float, updates: list[object], count: int) -> Iterator[Message]:
+    def _close(self, control: RoundControl, now: float, updates: list[object], count: int) -> Iterator[Message]:
         assert self.cohort is not None
-        server.arrived(self.cohort)
+        control.arrived(self.cohort)
         self.session, self.cohort = None, None
         if updates:
-            yield from server.apply(updates, now, [0] * count)
+            yield from control.apply(updates, now, [0] * count)
         else:
-            yield from server.skip(now)
-        if not server.evaluating:
-            yield from self.on_ready(server, now)
+            yield from control.skip(now)
+        if not control.evaluating:
+            yield from self.on_ready(control, now)

@@ -1,0 +1,1 @@
+"""Round policies: who is invited to train, and when their updates are aggregated (``base.RoundPolicy``)."""
