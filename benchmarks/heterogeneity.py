@@ -38,11 +38,15 @@ STAMP = time.strftime("%Y%m%d-%H%M%S")
 NON_IID = ["split.alpha=0.1", "train.momentum=0", "train.epochs=2", "federation.eval_every=5"]
 # the convex case: logistic regression, 5 local epochs of SGD at lr 0.01, where client drift is easy to see
 CONVEX = ["model.classifier=logreg", "train.epochs=5", "train.lr=0.01"]
-WAIT_FOR_ALL = ["federation.clients_per_round=null", "federation.over_selection=0", "federation.deadline_s=null"]
+WAIT_FOR_ALL = [
+    "federation.clients_per_round=null",
+    "federation.policy.over_selection=0",
+    "federation.policy.deadline_s=null",
+]
 ALGORITHMS = {
     "FedAvg": [],
-    "FedProx (mu 0.01)": ["federation.algorithm=fedprox", "federation.proximal_mu=0.01"],
-    "FedAdam (server lr 0.01)": ["federation.server_optimizer=adam", "federation.server_lr=0.01"],
+    "FedProx (mu 0.01)": ["federation.algorithm=fedprox", "federation.algorithm.mu=0.01"],
+    "FedAdam (server lr 0.01)": ["federation.server_optimizer=adam", "federation.server_optimizer.lr=0.01"],
     "SCAFFOLD": ["federation.algorithm=scaffold"],
     "FedAvg + personal head": ["federation.local_layers=[7]"],  # the CNN's last layer stays on each client
     "FedAvg + Ditto (lambda 0.1)": ["federation.ditto_lambda=0.1"],

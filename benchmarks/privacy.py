@@ -69,7 +69,7 @@ def audit(args: argparse.Namespace) -> None:
         "plain": [],
         "pseudo-items x1": ["privacy.pseudo_items=1.0"],
         "pseudo-items x4": ["privacy.pseudo_items=4.0"],
-        "local DP z=1, C=0.5": ["privacy.dp=local", "privacy.noise_multiplier=1.0", "privacy.clip_norm=0.5"],
+        "local DP z=1, C=0.5": ["privacy.dp=local", "privacy.dp.noise_multiplier=1.0", "privacy.dp.clip_norm=0.5"],
     }
     for label, extra in costs.items():
         s = run("ml100k_fedmf.yaml", [*COHORT, "federation.eval_every=100", *extra], label)["summary"]
@@ -84,7 +84,10 @@ def audit(args: argparse.Namespace) -> None:
 SECAGG_RUNS = {
     "plain FedAvg": [],
     "secure aggregation": ["privacy.secure_aggregation=true"],
-    "secure aggregation, 30% drop after masking": ["privacy.secure_aggregation=true", "privacy.dropout=0.3"],
+    "secure aggregation, 30% drop after masking": [
+        "privacy.secure_aggregation=true",
+        "privacy.secure_aggregation.dropout=0.3",
+    ],
 }
 DEVICES = {  # the ratio depends on how long a device trains against how long it uploads
     "devices at 20,000 examples/s, 2 MB/s (the default)": [],
@@ -120,13 +123,14 @@ def secagg(args: argparse.Namespace) -> None:
 
 def dp_curve(args: argparse.Namespace) -> None:
     common = ["data.name=ml-1m-derived", f"rounds={args.rounds}", "federation.client_fraction=0.1",
-              f"federation.eval_every={args.rounds}", "privacy.clip_norm=0.5", "federation.server_lr=0.03"]  # fmt: skip
-    no_dp = ["privacy.dp=none", "privacy.noise_multiplier=null", "privacy.clip_norm=1.0"]  # no DP: nothing clips
+              f"federation.eval_every={args.rounds}", "privacy.dp.clip_norm=0.5",
+              "federation.server_optimizer.lr=0.03"]  # fmt: skip
+    no_dp = ["privacy.dp={kind: none}"]  # no DP: nothing clips
     plain = run("ml100k_dp.yaml", [*common, *no_dp], "ml1m-no-dp")
     print(f"no DP: test RMSE {plain['summary']['metrics']['test_rmse']:.4f}", flush=True)
     points = []
     for z in args.noise:
-        s = run("ml100k_dp.yaml", [*common, f"privacy.noise_multiplier={z}"], f"ml1m-dp-z{z}")["summary"]
+        s = run("ml100k_dp.yaml", [*common, f"privacy.dp.noise_multiplier={z}"], f"ml1m-dp-z{z}")["summary"]
         p = s["privacy"]
         event = dp_accounting.PoissonSampledDpEvent(
             p["sampling_rate"], dp_accounting.GaussianDpEvent(p["noise_multiplier"])
@@ -144,7 +148,7 @@ def dp_curve(args: argparse.Namespace) -> None:
 
 
 def example(_: argparse.Namespace) -> None:
-    target = ["privacy.noise_multiplier=null", "privacy.target_epsilon=4"]
+    target = ["privacy.dp.noise_multiplier=null", "privacy.dp.target_epsilon=4"]
     for label, overrides in (("ml100k_dp.yaml", []), ("the same, target_epsilon 4", target)):
         s = run("ml100k_dp.yaml", overrides, "ml100k-dp" if not overrides else "ml100k-dp-target4")["summary"]
         p = s["privacy"]

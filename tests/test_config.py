@@ -5,7 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from fedrec.config import dump_config, load_config, valid_keys
+from fedrec.config import (
+    FedBuffPolicy,
+    FedProxClients,
+    LognormalDevices,
+    SecureAggregation,
+    dump_config,
+    load_config,
+    valid_keys,
+)
 from fedrec.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -13,11 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_defaults_are_the_default_job_and_the_example_file_matches() -> None:
     default = load_config()
-    assert (default.mode, default.data.name, default.federation.algorithm) == (
-        "federated",
-        "ml-100k",
-        "fedavg",
-    )
+    assert (default.mode, default.data.name, default.federation.algorithm.kind) == ("federated", "ml-100k", "fedavg")
     assert load_config(REPO / "examples" / "ml100k_fedmf.yaml") == default
 
 
@@ -138,28 +142,63 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "key", "applies_to"),
+    ("overrides", "message"),
     [
-        (["devices.up_bytes_per_s=1000"], "devices.up_bytes_per_s", "devices.kind lognormal"),
-        (["devices.kind=uniform", "devices.availability=0.5"], "devices.availability", "devices.kind lognormal"),
-        (["federation.buffer_size=5"], "federation.buffer_size", "federation.policy fedbuff"),
-        (["federation.policy=fedbuff", "federation.quorum=0.5"], "federation.quorum", "federation.policy sync"),
-        (["federation.server_beta2=0.5"], "federation.server_beta2", "server_optimizer adam and yogi"),
-        (["federation.proximal_mu=0.1"], "federation.proximal_mu", "federation.algorithm fedprox"),
-        (["privacy.clip_norm=2"], "privacy.clip_norm", "privacy.dp user and local"),
-        (["privacy.threshold=0.7"], "privacy.threshold", "privacy.secure_aggregation true"),
+        (["devices.up_bytes_per_s=1000"], "devices.up_bytes_per_s does not apply to devices kind uniform (its keys: "
+         "examples_per_s, down_bytes_per_s); up_bytes_per_s is a key of kind lognormal"),
+        (["devices.kind=uniform", "devices.availability=0.5"], "devices.availability does not apply to devices kind "
+         "uniform"),
+        (["federation.policy.buffer_size=5"], "federation.policy.buffer_size does not apply to federation.policy kind "
+         "sync (its keys: deadline_s, quorum, over_selection); buffer_size is a key of kind fedbuff"),
+        (["federation.policy=fedbuff", "federation.policy.quorum=0.5"], "federation.policy.quorum does not apply to "
+         "federation.policy kind fedbuff"),
+        (["federation.server_optimizer.beta2=0.5"], "federation.server_optimizer.beta2 does not apply to "
+         "federation.server_optimizer kind sgd (its keys: lr); beta2 is a key of kind adam and yogi"),
+        (["federation.algorithm.mu=0.1"], "federation.algorithm.mu does not apply to federation.algorithm kind fedavg "
+         "(its keys: none but kind); mu is a key of kind fedprox"),
+        (["privacy.dp.clip_norm=2"], "privacy.dp.clip_norm does not apply to privacy.dp kind none"),
+        (["privacy.dp=local", "privacy.dp.noise_multiplier=1", "privacy.dp.epsilon_budget=2"],
+         "privacy.dp.epsilon_budget does not apply to privacy.dp kind local"),  # once silently ignored
+        (["federation.policy=async"], "federation.policy: unknown kind 'async'; choose one of 'sync', 'fedbuff'"),
+        (["devices.kind=trace"], "devices.trace must be set for devices kind trace"),
+        (["federation.buffer_size=5"], "config key 'federation.buffer_size' has moved: set "
+         "federation.policy.buffer_size"),
+        (["privacy.threshold=0.7"], "config key 'privacy.threshold' has moved: set privacy.secure_aggregation.threshold"
+         ),
     ],
-)
-def test_a_key_that_only_another_kind_reads_is_refused(overrides: list[str], key: str, applies_to: str) -> None:
-    """A setting the chosen kind of its section never reads would be silently ignored: it is refused."""
-    with pytest.raises(ConfigError, match=rf"^{re.escape(key)}=.* has no effect on .*: it applies to .*{applies_to}"):
+)  # fmt: skip
+def test_a_key_that_only_another_kind_reads_cannot_be_set(overrides: list[str], message: str) -> None:
+    """Tagged sections: a key of another kind is refused even at its default value, in one line naming the keys
+    the chosen kind takes and the kind that takes it."""
+    with pytest.raises(ConfigError, match="^" + re.escape(message)) as caught:
         load_config(overrides=overrides)
+    assert "\n" not in str(caught.value)
 
 
-def test_a_key_of_the_chosen_kind_is_read() -> None:
+def test_a_kind_and_its_keys_in_either_order_and_as_a_string_or_a_mapping(tmp_path: Path) -> None:
     config = load_config(overrides=["devices.kind=lognormal", "devices.up_bytes_per_s=1000"])
-    assert config.devices.up_bytes_per_s == 1000
-    assert load_config(overrides=["federation.policy=fedbuff", "federation.buffer_size=5"]).federation.buffer_size == 5
+    assert isinstance(config.devices, LognormalDevices) and config.devices.up_bytes_per_s == 1000
+    for overrides in (["federation.policy=fedbuff", "federation.policy.buffer_size=5"],
+                      ["federation.policy.buffer_size=5", "federation.policy=fedbuff"]):  # fmt: skip
+        policy = load_config(overrides=overrides).federation.policy
+        assert isinstance(policy, FedBuffPolicy) and policy.buffer_size == 5
+    on = load_config(overrides=["privacy.secure_aggregation.dropout=0.2", "privacy.secure_aggregation=true"])
+    assert on.privacy.secure_aggregation == SecureAggregation(dropout=0.2)
+    assert load_config(overrides=["privacy.secure_aggregation=true"]).privacy.secure_aggregation == SecureAggregation()
+    assert load_config(overrides=["privacy.secure_aggregation=false"]).privacy.secure_aggregation is None
+    (tmp_path / "c.yaml").write_text("federation:\n  algorithm: {kind: fedprox, mu: 0.5}\n")
+    assert load_config(tmp_path / "c.yaml").federation.algorithm == FedProxClients(kind="fedprox", mu=0.5)
+    assert load_config(
+        overrides=["federation.algorithm=scaffold", "train.optimizer=sgd"]
+    ).federation.algorithm.kind == ("scaffold")
+
+
+def test_a_saved_config_of_every_kind_round_trips(tmp_path: Path) -> None:
+    """The resolved config holds only the chosen kinds' keys, so it loads again."""
+    config = load_config(overrides=["devices.kind=lognormal", "privacy.dp=local", "federation.policy.quorum=0.5",
+                                    "privacy.dp.noise_multiplier=1", "federation.server_optimizer=adam"])  # fmt: skip
+    (tmp_path / "c.yaml").write_text(dump_config(config))
+    assert load_config(tmp_path / "c.yaml") == config
 
 
 def test_every_example_config_loads() -> None:

@@ -17,13 +17,12 @@ and a config loads the extension's module by listing it under ``plugins``.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from fedrec.errors import ConfigError
 
 if TYPE_CHECKING:
     from fedrec.algorithms.registry import AggregatorSpec
-    from fedrec.experiment.task_spec import TaskSpec
     from fedrec.transport.backends import BackendFactory
 
 T = TypeVar("T")
@@ -80,7 +79,26 @@ class Registry(Generic[T]):
         )
 
 
-TASKS: Registry[TaskSpec] = Registry(
+class TaskDeclaration(Protocol):
+    """What the config layer and serving ask of a registered task: whether a config fits it, what it supports,
+    and its data. ``fedrec.experiment.task_spec.TaskSpec`` is the whole interface a task implements; the
+    composition root asks for it with ``task_spec(name)``."""
+
+    @property
+    def private_uploads(self) -> bool: ...
+
+    @property
+    def personal_layers(self) -> bool: ...
+
+    @property
+    def finetunes(self) -> bool: ...
+
+    def config_problem(self, config: Any) -> str | None: ...
+
+    def load(self, config: Any) -> Any: ...
+
+
+TASKS: Registry[TaskDeclaration] = Registry(
     "task",
     {
         "rating": "fedrec.experiment.task_specs.rating:SPEC",

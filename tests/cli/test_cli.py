@@ -151,7 +151,7 @@ def test_audit_attacks_a_runs_uploads_and_saves_the_result(trained_run: Path) ->
         (["audit", "--run", "/nonexistent"], ["not a fedrec run folder"]),
         (["audit", "--set", "task=classification", "--set", "data.name=uci-adult", "--set", "split.kind=natural"],
          ["task rating"]),
-        (["run", "--set", "privacy.dp=user"], ["exactly one of privacy.noise_multiplier"]),
+        (["run", "--set", "privacy.dp=user"], ["exactly one of privacy.dp.noise_multiplier"]),
     ],
 )  # fmt: skip
 def test_privacy_usage_errors_are_one_line(args: list[str], phrases: list[str]) -> None:
@@ -159,8 +159,8 @@ def test_privacy_usage_errors_are_one_line(args: list[str], phrases: list[str]) 
 
 
 def test_a_spent_privacy_budget_is_said_when_the_run_ends(tmp_path: Path) -> None:
-    result = fedrec("run", "--set", "privacy.dp=user", "--set", "privacy.noise_multiplier=1.0", "--set",
-                    "privacy.epsilon_budget=3", "--set", "federation.client_fraction=0.2", "--set", "rounds=40",
+    result = fedrec("run", "--set", "privacy.dp=user", "--set", "privacy.dp.noise_multiplier=1.0", "--set",
+                    "privacy.dp.epsilon_budget=3", "--set", "federation.client_fraction=0.2", "--set", "rounds=40",
                     "--out", str(tmp_path / "run"))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "stopped early: privacy budget spent" in result.stdout

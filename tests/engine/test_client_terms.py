@@ -95,7 +95,7 @@ def test_fedprox_on_the_ranking_task_cohort_equals_sequential_over_two_rounds(
 
 
 def test_the_config_runs_fedprox_on_the_recommenders_and_scaffold_on_rating() -> None:
-    assert load_config(overrides=["federation.algorithm=fedprox"]).federation.algorithm == "fedprox"
+    assert load_config(overrides=["federation.algorithm=fedprox"]).federation.algorithm.kind == "fedprox"
     assert load_config(overrides=["task=ranking", "federation.algorithm=fedprox"]).task == "ranking"
     assert load_config(overrides=["federation.algorithm=scaffold", "train.optimizer=sgd"]).task == "rating"
     with pytest.raises(ConfigError, match="scaffold is not supported by task ranking so far"):

@@ -14,7 +14,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 @pytest.mark.parametrize(("kind", "name"), [("adam", "fedadam"), ("yogi", "fedyogi"), ("momentum", "fedavgm")])
 def test_server_optimizers_train_adult(tmp_path: Path, kind: str, name: str) -> None:
     sets = ["rounds=4", "federation.eval_every=4", f"federation.server_optimizer={kind}"]
-    sets.append(f"federation.server_lr={0.5 if kind == 'momentum' else 0.05}")
+    sets.append(f"federation.server_optimizer.lr={0.5 if kind == 'momentum' else 0.05}")
     summary = execute(load_config(EXAMPLES / "adult_natural.yaml", sets), tmp_path / kind, quiet=True).summary
     assert summary["algorithm"] == name
     assert summary["metrics"]["test_accuracy"] > 12_435 / 16_281 + 0.05  # beyond the majority class
@@ -23,9 +23,9 @@ def test_server_optimizers_train_adult(tmp_path: Path, kind: str, name: str) -> 
 @pytest.mark.parametrize(
     ("sets", "name"),
     [
-        (["federation.algorithm=fedprox", "federation.proximal_mu=0.1"], "fedprox"),
+        (["federation.algorithm=fedprox", "federation.algorithm.mu=0.1"], "fedprox"),
         (
-            ["federation.algorithm=fedprox", "federation.server_optimizer=adam", "federation.server_lr=0.05"],
+            ["federation.algorithm=fedprox", "federation.server_optimizer=adam", "federation.server_optimizer.lr=0.05"],
             "fedprox+fedadam",
         ),
         (["federation.algorithm=scaffold", "train.optimizer=sgd", "train.lr=0.1"], "scaffold"),

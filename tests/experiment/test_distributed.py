@@ -133,7 +133,8 @@ def test_a_model_over_the_message_limit_is_refused_at_start_up(tmp_path: Path) -
 
 def test_a_restarted_fedadam_server_resumes_its_optimizer_moments(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "adult_natural.yaml"
-    overrides = ["rounds=6", "federation.eval_every=1", "federation.server_optimizer=adam", "federation.server_lr=0.01"]
+    overrides = ["rounds=6", "federation.eval_every=1", "federation.server_optimizer=adam",
+                 "federation.server_optimizer.lr=0.01"]  # fmt: skip
     port, out, log, server, clients = _cluster(tmp_path, overrides, ["1-9"], ["--config", str(example)])
     wait_for(lambda: len(history(out)) >= 2, what="round 2")
     server.send_signal(signal.SIGKILL)

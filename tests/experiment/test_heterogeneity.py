@@ -13,7 +13,8 @@ from fedrec.experiment.runner import execute
 from tests.experiment.processes import finish, free_port, history, start
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-WAIT_FOR_ALL = ["federation.clients_per_round=null", "federation.over_selection=0", "federation.deadline_s=null"]
+WAIT_FOR_ALL = ["federation.clients_per_round=null", "federation.policy.over_selection=0",
+                "federation.policy.deadline_s=null"]  # fmt: skip
 
 
 def test_deadline_and_over_selection_beat_waiting_for_the_slowest(tmp_path: Path) -> None:
@@ -41,8 +42,8 @@ def test_fedbuff_example_aggregates_stale_updates(tmp_path: Path) -> None:
 
 def test_fedbuff_runs_on_the_wall_clock_over_grpc(tmp_path: Path) -> None:
     port, out, log = free_port(), tmp_path / "run", tmp_path / "log.txt"
-    sets = ["rounds=6", "federation.eval_every=3", "federation.policy=fedbuff", "federation.concurrency=200",
-            "federation.buffer_size=100"]  # fmt: skip
+    sets = ["rounds=6", "federation.eval_every=3", "federation.policy=fedbuff", "federation.policy.concurrency=200",
+            "federation.policy.buffer_size=100"]  # fmt: skip
     args = [a for s in sets for a in ("--set", s)]
     server = start("server", "--listen", f"127.0.0.1:{port}", "--out", str(out), *args, log=log)
     clients = [start("client", "--server", f"127.0.0.1:{port}", "--clients", r, log=log) for r in ("1-470", "471-943")]

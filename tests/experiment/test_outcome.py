@@ -39,7 +39,7 @@ def test_diverged_clients_lose_only_their_own_updates_over_grpc(tmp_path: Path) 
 
 
 def test_a_run_stopped_by_its_privacy_budget_reports_its_final_model(tmp_path: Path) -> None:
-    config = load_config(Path("examples/ml100k_dp.yaml"), ["rounds=5", "privacy.epsilon_budget=4"])  # 3 rounds fit
+    config = load_config(Path("examples/ml100k_dp.yaml"), ["rounds=5", "privacy.dp.epsilon_budget=4"])  # 3 rounds fit
     outcome = execute(config, tmp_path / "run", quiet=True)
     summary = outcome.summary
     assert summary["status"] == "stopped" and summary["stopped"].startswith("privacy budget spent")
@@ -49,7 +49,7 @@ def test_a_run_stopped_by_its_privacy_budget_reports_its_final_model(tmp_path: P
 
 
 def test_a_run_that_aggregated_nothing_fails_and_says_why(tmp_path: Path) -> None:
-    result = fedrec("run", "examples/ml100k_dp.yaml", "--set", "privacy.epsilon_budget=0.2", "--out",
+    result = fedrec("run", "examples/ml100k_dp.yaml", "--set", "privacy.dp.epsilon_budget=0.2", "--out",
                     str(tmp_path / "run"), "--quiet")  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr

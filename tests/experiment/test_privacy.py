@@ -43,7 +43,7 @@ def test_dp_run_reports_an_epsilon_that_dp_accounting_recomputes(tmp_path: Path)
 
 def test_a_target_epsilon_sets_the_noise_and_the_run_spends_no_more(tmp_path: Path) -> None:
     summary = _run(
-        tmp_path, "target", ["privacy.dp=user", "privacy.target_epsilon=2.0", "federation.client_fraction=0.1"]
+        tmp_path, "target", ["privacy.dp=user", "privacy.dp.target_epsilon=2.0", "federation.client_fraction=0.1"]
     )
     p = summary["privacy"]
     assert 1.95 < p["epsilon"] <= 2.0
@@ -51,7 +51,8 @@ def test_a_target_epsilon_sets_the_noise_and_the_run_spends_no_more(tmp_path: Pa
 
 
 def test_a_spent_budget_stops_the_run_with_its_reason(tmp_path: Path) -> None:
-    summary = _run(tmp_path, "budget", ["privacy.dp=user", "privacy.noise_multiplier=0.8", "privacy.epsilon_budget=4",
+    summary = _run(tmp_path, "budget", ["privacy.dp=user", "privacy.dp.noise_multiplier=0.8",
+                                        "privacy.dp.epsilon_budget=4",
                                         "federation.client_fraction=0.2", "rounds=50"])  # fmt: skip
     p = summary["privacy"]
     assert p["steps"] < 50 and p["epsilon"] <= 4.0
@@ -61,7 +62,7 @@ def test_a_spent_budget_stops_the_run_with_its_reason(tmp_path: Path) -> None:
 def test_dp_learns_something_but_less_than_without_noise(tmp_path: Path) -> None:
     common = ["rounds=30", "federation.eval_every=30"]
     noisy = _run(tmp_path, "noisy", common, EXAMPLES / "ml100k_dp.yaml")["metrics"]["test_rmse"]
-    no_dp = ["privacy.dp=none", "privacy.noise_multiplier=null", "privacy.clip_norm=1.0"]
+    no_dp = ["privacy.dp={kind: none}"]  # the whole section: DP's keys go with it
     plain = _run(tmp_path, "plain", [*common, *no_dp], EXAMPLES / "ml100k_dp.yaml")["metrics"]["test_rmse"]
     assert plain < noisy < 1.12  # 1.12: predicting every rating from the initial model's mean
 
@@ -77,7 +78,7 @@ def test_secure_aggregation_gives_the_plain_runs_model(tmp_path: Path) -> None:
 
 def test_secure_aggregation_survives_dropouts_after_masking(tmp_path: Path) -> None:
     summary = _run(tmp_path, "drop", ["federation.clients_per_round=40", "privacy.secure_aggregation=true",
-                                      "privacy.dropout=0.3"])  # fmt: skip
+                                      "privacy.secure_aggregation.dropout=0.3"])  # fmt: skip
     lines = history(tmp_path / "drop")
     assert summary["participation"]["offline"] > 0 and all(line["participants"] < 40 for line in lines)
     assert lines[-1]["test_rmse"] < lines[0]["test_rmse"] < 1.2
@@ -95,7 +96,7 @@ def test_dp_with_secure_aggregation_accounts_alike(tmp_path: Path) -> None:
 def test_local_dp_and_pseudo_items_report_and_cost(tmp_path: Path) -> None:
     common = ["federation.clients_per_round=40"]
     plain = _run(tmp_path, "plain", common)
-    local = _run(tmp_path, "local", [*common, "privacy.dp=local", "privacy.noise_multiplier=1.0"])
+    local = _run(tmp_path, "local", [*common, "privacy.dp=local", "privacy.dp.noise_multiplier=1.0"])
     p = local["privacy"]
     assert p["mechanism"] == "local DP" and p["steps"] == 6 and p["per_upload_epsilon"] < p["epsilon"]
     assert local["bytes_up"] > 10 * plain["bytes_up"]  # a local-DP upload covers the table
@@ -109,11 +110,14 @@ def test_local_dp_and_pseudo_items_report_and_cost(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["privacy.dp=user"], "exactly one of privacy.noise_multiplier and privacy.target_epsilon"),
-        (["privacy.dp=user", "privacy.noise_multiplier=1", "federation.policy=fedbuff"], "synchronous rounds"),
-        (["privacy.dropout=0.2"], "set secure_aggregation true"),
-        (["privacy.secure_aggregation=true", "privacy.dropout=0.6"], "fewer clients than privacy.threshold"),
-        (["privacy.dp=local", "privacy.noise_multiplier=1", "task=ranking"], "task rating"),
+        (["privacy.dp=user"], "exactly one of privacy.dp.noise_multiplier and privacy.dp.target_epsilon"),
+        (["privacy.dp=user", "privacy.dp.noise_multiplier=1", "federation.policy=fedbuff"], "synchronous rounds"),
+        (["privacy.secure_aggregation.dropout=0.2"], "set secure_aggregation true"),
+        (
+            ["privacy.secure_aggregation=true", "privacy.secure_aggregation.dropout=0.6"],
+            "dropout leaves fewer clients than threshold",
+        ),
+        (["privacy.dp=local", "privacy.dp.noise_multiplier=1", "task=ranking"], "task rating"),
     ],
 )
 def test_privacy_misconfigurations_name_the_fix(overrides: list[str], message: str) -> None:
@@ -133,7 +137,8 @@ def _cluster(tmp_path: Path, overrides: list[str]) -> dict:  # type: ignore[type
 
 def test_secure_aggregation_over_grpc_equals_the_simulation(tmp_path: Path) -> None:
     overrides = ["rounds=2", "federation.eval_every=2", "federation.clients_per_round=30",
-                 "privacy.secure_aggregation=true", "privacy.dropout=0.2", "privacy.pseudo_items=0.5"]  # fmt: skip
+                 "privacy.secure_aggregation=true", "privacy.secure_aggregation.dropout=0.2",
+                 "privacy.pseudo_items=0.5"]  # fmt: skip
     summary = _cluster(tmp_path, overrides)
     simulated = execute(load_config(overrides=overrides), tmp_path / "sim", quiet=True).summary
     assert summary["metrics"]["test_rmse"] == pytest.approx(simulated["metrics"]["test_rmse"], abs=1e-6)
@@ -142,7 +147,7 @@ def test_secure_aggregation_over_grpc_equals_the_simulation(tmp_path: Path) -> N
 
 
 def test_dp_with_secure_aggregation_over_grpc(tmp_path: Path) -> None:
-    overrides = ["rounds=3", "federation.eval_every=3", "privacy.dp=user", "privacy.noise_multiplier=1.0",
+    overrides = ["rounds=3", "federation.eval_every=3", "privacy.dp=user", "privacy.dp.noise_multiplier=1.0",
                  "federation.client_fraction=0.05", "privacy.secure_aggregation=true"]  # fmt: skip
     summary = _cluster(tmp_path, overrides)
     simulated = execute(load_config(overrides=overrides), tmp_path / "sim", quiet=True).summary

@@ -9,14 +9,14 @@ import pytest
 from fedrec.config import load_config
 from fedrec.experiment import build_privacy
 
-DP = ["privacy.dp=user", "privacy.noise_multiplier=1"]
+DP = ["privacy.dp=user", "privacy.dp.noise_multiplier=1"]
 
 
 def test_a_delta_of_one_over_n_or_more_is_warned_and_kept(caplog: pytest.LogCaptureFixture) -> None:
-    config = load_config(overrides=[*DP, "privacy.delta=0.002"])
+    config = load_config(overrides=[*DP, "privacy.dp.delta=0.002"])
     with caplog.at_level(logging.WARNING, logger="fedrec.privacy"):
         assert build_privacy.delta(config, 943) == 0.002, "the user's choice stands"
-    assert "privacy.delta = 0.002 is at least 1/N = 0.00106 for N = 943 users" in caplog.text
+    assert "privacy.dp.delta = 0.002 is at least 1/N = 0.00106 for N = 943 users" in caplog.text
 
 
 def test_the_default_delta_is_not_warned(caplog: pytest.LogCaptureFixture) -> None:

@@ -21,7 +21,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CASES = {
     "fedavg": (None, ["rounds=4", "federation.clients_per_round=200", "federation.participation_cap=3"]),
     "fedadam": (None, ["rounds=4", "federation.clients_per_round=200", "federation.server_optimizer=adam",
-                       "federation.server_lr=0.01"]),
+                       "federation.server_optimizer.lr=0.01"]),
     "scaffold": (EXAMPLES / "adult_natural.yaml", ["rounds=4", "federation.eval_every=1",
                                                    "federation.algorithm=scaffold", "train.optimizer=sgd",
                                                    "train.lr=0.05"]),

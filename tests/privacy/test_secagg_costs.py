@@ -11,7 +11,8 @@ from fedrec.experiment.build import load_task_data
 from fedrec.experiment.simulation import run_simulation
 from fedrec.privacy.secagg.costs import SecAggCosts
 
-SECURE = ["rounds=2", "federation.clients_per_round=20", "federation.eval_every=2", "privacy.dropout=0.2"]
+SECURE = ["rounds=2", "federation.clients_per_round=20", "federation.eval_every=2",
+          "privacy.secure_aggregation.dropout=0.2"]  # fmt: skip
 
 
 def test_a_seeded_secure_run_reports_the_same_virtual_time_twice() -> None:

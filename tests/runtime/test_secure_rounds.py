@@ -78,7 +78,7 @@ class Silent(SecureClientHost):
 
 
 def test_a_stage_deadline_closes_the_stage_without_a_client_that_hangs() -> None:
-    server = _run(Silent, ["federation.deadline_s=30"])
+    server = _run(Silent, ["federation.policy.deadline_s=30"])
     assert server.round == 2 and server.finished and server.rejections.total_updates == 0
     assert server.stats.aggregated == 2 * (12 - 1)  # the silent client's masks were recovered from its shares
     assert server.now > 2 * 30  # each round waited out its masking deadline

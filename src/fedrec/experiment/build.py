@@ -15,7 +15,8 @@ from fedrec.algorithms.registry import AggregatorSpec
 from fedrec.algorithms.scaffold import ScaffoldServer, with_controls
 from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSettings
 from fedrec.algorithms.validation import UpdateCheck
-from fedrec.config import RunConfig
+from fedrec.config import RunConfig, SyncPolicy, TraceDevices, UniformDevices
+from fedrec.config.federation import ServerOptimizerConfig
 from fedrec.errors import ConfigError
 from fedrec.experiment.build_privacy import dp_aggregator
 from fedrec.experiment.client_training import local_training, mf_shape, objective, optimizer_settings
@@ -39,7 +40,12 @@ TaskData = Any  # what the task's spec loads: a RatingSplit, LeaveOneOut, Client
 
 
 def task_spec(config: RunConfig) -> TaskSpec:
-    return TASKS.get(config.task)
+    """The ``TaskSpec`` registered as ``config.task``; raises ``ConfigError`` if what is registered is not one."""
+    spec = TASKS.get(config.task)
+    if not isinstance(spec, TaskSpec):
+        raise ConfigError(f"task {config.task!r} is registered as a {type(spec).__name__}, not a TaskSpec: register "
+                          "an instance of a fedrec.experiment.task_spec.TaskSpec subclass")  # fmt: skip
+    return spec
 
 
 def load_task_data(config: RunConfig) -> TaskData:
@@ -67,40 +73,46 @@ def update_check(config: RunConfig) -> UpdateCheck:
 
 def initial_model(config: RunConfig, task: Task) -> GlobalModel:
     model: GlobalModel = task.initial_model()
-    return with_controls(model) if config.federation.algorithm == "scaffold" else model
+    return with_controls(model) if config.federation.algorithm.kind == "scaffold" else model
 
 
 def aggregator(config: RunConfig, num_clients: int, spent: PrivacyLedger | None = None) -> Aggregator:
     """The registered ``federation.aggregator`` with the configured server optimizer (FedOpt); SCAFFOLD also
     moves its controls; user-level DP clips, sums and noises before the server optimizer (DP-FedAvg)."""
     f = config.federation
-    settings = ServerOptimizerSettings(f.server_optimizer, f.server_lr, f.server_beta1, f.server_beta2, f.server_tau)
+    settings = server_optimizer_settings(f.server_optimizer)
     if spent is not None:
         return dp_aggregator(config, spent, num_clients, ServerOptimizer(settings))
     spec: AggregatorSpec = AGGREGATORS.get(f.aggregator)
     built = spec.build(spec.read_options(f.aggregator_options), ServerOptimizer(settings))
-    return ScaffoldServer(built, num_clients) if f.algorithm == "scaffold" else built
+    return ScaffoldServer(built, num_clients) if f.algorithm.kind == "scaffold" else built
+
+
+def server_optimizer_settings(chosen: ServerOptimizerConfig) -> ServerOptimizerSettings:
+    """FedOpt's settings from the ``federation.server_optimizer`` section (keys a kind lacks take no part)."""
+    values = chosen.model_dump()
+    return ServerOptimizerSettings(**{k: v for k, v in values.items() if k in ("kind", "lr", "beta1", "beta2", "tau")})
 
 
 def algorithm_name(config: RunConfig) -> str:
     """What the summary calls the run's algorithm: ``fedavg``, ``fedprox+fedadam``, ``scaffold+fedavgm``, ..."""
     f = config.federation
-    server = {"sgd": "fedavg", "momentum": "fedavgm"}.get(f.server_optimizer, f"fed{f.server_optimizer}")
-    if f.algorithm == "fedavg":
+    kind, algorithm = f.server_optimizer.kind, f.algorithm.kind
+    server = {"sgd": "fedavg", "momentum": "fedavgm"}.get(kind, f"fed{kind}")
+    if algorithm == "fedavg":
         return server
-    return f.algorithm if server == "fedavg" else f"{f.algorithm}+{server}"
+    return algorithm if server == "fedavg" else f"{algorithm}+{server}"
 
 
 def device_profiles(config: RunConfig, client_ids: np.ndarray) -> DeviceProfiles:
     """Every client's device in virtual time, as the ``devices`` section says."""
     d, epochs = config.devices, config.train.epochs
-    if d.kind == "trace":
-        assert d.trace is not None
+    if isinstance(d, TraceDevices):
         try:
             return read_trace(Path(d.trace).expanduser(), client_ids, epochs)
         except TraceError as error:
             raise ConfigError(str(error)) from None
-    if d.kind == "uniform":
+    if isinstance(d, UniformDevices):
         return DeviceProfiles.uniform(client_ids, d.examples_per_s, d.down_bytes_per_s, epochs)
     spread = Heterogeneity(
         d.examples_per_s,
@@ -115,11 +127,11 @@ def device_profiles(config: RunConfig, client_ids: np.ndarray) -> DeviceProfiles
 
 
 def round_policy(config: RunConfig, num_clients: int) -> RoundPolicy:
-    f = config.federation
-    if f.policy == "sync":
-        return SyncRounds(f.deadline_s, f.quorum, f.over_selection, ParticipationWeights(f.participation_cap))
-    sampler = ClientSampler(config.seed, f.clients_per_round, f.client_fraction)
-    concurrency = f.concurrency or sampler.size(num_clients)
-    buffer = min(f.buffer_size, concurrency)
+    f, chosen = config.federation, config.federation.policy
     weights = ParticipationWeights(f.participation_cap)
-    return BufferedAsync(concurrency, buffer, f.max_staleness, f.staleness_exponent, weights)
+    if isinstance(chosen, SyncPolicy):
+        return SyncRounds(chosen.deadline_s, chosen.quorum, chosen.over_selection, weights)
+    sampler = ClientSampler(config.seed, f.clients_per_round, f.client_fraction)
+    concurrency = chosen.concurrency or sampler.size(num_clients)
+    buffer = min(chosen.buffer_size, concurrency)
+    return BufferedAsync(concurrency, buffer, chosen.max_staleness, chosen.staleness_exponent, weights)

@@ -9,7 +9,7 @@ import numpy as np
 
 from fedrec.algorithms.dp_fedavg import DPFedAvg
 from fedrec.algorithms.server_opt import ServerOptimizer
-from fedrec.config import RunConfig
+from fedrec.config import LocalDP, NoDP, RunConfig, UserDP
 from fedrec.privacy.accountant import PrivacyLedger, calibrate_noise, default_delta, delta_warning, local_dp_report
 from fedrec.privacy.secagg.encoding import SecureEncoding
 from fedrec.privacy.uploads import PrivateUploads, Trainer
@@ -24,12 +24,13 @@ log = logging.getLogger("fedrec.privacy")
 
 def sampler(config: RunConfig) -> ClientSampler:
     f = config.federation
-    return ClientSampler(config.seed, f.clients_per_round, f.client_fraction, poisson=config.privacy.dp == "user")
+    return ClientSampler(config.seed, f.clients_per_round, f.client_fraction, poisson=config.privacy.dp.kind == "user")
 
 
 def delta(config: RunConfig, num_clients: int) -> float:
     """The run's delta: the configured one (with a warning if it is at least 1/N), or ``default_delta(N)``."""
-    chosen = config.privacy.delta
+    dp = config.privacy.dp
+    chosen = dp.delta if isinstance(dp, UserDP | LocalDP) else None
     if chosen is None:
         return default_delta(num_clients)
     warning = delta_warning(chosen, num_clients)
@@ -40,8 +41,8 @@ def delta(config: RunConfig, num_clients: int) -> float:
 
 def ledger(config: RunConfig, num_clients: int) -> PrivacyLedger | None:
     """What user-level DP spends, with the noise multiplier calibrated to ``target_epsilon`` if that is set."""
-    p = config.privacy
-    if p.dp != "user":
+    p = config.privacy.dp
+    if not isinstance(p, UserDP):
         return None
     rate = sampler(config).rate(num_clients)
     d = delta(config, num_clients)
@@ -55,16 +56,17 @@ def ledger(config: RunConfig, num_clients: int) -> PrivacyLedger | None:
 
 def dp_aggregator(config: RunConfig, spent: PrivacyLedger, num_clients: int, server_opt: ServerOptimizer) -> DPFedAvg:
     expected = spent.sampling_rate * num_clients
-    return DPFedAvg(config.privacy.clip_norm, spent.noise_multiplier, expected, server_opt, config.seed)
+    return DPFedAvg(spent.clip_norm, spent.noise_multiplier, expected, server_opt, config.seed)
 
 
 def uploads(config: RunConfig, task: Trainer, secure: bool = False) -> Trainer:
     """The trainer a client host calls: the task itself, or the task behind clipping and local noise
     (``secure``: noise from the OS, as on a real device)."""
-    p = config.privacy
-    if p.dp == "none":
+    p = config.privacy.dp
+    if isinstance(p, NoDP):
         return task
-    return PrivateUploads(task, p.clip_norm, p.noise_multiplier if p.dp == "local" else None, config.seed, secure)
+    noise = p.noise_multiplier if isinstance(p, LocalDP) else None
+    return PrivateUploads(task, p.clip_norm, noise, config.seed, secure)
 
 
 def secure_encoding(
@@ -81,18 +83,20 @@ def secure_encoding(
 def min_survivors(config: RunConfig, num_clients: int) -> int:
     """Under DP, the fewest clients whose sum secure aggregation unmasks: their noise shares add up to the
     noise the accountant assumed. Without DP, any majority of the cohort."""
-    if config.privacy.dp != "user":
+    secure = config.privacy.secure_aggregation
+    if config.privacy.dp.kind != "user" or secure is None:
         return 1
-    return max(2, int(np.ceil(config.privacy.threshold * expected_cohort(config, num_clients))))
+    return max(2, int(np.ceil(secure.threshold * expected_cohort(config, num_clients))))
 
 
 def secure_policy(config: RunConfig, spent: PrivacyLedger | None, num_clients: int) -> SecureRounds | None:
     """Secure aggregation's rounds, when the run asks for them."""
-    if not config.privacy.secure_aggregation:
+    secure = config.privacy.secure_aggregation
+    if secure is None:
         return None
     codec = secure_encoding(config, spent, num_clients)
     fewest = min_survivors(config, num_clients)
-    return SecureRounds(codec, config.privacy.threshold, fewest, config.federation.deadline_s)
+    return SecureRounds(codec, secure.threshold, fewest, config.federation.deadline_s)
 
 
 def client_host(
@@ -106,10 +110,11 @@ def client_host(
     """The worker that hosts ``client_ids`` (of ``num_clients`` in the run): plain, or answering with secure
     aggregation's stages. ``secure``: a real device, whose noise comes from the OS."""
     trainer = uploads(config, task, secure)
-    if not config.privacy.secure_aggregation:
+    chosen = config.privacy.secure_aggregation
+    if chosen is None:
         return ClientHost(client_ids, trainer, devices)
     codec = secure_encoding(config, ledger(config, num_clients), num_clients, secure)
-    return SecureClientHost(client_ids, trainer, codec, devices, config.privacy.dropout, config.seed)
+    return SecureClientHost(client_ids, trainer, codec, devices, chosen.dropout, config.seed)
 
 
 def privacy_block(
@@ -119,13 +124,14 @@ def privacy_block(
     p = config.privacy
     if not p.active:
         return None
-    block: dict[str, Any] = {"mechanism": {"user": "user-level DP-FedAvg", "local": "local DP"}.get(p.dp, "none")}
+    dp = p.dp
+    block: dict[str, Any] = {"mechanism": {"user": "user-level DP-FedAvg", "local": "local DP"}.get(dp.kind, "none")}
     if spent is not None:
         block |= spent.report(rounds_done)
-    elif p.dp == "local":
-        assert p.noise_multiplier is not None
-        block |= local_dp_report(p.noise_multiplier, delta(config, num_clients), p.clip_norm, rounds_done, p.accountant)
-    block |= {"secure_aggregation": p.secure_aggregation, "pseudo_items": p.pseudo_items}
+    elif isinstance(dp, LocalDP):
+        d = delta(config, num_clients)
+        block |= local_dp_report(dp.noise_multiplier, d, dp.clip_norm, rounds_done, dp.accountant)
+    block |= {"secure_aggregation": p.secure_aggregation is not None, "pseudo_items": p.pseudo_items}
     return block
 
 

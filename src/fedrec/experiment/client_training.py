@@ -6,7 +6,7 @@ import numpy as np
 
 from fedrec.algorithms.fedprox import FedProx
 from fedrec.algorithms.scaffold import ScaffoldClient
-from fedrec.config import RunConfig, TrainingConfig
+from fedrec.config import FedAvgClients, FedProxClients, RunConfig, TrainingConfig
 from fedrec.engine.objective import LocalObjective, PlainObjective
 from fedrec.engine.optim import OptimizerSettings
 from fedrec.engine.types import LocalTraining, MFShape
@@ -33,11 +33,11 @@ def mf_shape(config: RunConfig) -> MFShape:
 
 def objective(config: RunConfig, client_ids: np.ndarray) -> LocalObjective:
     """The client's half of the configured algorithm (the baselines train plainly)."""
-    f = config.federation
-    if config.mode != "federated" or f.algorithm == "fedavg":
+    algorithm = config.federation.algorithm
+    if config.mode != "federated" or isinstance(algorithm, FedAvgClients):
         return PlainObjective()
-    if f.algorithm == "fedprox":
-        return FedProx(f.proximal_mu)
+    if isinstance(algorithm, FedProxClients):
+        return FedProx(algorithm.mu)
     return ScaffoldClient(client_ids, config.train.lr)
 
 

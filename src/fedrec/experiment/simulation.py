@@ -54,7 +54,7 @@ def build_simulation(
     devices = device_profiles(config, client_ids)
     spent = build_privacy.ledger(config, len(client_ids))
     host = build_privacy.client_host(config, client_ids, task, len(client_ids), devices)
-    always_online = config.devices.availability == 1 and config.devices.kind != "trace"
+    always_online = config.devices.always_online
     server = build_server(
         config, initial_model(config, task), server_plan(config), len(client_ids), metrics_for(config, split), spent,
         recorder, folder, online=None if always_online else devices.online,

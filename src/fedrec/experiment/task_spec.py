@@ -55,7 +55,7 @@ class TaskSpec(ABC):
             return f"mode {config.mode} is not supported by task {name}: choose one of {', '.join(sorted(self.modes))}"
         if config.mode != "federated" and not self.baselines:
             return f"mode {config.mode} needs a baseline that knows task {name}'s data; run it with mode federated"
-        algorithm = config.federation.algorithm
+        algorithm = config.federation.algorithm.kind
         if algorithm not in self.client_algorithms:
             return (
                 f"federation.algorithm {algorithm} is not supported by task {name} so far: "

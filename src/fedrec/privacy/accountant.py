@@ -42,7 +42,7 @@ def delta_warning(delta: float, num_users: int) -> str | None:
     if delta * num_users < 1.0:
         return None
     return (
-        f"privacy.delta = {delta:.3g} is at least 1/N = {1 / num_users:.3g} for N = {num_users} users: it allows a "
+        f"privacy.dp.delta = {delta:.3g} is at least 1/N = {1 / num_users:.3g} for N = {num_users} users: it allows a "
         f"mechanism that publishes one user's whole data; choose delta well below 1/N (the default is "
         f"{default_delta(num_users):.3g})"
     )
@@ -131,7 +131,7 @@ class PrivacyLedger:
             return None
         return (
             f"privacy budget spent: round {next_round} would bring epsilon to {self.epsilon(next_round):.3f}, "
-            f"above privacy.epsilon_budget {self.budget:g}; stopped after round {next_round - 1} "
+            f"above privacy.dp.epsilon_budget {self.budget:g}; stopped after round {next_round - 1} "
             + (
                 "(raise the budget or the noise multiplier)"
                 if next_round == 1

@@ -26,7 +26,7 @@ CLIENT_SENDS: dict[MessageKind, type] = {
     MessageKind.SECAGG_SHARES: SealedShares,
     MessageKind.SECAGG_MASKED: MaskedInputs,
     MessageKind.SECAGG_REVEAL: RevealedShares,
-    MessageKind.OFFLINE: type(None),  # a host that simulates its devices dropping out (privacy.dropout) says so
+    MessageKind.OFFLINE: type(None),  # a host that simulates its devices dropping out (secure agg. dropout) says so
 }
 
 

@@ -5,7 +5,7 @@ stages of ``privacy.secagg`` with it (keys, sealed shares, masked vectors, revea
 every client still in it; a client that goes away is dropped from the stage, and once the masked vectors
 are in, a dropped client's masks are recovered from the others' shares. The unmasked sum is decoded
 (``SecureCodec``) into one update the aggregator applies. A client whose message is refused (malformed,
-or speaking for others) is dropped from the round like one that left. With ``federation.deadline_s`` each
+or speaking for others) is dropped from the round like one that left. With ``federation.policy.deadline_s`` each
 stage also closes when its deadline passes, without the clients that did not answer (the wall clock's
 guard against a client that hangs without disconnecting). A round that falls below its threshold passes
 without an update, with the reason in a warning.

@@ -1,0 +1,56 @@
+"""The ``devices`` section: client devices in virtual time (simulation), a tagged section by ``kind``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, PositiveFloat
+
+from fedrec.config.base import Section, kind_default
+
+
+class UniformDevices(Section):
+    """Every device alike: ``examples_per_s`` training examples a second, ``down_bytes_per_s`` to receive."""
+
+    kind: Literal["uniform"] = "uniform"
+    examples_per_s: PositiveFloat = Field(20_000.0, description="training examples a device computes a second")
+    down_bytes_per_s: PositiveFloat = 2_000_000.0
+
+    @property
+    def always_online(self) -> bool:
+        return True
+
+
+class LognormalDevices(Section):
+    """Speeds and bandwidths drawn log-normally around their medians; devices come and go."""
+
+    kind: Literal["lognormal"]
+    examples_per_s: PositiveFloat = Field(20_000.0, description="training examples a device computes a second (median)")
+    speed_spread: float = Field(10.0, ge=1.0, description="95th over 5th percentile of the speeds")
+    down_bytes_per_s: PositiveFloat = 2_000_000.0
+    up_bytes_per_s: PositiveFloat = 2_000_000.0
+    bandwidth_spread: float = Field(1.0, ge=1.0, description="95th over 5th percentile of bandwidths")
+    availability: float = Field(1.0, gt=0.0, le=1.0, description="long-run share of time online")
+    mean_online_s: PositiveFloat = Field(3600.0, description="mean length of an online period")
+
+    @property
+    def always_online(self) -> bool:
+        return self.availability == 1.0
+
+
+class TraceDevices(Section):
+    """Each client's device from a CSV trace (client_id,examples_per_s,down_bytes_per_s,...)."""
+
+    kind: Literal["trace"]
+    trace: str = Field(description="the trace file")
+
+    @property
+    def always_online(self) -> bool:
+        return False
+
+
+DevicesConfig = Annotated[
+    UniformDevices | LognormalDevices | TraceDevices,
+    Field(discriminator="kind"),
+    BeforeValidator(kind_default("uniform")),
+]
