@@ -112,7 +112,7 @@ def test_local_dp_and_pseudo_items_report_and_cost(tmp_path: Path) -> None:
     [
         (["privacy.dp=user"], "exactly one of privacy.dp.noise_multiplier and privacy.dp.target_epsilon"),
         (["privacy.dp=user", "privacy.dp.noise_multiplier=1", "federation.policy=fedbuff"], "synchronous rounds"),
-        (["privacy.secure_aggregation.dropout=0.2"], "set secure_aggregation true"),
+        (["privacy.dp=local", "privacy.dp.noise_multiplier=1", "privacy.secure_aggregation=true"], "do not combine"),
         (
             ["privacy.secure_aggregation=true", "privacy.secure_aggregation.dropout=0.6"],
             "dropout leaves fewer clients than threshold",

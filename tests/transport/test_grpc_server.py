@@ -18,4 +18,4 @@ def test_a_busy_port_is_refused_in_one_line() -> None:
         port = holder.getsockname()[1]
         transport = GrpcServerTransport(object(), f"127.0.0.1:{port}", lambda meta, ids: None, {}, WireOptions())  # type: ignore[arg-type]
         with pytest.raises(FedrecError, match=f"cannot listen on 127.0.0.1:{port}: the port is taken"):
-            transport.serve()
+            transport.run()

@@ -28,6 +28,7 @@ from fedrec.run_folder import SERVER_CHECKPOINT, SERVER_STATE, SIMULATION_STATE,
 from fedrec.runtime.message import Message
 from fedrec.runtime.protocols import CheckpointRefused
 from fedrec.runtime.server import Server
+from fedrec.transport.base import TrafficMeter
 from fedrec.transport.codec import decode, decode_payload, encode, encode_payload
 from fedrec.transport.inprocess import InProcessTransport
 
@@ -185,7 +186,8 @@ def resume_simulation(folder: RunFolder, transport: InProcessTransport, task: An
         server.load_state_dict(saved["server"], in_flight=True)
         transport.queue.load_state_dict(saved["queue"])
         transport.now = float(saved["now"])
-        transport.meter.bytes_up, transport.meter.bytes_down, transport.meter.messages = saved["meter"]
+        up, down, messages = saved["meter"]
+        transport.meter = TrafficMeter(up, down, up, down, messages)  # in simulation raw bytes are the bytes
         task.load_private_state(saved["clients"])
         for host, finished in zip(transport.hosts, saved["hosts_finished"], strict=True):
             host.finished = bool(finished)  # type: ignore[attr-defined]

@@ -29,7 +29,7 @@ from fedrec.experiment.outcome import server_outcome
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.server_factory import build_server, server_plan
-from fedrec.experiment.summary import Traffic, build_summary
+from fedrec.experiment.summary import build_summary
 from fedrec.experiment.task_data import client_data, data_report, most_examples, server_data
 from fedrec.payloads import GlobalModel
 from fedrec.registry import TASKS
@@ -147,9 +147,9 @@ def serve(
     transport = GrpcServerTransport(
         server, listen, hello_check(config.task, clients, tokens, config.plugins), welcome, options, tls
     )
-    recorder.traffic = lambda: (transport.traffic.bytes_up, transport.traffic.bytes_down)
+    recorder.traffic = lambda: (transport.meter.bytes_up, transport.meter.bytes_down)
     started = time.perf_counter()
-    transport.serve()
+    transport.run()
     server.rejections.messages.update(transport.refused)  # refused before they reached the server worker
     summary = build_summary(
         config,
@@ -157,13 +157,8 @@ def serve(
         num_clients=clients,
         metrics=server.last_metrics,
         wall_time_s=time.perf_counter() - started,
-        virtual_time_s=transport.now(),
-        traffic=Traffic(
-            transport.traffic.bytes_up,
-            transport.traffic.bytes_down,
-            transport.traffic.raw_up,
-            transport.traffic.raw_down,
-        ),  # fmt: skip
+        virtual_time_s=transport.elapsed_s(),
+        traffic=transport.meter,
         outcome=server_outcome(server),
         privacy=build_privacy.privacy_block(config, spent, server.round, clients),
         data_report=report,

@@ -20,11 +20,12 @@ from fedrec.experiment.checkpoint import SIMULATION_STATE
 from fedrec.experiment.progress import ProgressView
 from fedrec.experiment.recorder import RunRecorder
 from fedrec.experiment.simulation import run_simulation
-from fedrec.experiment.summary import Traffic, build_summary
+from fedrec.experiment.summary import build_summary
 from fedrec.experiment.task_data import data_report
 from fedrec.registry import plugin_failure
 from fedrec.run_folder import CLIENTS_CHECKPOINT, SERVER_CHECKPOINT, RunFolder, default_run_dir
 from fedrec.runtime.protocols import RoundRecord
+from fedrec.transport.base import TrafficMeter
 
 RANKING_KEYS = ("hr@10", "ndcg@10", "recall@20", "ndcg@20")
 BASELINE_TASKS = ("classification", "node_classification")  # centralized and local runs train one call
@@ -40,8 +41,7 @@ class RunOutcome:
 @dataclass
 class _Totals:
     metrics: dict[str, float]
-    bytes_up: int = 0
-    bytes_down: int = 0
+    traffic: TrafficMeter | None = None
     virtual_time_s: float = 0.0
     privacy: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None  # a federated run's rounds, status, refusals (``server_outcome``)
@@ -90,7 +90,7 @@ def execute(
         metrics=totals.metrics,
         wall_time_s=time.perf_counter() - started,
         virtual_time_s=totals.virtual_time_s,
-        traffic=Traffic(totals.bytes_up, totals.bytes_down),
+        traffic=totals.traffic,
         outcome=totals.outcome,
         privacy=totals.privacy,
         data_report=data_report(config, split),
@@ -103,12 +103,10 @@ def execute(
 def _federated(config: RunConfig, split: TaskData, recorder: RunRecorder, folder: RunFolder, resuming: bool) -> _Totals:
     result = run_simulation(config, split, recorder, folder, resuming)
     folder.save_tensors(CLIENTS_CHECKPOINT, dict(result.task.private_state()))
-    traffic = result.traffic
     privacy = privacy_block(config, result.ledger, result.rounds_done, num_clients(config, split))
     return _Totals(
-        result.metrics, traffic.bytes_up, traffic.bytes_down, result.virtual_time_s, privacy, result.outcome,
-        result.resumed_from_round,
-    )  # fmt: skip
+        result.metrics, result.traffic, result.virtual_time_s, privacy, result.outcome, result.resumed_from_round
+    )
 
 
 def _baseline(config: RunConfig, split: Any, recorder: RunRecorder, folder: RunFolder) -> _Totals:

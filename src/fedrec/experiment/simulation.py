@@ -21,7 +21,8 @@ from fedrec.registry import BACKENDS
 from fedrec.run_folder import RunFolder
 from fedrec.runtime.server import Server
 from fedrec.tasks.base import Task
-from fedrec.transport.inprocess import InProcessTransport, TrafficMeter
+from fedrec.transport.base import TrafficMeter
+from fedrec.transport.inprocess import InProcessTransport
 
 __all__ = ["SimulationResult", "build_simulation", "run_simulation", "server_plan"]
 

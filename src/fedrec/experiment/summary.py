@@ -9,22 +9,11 @@ optionally ``privacy``, ``data_report`` and the task's own entries (``protocol``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from fedrec.config import RunConfig
 from fedrec.experiment.build import algorithm_name, task_spec
-
-
-@dataclass(frozen=True)
-class Traffic:
-    """Bytes moved: ``bytes_*`` as sent (after compression, with envelopes), ``raw_*`` the tensors' own
-    bytes. The simulation moves no envelope, so there the two agree."""
-
-    bytes_up: int = 0
-    bytes_down: int = 0
-    raw_up: int | None = None
-    raw_down: int | None = None
+from fedrec.transport.base import TrafficMeter
 
 
 def build_summary(
@@ -35,7 +24,7 @@ def build_summary(
     metrics: dict[str, float],
     wall_time_s: float,
     virtual_time_s: float = 0.0,
-    traffic: Traffic = Traffic(),
+    traffic: TrafficMeter | None = None,
     outcome: dict[str, Any] | None = None,
     privacy: dict[str, Any] | None = None,
     data_report: dict[str, int] | None = None,
@@ -44,6 +33,7 @@ def build_summary(
     """``summary.json`` of a run of ``config`` in ``mode`` (federated, centralized, local, distributed);
     ``outcome``: the server's ``server_outcome`` (federated runs), which sets ``rounds`` and ``status``."""
     federated = mode in ("federated", "distributed")
+    traffic = traffic or TrafficMeter()  # the baselines move nothing
     rounds = config.centralized.epochs if config.mode == "centralized" else config.federation.rounds
     summary: dict[str, Any] = {
         "dataset": config.data.name,
@@ -58,8 +48,8 @@ def build_summary(
         "virtual_time_s": round(virtual_time_s, 3),
         "bytes_up": traffic.bytes_up,
         "bytes_down": traffic.bytes_down,
-        "raw_tensor_bytes_up": traffic.bytes_up if traffic.raw_up is None else traffic.raw_up,
-        "raw_tensor_bytes_down": traffic.bytes_down if traffic.raw_down is None else traffic.raw_down,
+        "raw_tensor_bytes_up": traffic.raw_up,
+        "raw_tensor_bytes_down": traffic.raw_down,
         "seed": config.seed,
         "execution": config.federation.execution if federated else config.mode,
         "resumed_from_round": resumed_from_round,

@@ -32,6 +32,7 @@ from fedrec.errors import FedrecError
 from fedrec.runtime.message import SERVER, Message, MessageKind, payload_nbytes
 from fedrec.runtime.worker import Worker
 from fedrec.transport.admission import admit
+from fedrec.transport.base import TrafficMeter
 from fedrec.transport.codec import PROTOCOL_VERSION, encode
 from fedrec.transport.grpc_common import HELLO, REFUSED, SERVICE, SESSION, WELCOME, WireOptions, control
 from fedrec.transport.proto import wire_pb2 as wire
@@ -57,16 +58,6 @@ class _Session:
     reading: bool = False  # its reader thread runs (and removes it when its stream ends)
 
 
-@dataclass
-class WireTraffic:
-    """Bytes on the wire, and the raw bytes of the tensors they carried."""
-
-    bytes_up: int = 0
-    bytes_down: int = 0
-    raw_up: int = 0
-    raw_down: int = 0
-
-
 def _doubling(n: int) -> bool:
     """Whether the ``n``-th occurrence (n >= 1) is logged: the first ten, then the 16th, 32nd, 64th, ..."""
     return n <= 10 or n & (n - 1) == 0
@@ -80,6 +71,10 @@ def printable(text: object, limit: int = 200) -> str:
 
 
 class GrpcServerTransport:
+    """The server's side of a cluster (a ``Transport``): client processes connect over gRPC, each message is
+    admitted (``admission``) before the server worker sees it, and replies go back on each process's stream.
+    ``run`` serves until the server worker finishes; raises ``FedrecError`` if ``listen`` cannot be bound."""
+
     def __init__(
         self,
         server: Worker,
@@ -97,7 +92,7 @@ class GrpcServerTransport:
         self.credentials = credentials
         self.inbox: queue.Queue[tuple[Message, int] | None] = queue.Queue()  # (message, session number; 0: timer)
         self.sessions: dict[int, _Session] = {}
-        self.traffic = WireTraffic()
+        self.meter = TrafficMeter()
         self.refused: Counter[str] = Counter()  # messages refused, by reason (rejected_messages)
         self._hellos_refused = 0
         self._ungreeted: dict[int, grpc.ServicerContext] = {}  # streams waiting for their hello, oldest first
@@ -107,10 +102,14 @@ class GrpcServerTransport:
         self._started = time.monotonic()
         self._done = threading.Event()
 
-    def now(self) -> float:
+    def elapsed_s(self) -> float:
+        """Wall-clock seconds since the transport was made."""
         return time.monotonic() - self._started
 
-    def serve(self) -> None:
+    def now(self) -> float:
+        return self.elapsed_s()
+
+    def run(self) -> None:
         """Run until the server worker finishes and every client process has been told."""
         grpc_server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=256),
@@ -183,8 +182,7 @@ class GrpcServerTransport:
             ids = session.client_ids[np.isin(session.client_ids, receivers)]
             if len(ids):
                 data = base + wire.Envelope(receiver=ids.tolist()).SerializeToString()  # protobuf merge appends
-                self.traffic.bytes_down += len(data)
-                self.traffic.raw_down += raw
+                self.meter.sent_down(len(data), raw)
                 session.outbox.put(data)
 
     def _session(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
@@ -287,7 +285,8 @@ class GrpcServerTransport:
         why = "its stream ended"
         try:
             for data in requests:
-                self.traffic.bytes_up += len(data)
+                self.meter.bytes_up += len(data)  # every byte read counts, refused or not
+                self.meter.messages += 1
                 self._accept(session, data)
         except grpc.RpcError as exc:  # e.g. RESOURCE_EXHAUSTED: it sent a message over the limit
             code, details = getattr(exc, "code", None), getattr(exc, "details", None)
@@ -309,7 +308,7 @@ class GrpcServerTransport:
         if isinstance(admitted, tuple):
             self._strike(session.number, *admitted)
             return
-        self.traffic.raw_up += payload_nbytes(admitted.payload)
+        self.meter.raw_up += payload_nbytes(admitted.payload)
         self.inbox.put((replace(admitted, time=self.now()), session.number))
 
     def _strike(self, number: int, reason: str, detail: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,14 +20,8 @@ import numpy as np
 from fedrec.runtime.message import SERVER, Message, payload_nbytes
 from fedrec.runtime.worker import Worker
 from fedrec.transport.backends import Backend, InProcessBackend
+from fedrec.transport.base import TrafficMeter
 from fedrec.transport.host import Host
-
-
-@dataclass
-class TrafficMeter:
-    bytes_up: int = 0
-    bytes_down: int = 0
-    messages: int = 0
 
 
 class VirtualTimeQueue:
@@ -61,7 +55,7 @@ class VirtualTimeQueue:
 
 
 class InProcessTransport:
-    """Routes messages between one server and client hosts living in this process."""
+    """Routes messages between one server and client hosts living in this process (a ``Transport``)."""
 
     def __init__(self, server: Worker, hosts: Sequence[Host], backend: Backend | None = None) -> None:
         """``hosts``: the client hosts; ``backend``: what runs them (default: calls them in this process)."""
@@ -76,6 +70,10 @@ class InProcessTransport:
         self._host_of = np.concatenate([np.full(len(x), i) for i, x in enumerate(ids)]) if ids else self._client_ids
         order = np.argsort(self._client_ids)
         self._client_ids, self._host_of = self._client_ids[order], self._host_of[order]
+
+    def elapsed_s(self) -> float:
+        """The virtual time of the last message delivered."""
+        return self.now
 
     def send(self, message: Message) -> None:
         self.queue.push(message)
@@ -103,14 +101,13 @@ class InProcessTransport:
 
     def _deliver(self, message: Message) -> None:
         self.now = max(self.now, message.time)
-        self.meter.messages += 1
         size = payload_nbytes(message.payload)
         if message.receiver == SERVER:
-            self.meter.bytes_up += size
+            self.meter.sent_up(size, size)
             replies = self.server.handle(message)
         else:
             receivers = np.asarray(message.receivers(), dtype=np.int64)
-            self.meter.bytes_down += size * len(receivers)
+            self.meter.sent_down(size * len(receivers), size * len(receivers))
             replies = []
             for host_index, ids in self._split_by_host(receivers):
                 replies += self.backend.deliver(host_index, _readdressed(message, ids))
