@@ -26,9 +26,11 @@ class GlobalModel:
 
     @property
     def nbytes(self) -> int:
+        """Bytes of the model's tensors (what a broadcast carries per receiver)."""
         return _tensor_bytes(self.params)
 
     def replace(self, params: dict[str, Tensor]) -> GlobalModel:
+        """The same model with ``params`` (the row-sparse names kept)."""
         return GlobalModel(params, self.row_sparse)
 
 
@@ -47,6 +49,7 @@ class RowDeltas:
     @property
     def nbytes(self) -> int:
         # owner is implied by the sender on the wire; index, weight and values are sent
+        """Bytes of the rows, their owners, indices, weights and values."""
         return int(self.index.numel() * 4 + self.weight.numel() * 4 + _tensor_bytes(self.values))
 
     def with_values(self, values: dict[str, Tensor]) -> RowDeltas:
@@ -88,6 +91,7 @@ class ClientUpdates:
 
     @property
     def nbytes(self) -> int:
+        """Bytes the updates carry."""
         return int(self.num_examples.numel() * 4 + _tensor_bytes(self.dense) + self.rows.nbytes)
 
     def select(self, positions: np.ndarray) -> ClientUpdates:
@@ -148,6 +152,7 @@ class ClientUpdates:
 
     @staticmethod
     def concat(parts: list[ClientUpdates]) -> ClientUpdates:
+        """One batch of the ``parts`` (their clients in order); the row owners are renumbered."""
         if len(parts) == 1:
             return parts[0]
         offsets = np.cumsum([0] + [len(p.client_ids) for p in parts[:-1]])
@@ -174,11 +179,14 @@ class MetricSums:
 
     @property
     def nbytes(self) -> int:
+        """Bytes the sums carry."""
         return _tensor_bytes(self.sums)
 
     def total(self, name: str) -> float:
+        """The sum of ``name`` over every client."""
         return float(self.sums[name].sum())
 
     def select(self, positions: np.ndarray) -> MetricSums:
+        """The sums of the clients at ``positions``."""
         keep = torch.from_numpy(np.asarray(positions, dtype=np.int64))
         return MetricSums(self.client_ids[positions], {k: v[keep] for k, v in self.sums.items()})

@@ -55,12 +55,15 @@ class Registry(Generic[T]):
         self._loaded.pop(name, None)
 
     def names(self) -> list[str]:
+        """Every registered name, sorted (built-ins not imported yet included)."""
         return sorted({*self._lazy, *self._loaded})
 
     def __contains__(self, name: object) -> bool:
         return name in self._lazy or name in self._loaded
 
     def get(self, name: str) -> T:
+        """The component registered as ``name`` (a built-in is imported on first use); raises ``ConfigError`` naming
+        the registered ones for an unknown name."""
         if name in self._loaded:
             return self._loaded[name]
         if name not in self._lazy:
@@ -85,17 +88,27 @@ class TaskDeclaration(Protocol):
     composition root asks for it with ``task_spec(name)``."""
 
     @property
-    def private_uploads(self) -> bool: ...
+    def private_uploads(self) -> bool:
+        """Whether local DP and pseudo-items protect its uploads."""
+        ...
 
     @property
-    def personal_layers(self) -> bool: ...
+    def personal_layers(self) -> bool:
+        """Whether it supports ``local_layers`` and Ditto."""
+        ...
 
     @property
-    def finetunes(self) -> bool: ...
+    def finetunes(self) -> bool:
+        """Whether each client can fine-tune a personal copy before evaluating."""
+        ...
 
-    def config_problem(self, config: Any) -> str | None: ...
+    def config_problem(self, config: Any) -> str | None:
+        """Why it refuses ``config`` (one line), or None."""
+        ...
 
-    def load(self, config: Any) -> Any: ...
+    def load(self, config: Any) -> Any:
+        """Its data for ``config``."""
+        ...
 
 
 TASKS: Registry[TaskDeclaration] = Registry(

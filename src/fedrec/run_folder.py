@@ -30,11 +30,16 @@ SIMULATION_STATE = "checkpoint/simulation.pt"  # a simulation's whole state (exp
 
 
 def default_run_dir(config: RunConfig) -> Path:
+    """``runs/<dataset>-<task>-<mode>-<timestamp>`` for a run of ``config``."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{stamp}-{config.data.name}-{config.mode}"
 
 
 class RunFolder:
+    """A run's folder: resolved config, ``history.jsonl``, ``summary.json`` and checkpoints. Files are written whole (a
+    temporary file renamed), so a crash never leaves half a file; raises ``RunFolderError`` for a folder that is
+    not a run's."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
@@ -114,19 +119,24 @@ class RunFolder:
         return load_config(self.path / "config.yaml")
 
     def append_history(self, record: dict[str, Any]) -> None:
+        """Append one round's line to ``history.jsonl``."""
         with (self.path / "history.jsonl").open("a") as handle:
             handle.write(json.dumps(record) + "\n")
 
     def save_tensors(self, relative: str, tensors: dict[str, Tensor | int | float | str]) -> None:
+        """Save ``tensors`` (and plain values) under ``relative`` with ``torch.save``, atomically."""
         target = self.path / relative
         partial = target.with_name(target.name + ".partial")
         torch.save(tensors, partial)
         os.replace(partial, target)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
+        """Write ``summary.json``, atomically."""
         _write_atomic(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
 
     def load_tensors(self, relative: str) -> dict[str, Any]:
+        """What ``save_tensors`` saved (``weights_only``: no code runs on load); raises ``RunFolderError`` for a
+        missing or unreadable file."""
         target = self.path / relative
         if not target.is_file():
             raise RunFolderError(f"{target} is missing; is {self.path} the folder of a completed fedrec run?")
@@ -137,6 +147,7 @@ class RunFolder:
         return loaded
 
     def load_summary(self) -> dict[str, Any]:
+        """``summary.json``; raises ``RunFolderError`` for a missing or damaged one."""
         target = self.path / "summary.json"
         if not target.is_file():
             raise RunFolderError(f"{target} is missing: the run in {self.path} did not complete")

@@ -51,6 +51,9 @@ class DPFedAvg:
         self.rounds = int(state["rounds"])
 
     def aggregate(self, model: GlobalModel, updates: list[ClientUpdates | NoisySum]) -> GlobalModel:
+        """The next version: each update clipped to ``clip_norm`` (again, by the server), summed, noised with N(0, (z
+        C)^2) per coordinate, divided by the expected cohort; or one ``NoisySum`` from secure aggregation,
+        already noised by its clients."""
         self.rounds += 1
         if len(updates) == 1 and isinstance(updates[0], NoisySum):
             sums = updates[0].sums
@@ -64,6 +67,8 @@ class DPFedAvg:
         return model.replace(params)
 
     def noised(self, sums: dict[str, Tensor]) -> dict[str, Tensor]:
+        """``sums`` (name -> full-shape tensor) plus Gaussian noise of std ``noise_multiplier * clip_norm``, drawn from
+        the run's seed and this round."""
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.rounds)
         std = self.noise_multiplier * self.clip_norm
         return {

@@ -13,10 +13,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fedrec.engine.objective import LocalObjective
 from fedrec.payloads import GlobalModel, StackedRows
 
 
-class FedProx:
+class FedProx(LocalObjective):
+    """FedProx's client term (Li et al., "Federated Optimization in Heterogeneous Networks", MLSys 2020): ``(mu / 2) |w
+    - w_g|^2`` over the federated weights a client trains, w_g the model it received. Uploads nothing beside the
+    delta."""
+
     def __init__(self, mu: float) -> None:
         self.mu = mu
 

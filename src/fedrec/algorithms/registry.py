@@ -25,7 +25,9 @@ class Aggregator(Protocol):
     ``ClientUpdates``; their order must not matter). State it keeps across rounds (optimizer moments) goes in
     ``state_dict``/``load_state_dict`` if it has them, so checkpoints keep it."""
 
-    def aggregate(self, model: Any, updates: list[Any]) -> Any: ...
+    def aggregate(self, model: Any, updates: list[Any]) -> Any:
+        """The next version of ``model`` from a round's ``updates`` (any order)."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fedrec.engine.objective import LocalObjective
 from fedrec.payloads import ClientUpdates, GlobalModel, StackedRows, scatter_rows
 
 CONTROL = "control."
@@ -44,6 +45,7 @@ class RowControls:
 
     @staticmethod
     def empty(row_shape: torch.Size, dtype: torch.dtype, num_rows: int) -> RowControls:
+        """No client controls yet: rows of shape ``row_shape`` in ``dtype``, for a table of ``num_rows`` rows."""
         return RowControls(np.empty(0, dtype=np.int64), torch.zeros(0, *row_shape, dtype=dtype), num_rows)
 
     def get(self, keys: np.ndarray) -> Tensor:
@@ -78,7 +80,11 @@ class RowControls:
 
 
 class Aggregator(Protocol):
-    def aggregate(self, model: GlobalModel, updates: list[ClientUpdates]) -> GlobalModel: ...
+    """The aggregator SCAFFOLD wraps: it moves the weights; SCAFFOLD moves the controls beside them."""
+
+    def aggregate(self, model: GlobalModel, updates: list[ClientUpdates]) -> GlobalModel:
+        """The next version of ``model`` from ``updates``."""
+        ...
 
 
 def with_controls(model: GlobalModel) -> GlobalModel:
@@ -88,7 +94,7 @@ def with_controls(model: GlobalModel) -> GlobalModel:
     return GlobalModel({**model.params, **zeros}, frozenset(sparse))
 
 
-class ScaffoldClient:
+class ScaffoldClient(LocalObjective):
     """The client half, for the clients one host holds; their controls stay here."""
 
     def __init__(self, client_ids: np.ndarray, lr: float) -> None:
@@ -231,6 +237,8 @@ class ScaffoldServer:
             load(state["inner"])
 
     def aggregate(self, model: GlobalModel, updates: list[ClientUpdates]) -> GlobalModel:
+        """The weights move as the wrapped aggregator moves them; each server control moves by the sum of the clients'
+        control changes over all N clients (a table's control row by row)."""
         batch = ClientUpdates.concat(sorted(updates, key=lambda u: int(u.client_ids.min())))
         weights = {k: v for k, v in batch.dense.items() if not k.startswith(CONTROL)}
         r = batch.rows

@@ -27,9 +27,13 @@ from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 class ClientRoster(Protocol):
     """The clients that joined (the server's registry): batched membership and example counts."""
 
-    def known(self, ids: np.ndarray) -> np.ndarray: ...
+    def known(self, ids: np.ndarray) -> np.ndarray:
+        """bool ``[len(ids)]``: which of ``ids`` joined."""
+        ...
 
-    def counts_of(self, ids: np.ndarray) -> np.ndarray: ...
+    def counts_of(self, ids: np.ndarray) -> np.ndarray:
+        """int64 ``[len(ids)]``: the example counts of ``ids``, all known."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The ``fedrec`` command line (typer): run, recommend, server, client, cluster, data, audit, components."""

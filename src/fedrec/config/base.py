@@ -12,6 +12,8 @@ Seconds = Annotated[float, Field(gt=0, le=1e7)]
 
 
 class Section(BaseModel):
+    """A config section: unknown keys are refused, values are frozen, and no setting takes inf or nan."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no setting takes inf or nan
 
 

@@ -18,6 +18,7 @@ class UniformDevices(Section):
 
     @property
     def always_online(self) -> bool:
+        """Every client is online at every moment."""
         return True
 
 
@@ -35,6 +36,7 @@ class LognormalDevices(Section):
 
     @property
     def always_online(self) -> bool:
+        """Clients are always online only with ``availability`` 1."""
         return self.availability == 1.0
 
 
@@ -46,6 +48,7 @@ class TraceDevices(Section):
 
     @property
     def always_online(self) -> bool:
+        """A trace may take clients offline."""
         return False
 
 

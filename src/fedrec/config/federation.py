@@ -111,6 +111,10 @@ ClientAlgorithmConfig = Annotated[
 
 
 class FederationConfig(Section):
+    """How the clients train together: sampling (``clients_per_round`` or ``client_fraction``; neither: all), the
+    aggregator and backend by registered name, and the tagged ``algorithm``, ``server_optimizer`` and ``policy``
+    sections."""
+
     rounds: PositiveInt = 100
     clients_per_round: PositiveInt | None = None
     client_fraction: float | None = Field(None, gt=0.0, le=1.0)
@@ -160,4 +164,6 @@ class FederationConfig(Section):
 
     @property
     def quorum(self) -> float:
+        """The share of a sync round's (or evaluation's) clients whose replies suffice once the deadline passed; 1
+        under FedBuff."""
         return self.sync.quorum if self.sync is not None else 1.0

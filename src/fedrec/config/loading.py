@@ -68,6 +68,8 @@ def valid_keys(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[str
 
 
 def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` as ``(key, value)``, the value parsed as YAML (``null``, numbers, lists, ``{kind: x}``); raises
+    ``ConfigError`` without ``=``."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set expects key=value, got {text!r} (for example --set rounds=20)")
@@ -210,4 +212,6 @@ def _tagged_at(dotted: str) -> dict[str, type[BaseModel]]:
 
 
 def dump_config(config: RunConfig) -> str:
+    """The resolved config as YAML (every key, only the chosen kinds'), as saved in a run folder; it loads again to an
+    equal config."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

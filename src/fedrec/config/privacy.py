@@ -12,6 +12,8 @@ Accountant = Literal["rdp", "pld"]
 
 
 class NoDP(Section):
+    """No differential privacy."""
+
     kind: Literal["none"] = "none"
 
 
@@ -87,4 +89,5 @@ class PrivacyConfig(Section):
 
     @property
     def active(self) -> bool:
+        """Whether any privacy mechanism is on (DP, secure aggregation, pseudo-items)."""
         return self.dp.kind != "none" or self.secure_aggregation is not None or self.pseudo_items > 0

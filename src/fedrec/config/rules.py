@@ -25,19 +25,29 @@ class TaskSettings(Protocol):
     """The parts of a run config these rules read."""
 
     @property
-    def task(self) -> str: ...
+    def task(self) -> str:
+        """The task's registered name."""
+        ...
 
     @property
-    def data(self) -> DataConfig: ...
+    def data(self) -> DataConfig:
+        """The data section."""
+        ...
 
     @property
-    def model(self) -> ModelConfig: ...
+    def model(self) -> ModelConfig:
+        """The model section."""
+        ...
 
     @property
-    def split(self) -> SplitConfig: ...
+    def split(self) -> SplitConfig:
+        """The split section."""
+        ...
 
     @property
-    def ranking(self) -> RankingConfig: ...
+    def ranking(self) -> RankingConfig:
+        """The ranking task's section."""
+        ...
 
 
 def _readers(config: TaskSettings) -> dict[str, tuple[bool, str]]:

@@ -29,6 +29,10 @@ from fedrec.registry import AGGREGATORS, BACKENDS, TASKS
 
 
 class RunConfig(Section):
+    """A whole run: its seed and mode, the task (by registered name) and its sections. Validation asks the registered
+    components whether they take it and refuses settings the run would never read; ``load_config`` turns every
+    refusal into one ``ConfigError`` line."""
+
     seed: int = Field(0, ge=0, lt=2**32, description="seeds every generator of the run (numpy and torch take it)")
     mode: Literal["federated", "centralized", "local"] = "federated"
     task: str = Field("rating", description="rating, ranking, classification, node_classification, or a plug-in's")

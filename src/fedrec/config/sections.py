@@ -10,6 +10,8 @@ from fedrec.config.base import Seconds, Section
 
 
 class DataConfig(Section):
+    """Which dataset (by catalogue name) and how each user's ratings are held out."""
+
     name: str = Field("ml-100k", description="the dataset; the task declares which it reads (TaskSpec.datasets)")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of each user's ratings held out as test")
     normalize_features: bool = Field(False, description="graphs: scale each node's features to sum to one")
@@ -38,6 +40,9 @@ class SplitConfig(Section):
 
 
 class ModelConfig(Section):
+    """The model: MF or NCF (``kind``, ranking only for NCF) with ``dim`` factors drawn from N(0, ``init_std``^2), or a
+    classifier with ``hidden`` widths."""
+
     kind: Literal["biased_mf", "gmf", "mlp", "neumf"] = "biased_mf"  # NCF kinds are for task: ranking
     dim: PositiveInt = 32
     init_std: PositiveFloat = 0.01
@@ -46,6 +51,9 @@ class ModelConfig(Section):
 
 
 class TrainingConfig(Section):
+    """An optimizer and its settings: ``lr`` per step, ``momentum`` (SGD), ``weight_decay`` on every parameter, ``l2``
+    on what each example uses, minibatches of ``batch_size`` examples."""
+
     optimizer: Literal["sgd", "adam"] = "adam"
     lr: PositiveFloat = 0.02
     momentum: float = Field(0.0, ge=0.0, lt=1.0, description="SGD momentum")

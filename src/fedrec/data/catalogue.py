@@ -37,13 +37,16 @@ class Catalogue:
 
     @property
     def num_users(self) -> int:
+        """Users in the dataset."""
         return len(self.user_ids)
 
     @property
     def num_items(self) -> int:
+        """Items in the dataset."""
         return len(self.item_ids)
 
     def to_dict(self) -> dict[str, Any]:
+        """The catalogue as JSON-ready values (saved with a run, read back by ``from_dict``)."""
         return {
             "name": self.name,
             "user_ids": self.user_ids.tolist(),
@@ -58,6 +61,7 @@ class Catalogue:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Catalogue:
+        """A catalogue from ``to_dict``'s values."""
         low, high = raw["rating_range"]
         return cls(
             raw["name"],

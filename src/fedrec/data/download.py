@@ -25,15 +25,18 @@ CACHE_ENV = "FEDREC_DATA_DIR"
 
 
 def cache_root() -> Path:
+    """Where verified downloads live: ``$FEDREC_DATA_DIR`` or ``~/.cache/fedrec``."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "fedrec" / "data")
 
 
 def mirror_root() -> Path | None:
+    """The folder ``$FEDREC_DATA_MIRROR`` names (files served instead of the internet), or None."""
     value = os.environ.get(MIRROR_ENV)
     return Path(value) if value else None
 
 
 def sha256_of(path: Path) -> str:
+    """The hex SHA-256 of a file, read in chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -138,4 +141,5 @@ def _store(root: Path, f: DataFile, content: bytes, origin: str) -> None:
 
 
 def remove_cached(spec: DatasetSpec) -> None:
+    """Delete a dataset's cached files (the next load fetches and verifies them again)."""
     shutil.rmtree(cache_root() / spec.folder, ignore_errors=True)

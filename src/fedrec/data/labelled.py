@@ -58,6 +58,8 @@ FASHION_CLASSES = (
 
 
 def load_fashion_mnist() -> TrainTest:
+    """Fashion-MNIST (Xiao et al. 2017): 60,000 train and 10,000 test images, ``[n, 1, 28, 28]`` float in [0, 1], 10
+    classes; downloaded and checked first."""
     folder = ensure_dataset(get_spec("fashion-mnist"))
     parts = []
     for prefix in ("train", "t10k"):
@@ -77,6 +79,8 @@ def _idx(path: Path, magic: int) -> np.ndarray:
 
 
 def load_adult() -> TrainTest:
+    """UCI Adult (census income): one-hot and scaled features, binary labels, with the workclass and native-country of
+    each row for natural splits; downloaded and checked first."""
     folder = ensure_dataset(get_spec("uci-adult"))
     train_rows = _adult_rows(folder / "adult.data")
     test_rows = _adult_rows(folder / "adult.test")

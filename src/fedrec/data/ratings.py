@@ -32,36 +32,44 @@ class Ratings:
 
     @property
     def name(self) -> str:
+        """The dataset's name."""
         return self.catalogue.name
 
     @property
     def user_ids(self) -> np.ndarray:
+        """The original user id of each user index."""
         return self.catalogue.user_ids
 
     @property
     def item_ids(self) -> np.ndarray:
+        """The original item id of each item index."""
         return self.catalogue.item_ids
 
     @property
     def item_titles(self) -> tuple[str, ...]:
+        """Each item's title ('' where the data has none)."""
         return self.catalogue.item_titles
 
     @property
     def rating_range(self) -> tuple[float, float]:
+        """``(lowest, highest)`` rating the scale allows."""
         return self.catalogue.rating_range
 
     @property
     def num_users(self) -> int:
+        """Users (rows of the user side), whether or not they rated here."""
         return self.catalogue.num_users
 
     @property
     def num_items(self) -> int:
+        """Items (rows of the item tables), whether or not they are rated here."""
         return self.catalogue.num_items
 
     def __len__(self) -> int:
         return len(self.values)
 
     def subset(self, mask: np.ndarray) -> Ratings:
+        """The ratings where ``mask`` (bool ``[n]``) holds, with the same users and items."""
         return Ratings(
             self.catalogue,
             self.users[mask],

@@ -39,6 +39,7 @@ class DatasetSpec:
         return "no official download: only read from the folder FEDREC_DATA_MIRROR names"
 
     def file(self, basename: str) -> DataFile:
+        """The file named ``basename``; raises ``KeyError`` for a file the dataset does not have."""
         for f in self.files:
             if f.path.rsplit("/", 1)[-1] == basename:
                 return f
@@ -217,6 +218,7 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (*_TABLE, *_PER_
 
 
 def get_spec(name: str) -> DatasetSpec:
+    """The catalogue entry of ``name``; raises ``DataError`` naming the datasets there are."""
     try:
         return DATASETS[name]
     except KeyError:

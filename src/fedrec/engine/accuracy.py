@@ -43,6 +43,8 @@ class AccuracyMetrics:
     KINDS = ("correct", "count", "hits", "predicted", "actual")
 
     def combine(self, sums: list[MetricSums]) -> dict[str, float]:
+        """The run's accuracy (and its other figures) from every client's sums: totals over clients, so each example
+        counts once."""
         metrics: dict[str, float] = {}
         for split in ("test", "val", "personal"):
             if not sums or not all(f"{split}_{k}" in s.sums for s in sums for k in self.KINDS):

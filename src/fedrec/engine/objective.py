@@ -18,6 +18,9 @@ from fedrec.payloads import GlobalModel, StackedRows
 
 
 class LocalObjective(Protocol):
+    """A client algorithm's term in local training (FedProx, SCAFFOLD), applied by every task in both execution
+    paths; row-aware for embedding tables."""
+
     def penalty(self, clients: np.ndarray, weights: dict[str, Tensor], model: GlobalModel) -> Tensor:
         """Extra loss of ``clients`` (row i of every weight is client i's) given the model they received."""
         ...
@@ -55,7 +58,9 @@ class LocalObjective(Protocol):
         ...
 
 
-class PlainObjective:
+class PlainObjective(LocalObjective):
+    """FedAvg's client: nothing added to the loss, nothing uploaded beside the delta."""
+
     def penalty(self, clients: np.ndarray, weights: dict[str, Tensor], model: GlobalModel) -> Tensor:
         return torch.zeros(())
 
@@ -98,6 +103,8 @@ def objective_state(objective: LocalObjective) -> dict[str, Tensor]:
 
 
 def load_objective_state(objective: LocalObjective, private: dict[str, Tensor]) -> None:
+    """Give ``objective`` its clients' state back from ``private`` (what ``objective_state`` saved); nothing for a term
+    without state."""
     load = getattr(objective, "load_state_dict", None)
     if callable(load):
         load({k[len(OBJECTIVE) :]: v.clone() for k, v in private.items() if k.startswith(OBJECTIVE)})

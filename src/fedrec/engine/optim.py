@@ -32,6 +32,10 @@ class OptimizerSettings:
 
 
 class CohortOptimizer:
+    """One optimizer per client, run for a whole cohort at once: each stacked row of each parameter belongs to a client
+    (``owners``) and keeps that client's own moments and step count, so the numbers are those of separate
+    ``torch.optim`` optimizers. ``decayed``: the parameters ``weight_decay`` applies to."""
+
     def __init__(
         self,
         settings: OptimizerSettings,
@@ -50,6 +54,8 @@ class CohortOptimizer:
 
     @torch.no_grad()
     def step(self, grads: dict[str, Tensor], active_clients: int, active_rows: dict[str, int]) -> None:
+        """One step of the first ``active_clients`` clients, on the first ``active_rows[name]`` rows of each parameter
+        (the clients still training form a prefix)."""
         self.steps[:active_clients] += 1
         for name, grad in grads.items():
             n = active_rows[name]

@@ -14,6 +14,9 @@ from torch import Tensor
 
 
 class PersonalLayers:
+    """Parameters that stay on each client (FedPer's head, FedBN's normalization; names matching ``prefixes``): they
+    train with the rest and never travel. Raises ``ValueError`` for a prefix no parameter has."""
+
     def __init__(self, client_ids: np.ndarray, all_names: list[str], prefixes: tuple[str, ...]) -> None:
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.names = {n for n in all_names if any(n == p or n.startswith(p + ".") for p in prefixes)}
@@ -35,10 +38,12 @@ class PersonalLayers:
         return stacked
 
     def keep(self, clients: np.ndarray, end: dict[str, Tensor]) -> None:
+        """Store the personal parameters ``clients`` ended their training with (stacked ``[clients, *shape]``)."""
         for name in self.names:
             self.store[name][self._rows(clients)] = end[name].detach()
 
     def shared(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
+        """``values`` without the personal parameters (what an update may carry)."""
         return {k: v for k, v in values.items() if k not in self.names}
 
     def of(self, client: int, weights: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -40,6 +40,7 @@ class CohortPlan:
         return clients, int(self.row_end[clients - 1])
 
     def gather(self, table: Tensor) -> Tensor:
+        """Each client's own copy of the table rows it trains: ``table[row_item]``, ``[rows, *row_shape]``."""
         return table[torch.from_numpy(self.row_item)].clone()
 
 
@@ -88,6 +89,8 @@ def epoch_steps(plan: CohortPlan, seed: int, round_index: int, epoch: int, batch
 def row_updates(
     plan: CohortPlan, start: dict[str, Tensor], params: dict[str, Tensor], tables: tuple[str, ...]
 ) -> RowDeltas:
+    """The change of each client's copy of each trained row of ``tables``, with each row's weight (examples that
+    touched it)."""
     weight = np.bincount(plan.example_rows.ravel(), minlength=len(plan.row_item)).astype(np.float32)
     return RowDeltas(
         owner=torch.from_numpy(plan.row_owner),
@@ -98,6 +101,8 @@ def row_updates(
 
 
 def client_updates(plan: CohortPlan, rows: RowDeltas, dense: dict[str, Tensor] | None = None) -> ClientUpdates:
+    """The cohort's ``ClientUpdates``: ``rows``, ``dense`` (``[clients, *shape]``) and each client's example count as
+    its weight."""
     return ClientUpdates(plan.client_ids, torch.from_numpy(plan.counts.astype(np.float32)), dense or {}, rows)
 
 

@@ -42,5 +42,6 @@ def exceeds(value: Tensor, limit: Tensor) -> Tensor:
 
 
 def as_mask(bad: Tensor) -> np.ndarray:
+    """bool ``[n]`` numpy mask of a torch bool tensor."""
     mask: np.ndarray = bad.numpy().astype(bool)
     return mask

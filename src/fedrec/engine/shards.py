@@ -21,6 +21,8 @@ class ClientShards:
         self.starts = np.cumsum(self.counts) - self.counts
 
     def cohort(self, positions: np.ndarray, client_ids: np.ndarray) -> CohortData:
+        """The examples of the clients at ``positions``, grouped by client in that order, as a ``CohortData`` of
+        ``client_ids``."""
         counts = self.counts[positions]
         take = np.repeat(self.starts[positions] - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
         return CohortData(client_ids, counts, self.items[take], self.ratings[take])
@@ -33,8 +35,10 @@ class HostedClients:
     train_shards: ClientShards
 
     def positions(self, client_ids: np.ndarray) -> np.ndarray:
+        """The position of each of ``client_ids`` (all hosted) among the hosted clients."""
         return np.searchsorted(self.client_ids, client_ids)
 
     def num_examples(self, client_ids: np.ndarray) -> np.ndarray:
+        """int64 ``[len(client_ids)]``: training examples of each (its FedAvg weight)."""
         counts: np.ndarray = self.train_shards.counts[self.positions(client_ids)]
         return counts

@@ -36,6 +36,8 @@ class AuditSettings:
 
 
 def run_audit(config: RunConfig, settings: AuditSettings, model: GlobalModel | None = None) -> dict[str, AttackResult]:
+    """Attack the uploads of one round under the run's privacy settings (or of a given ``model``): for each attack, how
+    well it guesses which items each user rated. Raises ``ConfigError`` for a task whose uploads name no items."""
     if config.task != "rating":
         raise FedrecError(
             f"the audit attacks the recommender's uploads (task rating); this run's task is {config.task}"

@@ -54,10 +54,12 @@ def load_task_data(config: RunConfig) -> TaskData:
 
 
 def num_clients(config: RunConfig, data: TaskData) -> int:
+    """How many clients the task's data makes (users, or the split's parts)."""
     return task_spec(config).num_clients(data)
 
 
 def build_task(config: RunConfig, data: TaskData, client_ids: np.ndarray) -> Task:
+    """The task of ``client_ids`` (one host's clients) on ``data``, as the task's spec builds it."""
     return task_spec(config).build(config, data, client_ids)
 
 
@@ -72,6 +74,7 @@ def update_check(config: RunConfig) -> UpdateCheck:
 
 
 def initial_model(config: RunConfig, task: Task) -> GlobalModel:
+    """The global model before round 1; with SCAFFOLD, a zero server control beside every weight."""
     model: GlobalModel = task.initial_model()
     return with_controls(model) if config.federation.algorithm.kind == "scaffold" else model
 
@@ -127,6 +130,7 @@ def device_profiles(config: RunConfig, client_ids: np.ndarray) -> DeviceProfiles
 
 
 def round_policy(config: RunConfig, num_clients: int) -> RoundPolicy:
+    """The configured round policy: synchronous rounds or FedBuff (with FedAU weights if ``participation_cap``)."""
     f, chosen = config.federation, config.federation.policy
     weights = ParticipationWeights(f.participation_cap)
     if isinstance(chosen, SyncPolicy):

@@ -23,6 +23,7 @@ log = logging.getLogger("fedrec.privacy")
 
 
 def sampler(config: RunConfig) -> ClientSampler:
+    """Who trains each round: all clients, a fixed count, or a fraction; Poisson sampling under user-level DP."""
     f = config.federation
     return ClientSampler(config.seed, f.clients_per_round, f.client_fraction, poisson=config.privacy.dp.kind == "user")
 
@@ -55,6 +56,8 @@ def ledger(config: RunConfig, num_clients: int) -> PrivacyLedger | None:
 
 
 def dp_aggregator(config: RunConfig, spent: PrivacyLedger, num_clients: int, server_opt: ServerOptimizer) -> DPFedAvg:
+    """DP-FedAvg over the expected cohort ``q N``, noised as ``spent`` (the ledger) accounts, then the server
+    optimizer."""
     expected = spent.sampling_rate * num_clients
     return DPFedAvg(spent.clip_norm, spent.noise_multiplier, expected, server_opt, config.seed)
 
@@ -136,4 +139,5 @@ def privacy_block(
 
 
 def expected_cohort(config: RunConfig, num_clients: int) -> int:
+    """The mean number of clients a round invites: ``ceil(q N)``."""
     return int(np.ceil(sampler(config).rate(num_clients) * num_clients))

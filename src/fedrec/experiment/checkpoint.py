@@ -89,6 +89,8 @@ class ServerCheckpointer:
         self.folder = folder
 
     def save(self, server: Server) -> None:
+        """Write the server's progress (model, aggregator and policy state, counts) to the run folder; a round whose
+        parts refuse (secure aggregation mid-round) is skipped, and the next one saved."""
         if self.folder is None:
             return
         model: GlobalModel = server.model
@@ -150,6 +152,8 @@ class SimulationCheckpointer:
             self.save()
 
     def save(self) -> None:
+        """Write everything a resumed simulation needs: the server, the messages in flight, the clock, the traffic
+        counts, the clients' private state."""
         transport = self.transport
         try:
             server = self.server.state_dict()

@@ -14,6 +14,7 @@ from fedrec.errors import ConfigError
 
 
 def optimizer_settings(train: TrainingConfig) -> OptimizerSettings:
+    """A client's optimizer (or the centralized one) from a training section."""
     return OptimizerSettings(
         kind=train.optimizer, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay
     )
@@ -28,6 +29,7 @@ def local_training(config: RunConfig, client_ids: np.ndarray | None = None) -> L
 
 
 def mf_shape(config: RunConfig) -> MFShape:
+    """The recommender's embedding shape: ``model.dim`` factors from N(0, ``model.init_std``^2)."""
     return MFShape(config.model.dim, config.model.init_std)
 
 

@@ -29,6 +29,8 @@ def client_ranges(num_clients: int, processes: int) -> list[str]:
 def run_cluster(
     config_path: Path | None, overrides: list[str], config: RunConfig, processes: int, out: Path | None, port: int
 ) -> Path:
+    """``fedrec cluster``: one server and ``processes`` client processes on this machine over gRPC (port ``port``, 0: a
+    free one), writing the run to ``out``; returns the run folder. Raises ``FedrecError`` when a process fails."""
     refuse_simulation_backend(config)
     folder = out or default_run_dir(config)
     num_users = count_clients(config)  # as the server counts them (rating, ranking: from the catalogue)

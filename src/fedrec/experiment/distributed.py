@@ -46,6 +46,7 @@ LOADS_PLUGINS = "load"  # a client process's hello: it imports the modules the c
 
 
 def wire_options(config: RunConfig) -> WireOptions:
+    """The gRPC message limit, compression and status interval of a cluster."""
     dist = config.distributed
     return WireOptions(dist.max_message_mb * 1024 * 1024, dist.compression, dist.status_every_s)
 
@@ -113,6 +114,9 @@ def serve(
     tokens: dict[str, np.ndarray] | None = None,
     tls: grpc.ServerCredentials | None = None,
 ) -> dict[str, Any]:
+    """``fedrec server``: serve one run on ``listen`` until it ends (or ``resume`` it from ``folder``), with the
+    clients' ``tokens`` and ``tls`` credentials if given; returns the summary. Raises
+    ``ConfigError``/``FedrecError`` for a config or an address it cannot serve."""
     refuse_simulation_backend(config)
     data = server_data(config)  # the catalogue or the shapes: no client's data
     clients, report, metrics = num_clients(config, data), data_report(config, data), metrics_for(config, data)
@@ -202,6 +206,9 @@ def run_client(
     tls: grpc.ChannelCredentials | None = None,
     backoff: Backoff | None = None,
 ) -> None:
+    """``fedrec client``: host ``client_ids`` on a server at ``address`` (the run's config comes from it), reconnecting
+    with ``backoff`` until the run ends. Raises ``FedrecError`` when the server refuses the process."""
+
     def build_host(welcome: dict[str, str]) -> ClientHost:
         config = build_config(yaml.safe_load(welcome["config"]))
         data = client_data(config, client_ids)  # only this process's clients' data

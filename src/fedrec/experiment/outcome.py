@@ -35,6 +35,8 @@ def server_outcome(server: Server) -> dict[str, Any]:
 
 
 def status(server: Server) -> str:
+    """``finished``, ``stopped`` (the run ended early, with ``server.stopped`` saying why) or ``failed`` (no update was
+    ever aggregated)."""
     if server.aggregated_rounds == 0:
         return "failed"
     return "stopped" if server.stopped or server.round < server.plan.rounds else "finished"

@@ -9,6 +9,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 class ProgressView:
+    """A terminal progress bar (rich) over the run's rounds, with the last evaluation's figures."""
+
     def __init__(self, total_rounds: int, label: str, enabled: bool = True) -> None:
         self.enabled = enabled
         self._progress = Progress(

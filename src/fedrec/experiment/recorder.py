@@ -13,6 +13,9 @@ from fedrec.runtime.protocols import RoundRecord
 
 
 class RunRecorder:
+    """Records each evaluated round: appends its line to ``history.jsonl`` with the bytes moved and epsilon spent so
+    far, and shows progress."""
+
     def __init__(
         self,
         folder: RunFolder | None,
@@ -27,6 +30,7 @@ class RunRecorder:
         self.ledger: PrivacyLedger | None = None  # user-level DP: each line carries the epsilon spent so far
 
     def on_round(self, record: RoundRecord) -> None:
+        """One evaluated round's line."""
         up, down = self.traffic()
         line: dict[str, Any] = {"round": record.round, **record.metrics}
         line |= {

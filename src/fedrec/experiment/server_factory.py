@@ -21,6 +21,8 @@ from fedrec.runtime.steps import ServerPlan
 
 
 def server_plan(config: RunConfig, first_round: int = 1) -> ServerPlan:
+    """The server's plan from the config: rounds, evaluation cadence, deadline and quorum (sync rounds), the cluster's
+    timeouts, and the most examples a client may claim."""
     fed = config.federation
     return ServerPlan(fed.rounds, fed.eval_every, first_round, fed.deadline_s, fed.quorum)
 

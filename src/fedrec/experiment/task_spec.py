@@ -64,6 +64,7 @@ class TaskSpec(ABC):
         return self.options_problem(config.task_options) or self.problem(config)
 
     def options_problem(self, options: dict[str, Any]) -> str | None:
+        """Why ``task_options`` do not fit this task's ``options`` model (one line), or None."""
         if self.options is None:
             return f"task_options {sorted(options)} are not read by this task: remove them" if options else None
         try:

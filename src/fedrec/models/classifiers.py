@@ -9,6 +9,8 @@ from torch import nn
 
 
 def make_classifier(kind: str, input_shape: tuple[int, ...], classes: int, hidden: int = 128) -> nn.Module:
+    """A classifier of ``input_shape`` examples into ``classes``: ``logreg``, ``mlp`` (``hidden`` units) or ``cnn``
+    (images ``[1, 28, 28]``). Raises ``ValueError`` for another kind."""
     width = prod(input_shape)
     if kind == "logreg":
         return nn.Sequential(nn.Flatten(), nn.Linear(width, classes))

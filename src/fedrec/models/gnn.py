@@ -7,6 +7,9 @@ from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 
 
 class NodeClassifier(nn.Module):
+    """Two graph-convolution layers (GCN, GraphSAGE or GAT from PyTorch Geometric) with dropout, mapping node features
+    ``[nodes, features]`` to class logits ``[nodes, classes]``."""
+
     def __init__(self, kind: str, features: int, classes: int, hidden: int = 64, dropout: float = 0.5) -> None:
         super().__init__()
         if kind == "gcn":

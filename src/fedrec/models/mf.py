@@ -15,6 +15,8 @@ def predict(global_bias: Tensor, user_bias: Tensor, user_emb: Tensor, item_bias:
 
 
 def init_item_side(num_items: int, dim: int, init_std: float, global_bias: float, seed: int) -> dict[str, Tensor]:
+    """The item tables of biased MF: ``item_emb [num_items, dim]`` from N(0, init_std^2), ``item_bias [num_items]``
+    zero, and ``global_bias`` (a 0-d tensor), from ``seed``."""
     generator = torch.Generator().manual_seed(seed)
     return {
         "item_emb": torch.randn(num_items, dim, generator=generator) * init_std,

@@ -27,6 +27,8 @@ def towers(kind: str, dim: int) -> tuple[int, int]:
 def init_ncf(
     kind: str, num_items: int, dim: int, hidden: tuple[int, ...], init_std: float, seed: int
 ) -> dict[str, Tensor]:
+    """The federated weights of an NCF model (He et al., WWW 2017) of ``kind`` gmf, mlp or neumf: item embeddings
+    ``[num_items, dim]`` and the tower's layers of ``hidden`` widths, from ``seed``."""
     generator = torch.Generator().manual_seed(seed)
     gmf, mlp = towers(kind, dim)
     params = {

@@ -63,6 +63,7 @@ def _fresh(kind: AccountantKind) -> dp_accounting.PrivacyAccountant:
 
 
 def epsilon_of(event: dp_accounting.DpEvent, delta: float, kind: AccountantKind = "rdp") -> float:
+    """The epsilon of a ``dp_accounting`` event at ``delta``, by the RDP or PLD accountant."""
     accountant = _fresh(kind)
     accountant.compose(event)
     return float(accountant.get_epsilon(delta))
@@ -109,6 +110,7 @@ class PrivacyLedger:
     budget: float | None = None  # stop before a round that would spend more
 
     def epsilon(self, steps: int) -> float:
+        """Epsilon spent after ``steps`` rounds (Poisson-subsampled Gaussian mechanism, composed)."""
         return _rounds_epsilon(self.noise_multiplier, self.sampling_rate, self.delta, self.kind, steps)
 
     @functools.cached_property
@@ -140,6 +142,8 @@ class PrivacyLedger:
         )
 
     def report(self, steps: int) -> dict[str, float | int | str]:
+        """The summary's privacy block after ``steps`` rounds: epsilon, delta, noise multiplier, clip norm, sampling
+        rate, accountant, adjacency."""
         return {
             "epsilon": round(self.epsilon(steps), 6),
             "delta": self.delta,

@@ -17,6 +17,7 @@ class NoisySum:
 
     @property
     def client_ids(self) -> np.ndarray:  # the sum names no client
+        """Empty: the sum names no client."""
         return np.zeros(0, dtype=np.int64)
 
 
@@ -38,4 +39,5 @@ class SecureMean:
 
     @property
     def client_ids(self) -> np.ndarray:  # the mean names no client
+        """Empty: the mean names no client."""
         return np.zeros(0, dtype=np.int64)

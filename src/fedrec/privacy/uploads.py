@@ -22,11 +22,19 @@ from fedrec.privacy.noise import client_gaussian
 
 
 class Trainer(Protocol):
-    def num_examples(self, client_ids: np.ndarray) -> np.ndarray: ...
+    """What a client host asks of its task (train, evaluate, count examples); ``PrivateUploads`` wraps one."""
 
-    def train(self, client_ids: np.ndarray, model: GlobalModel, round_index: int) -> ClientUpdates: ...
+    def num_examples(self, client_ids: np.ndarray) -> np.ndarray:
+        """int64 ``[len(client_ids)]``: each client's training examples."""
+        ...
 
-    def evaluate(self, client_ids: np.ndarray, model: GlobalModel) -> Any: ...
+    def train(self, client_ids: np.ndarray, model: GlobalModel, round_index: int) -> ClientUpdates:
+        """The clients' updates for round ``round_index`` from ``model``."""
+        ...
+
+    def evaluate(self, client_ids: np.ndarray, model: GlobalModel) -> Any:
+        """The clients' metric sums on ``model``."""
+        ...
 
 
 def whole_tables(updates: ClientUpdates, model: GlobalModel) -> ClientUpdates:
@@ -64,7 +72,11 @@ def add_noise(updates: ClientUpdates, std: float, draw: Callable[[int, int], tor
     return ClientUpdates(updates.client_ids, updates.num_examples, dense, noised)
 
 
-class PrivateUploads:
+class PrivateUploads(Trainer):
+    """A task behind clipping (each client's whole update to L2 norm ``clip_norm``) and, for local DP, Gaussian noise
+    of std ``noise_multiplier * clip_norm`` on the device over the whole item table (an upload that named only
+    the rated rows would reveal them). ``secure``: noise from the OS, as on a real device."""
+
     def __init__(
         self, task: Trainer, clip_norm: float, local_noise: float | None = None, seed: int = 0, secure: bool = False
     ) -> None:

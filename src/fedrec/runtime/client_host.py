@@ -18,6 +18,9 @@ from fedrec.runtime.worker import Worker, handles
 
 
 class ClientHost(Worker):
+    """The worker that hosts clients (one per device in a cluster, all of them in a simulation): trains and evaluates
+    them through its ``trainer`` and answers in virtual time by their ``devices``."""
+
     def __init__(self, client_ids: np.ndarray, trainer: ClientTrainer, devices: DeviceProfiles | None = None):
         self.client_ids = np.sort(np.asarray(client_ids, dtype=np.int64))
         self.trainer = trainer
@@ -25,6 +28,7 @@ class ClientHost(Worker):
         self.finished = False
 
     def join(self, now: float = 0.0) -> Message:
+        """The JOIN that registers the hosted clients with their example counts, at ``now``."""
         info = JoinInfo(self.client_ids, self.trainer.num_examples(self.client_ids))
         return Message(MessageKind.JOIN, _address(self.client_ids), SERVER, 0, info, now)
 
@@ -59,6 +63,7 @@ class ClientHost(Worker):
 
     @handles(MessageKind.EVALUATE, emits=[MessageKind.METRICS])
     def on_evaluate(self, message: Message) -> Iterator[Message]:
+        """Evaluate the named clients on the received model; their metric sums (no data) go back."""
         ids = self._mine(message)
         if len(ids) == 0:
             return
@@ -67,6 +72,7 @@ class ClientHost(Worker):
 
     @handles(MessageKind.FINISH, emits=[])
     def on_finish(self, message: Message) -> Iterator[Message]:
+        """The run is over: stop."""
         self.finished = True
         return iter(())
 

@@ -49,6 +49,7 @@ class DeviceProfiles:
         return delays
 
     def online(self, ids: np.ndarray, t: float) -> np.ndarray:
+        """bool ``[len(ids)]``: which of ``ids`` are online at virtual time ``t`` (seconds)."""
         return self.online_until(ids, t, np.full(len(ids), t))
 
     def online_until(self, ids: np.ndarray, start: float, end: np.ndarray) -> np.ndarray:
@@ -69,6 +70,8 @@ class DeviceProfiles:
     def uniform(
         ids: np.ndarray, examples_per_s: float = EXAMPLES_PER_S, bytes_per_s: float = BYTES_PER_S, epochs: int = 1
     ) -> DeviceProfiles:
+        """Every device alike: ``examples_per_s`` training examples a second, ``bytes_per_s`` each way, always
+        online."""
         ids = np.sort(np.asarray(ids, dtype=np.int64))
         full, zero = np.full(len(ids), 1.0), np.zeros(len(ids))
         return DeviceProfiles(

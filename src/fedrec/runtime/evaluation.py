@@ -40,10 +40,12 @@ class Evaluation:
 
     @property
     def is_open(self) -> bool:
+        """An evaluation waits for replies."""
         return self.replies is not None
 
     @property
     def outstanding(self) -> int:
+        """Replies the open evaluation still waits for."""
         return self.replies.outstanding if self.replies is not None else 0
 
     def awaits(self, ids: np.ndarray, round_index: int) -> np.ndarray:
@@ -77,6 +79,7 @@ class Evaluation:
             self.replies.drop(set(np.asarray(ids).tolist()))
 
     def deadline_passed(self, round_index: int) -> None:
+        """The deadline of the evaluation of ``round_index`` has passed: it closes with a quorum."""
         if self.replies is not None and round_index == self.round:
             self.replies.deadline_passed = True
 

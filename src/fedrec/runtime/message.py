@@ -22,6 +22,8 @@ Address = int | tuple[int, ...]
 
 
 class MessageKind(enum.Enum):
+    """What a message is; the protocol every worker declares is over these kinds."""
+
     JOIN = "join"  # client -> server: I exist, with my number of training examples
     TRAIN = "train"  # server -> clients: here is the global model, train on it
     UPDATE = "update"  # clients -> server: my update to the global model
@@ -65,6 +67,8 @@ class Message:
     arrivals: np.ndarray | None = None
 
     def arrival_times(self) -> np.ndarray:
+        """float ``[len(senders)]``: when each sender's part arrives (virtual seconds); the message's time for all
+        without ``arrivals``."""
         if self.arrivals is not None:
             return self.arrivals
         return np.full(len(self.senders()), self.time)
@@ -80,18 +84,22 @@ class Message:
 
     @property
     def order_key(self) -> tuple[float, int]:
+        """``(time, seq)``: the delivery order."""
         return (self.time, self.seq)
 
     def __lt__(self, other: Message) -> bool:
         return self.order_key < other.order_key
 
     def stamped(self, time: float, seq: int) -> Message:
+        """The message with its delivery time and sequence number."""
         return replace(self, time=time, seq=seq)
 
     def receivers(self) -> tuple[int, ...]:
+        """The receiving client ids (``()`` for the server)."""
         return self.receiver if isinstance(self.receiver, tuple) else (self.receiver,)
 
     def senders(self) -> tuple[int, ...]:
+        """The sending client ids (``()`` for the server)."""
         return self.sender if isinstance(self.sender, tuple) else (self.sender,)
 
 

@@ -26,6 +26,7 @@ class JoinInfo:
 
     @property
     def nbytes(self) -> int:
+        """Bytes the JOIN carries."""
         return int(self.client_ids.nbytes + self.num_examples.nbytes)
 
 
@@ -62,10 +63,12 @@ class ClientRoster:
         self.sworn_counts = sworn_counts[first]
 
     def remove(self, ids: np.ndarray) -> None:
+        """Unregister ``ids`` (their first counts are kept for a later JOIN)."""
         keep = ~np.isin(self.ids, ids)
         self.ids, self.counts = self.ids[keep], self.counts[keep]
 
     def known(self, ids: np.ndarray) -> np.ndarray:
+        """bool ``[len(ids)]``: which of ``ids`` are registered."""
         where = np.minimum(np.searchsorted(self.ids, ids), max(0, len(self.ids) - 1))
         return self.ids[where] == ids if len(self.ids) else np.zeros(len(ids), dtype=bool)
 
@@ -124,9 +127,11 @@ class Withdrawal:
 
     @property
     def nbytes(self) -> int:
+        """Bytes the notice carries."""
         return int(self.client_ids.nbytes + len(self.reason) + len(self.of))
 
     def select(self, positions: np.ndarray) -> Withdrawal:
+        """The notice of the clients at ``positions``."""
         return Withdrawal(self.client_ids[positions], self.reason, self.of)
 
 
@@ -140,9 +145,11 @@ class Rejections:
 
     @property
     def total_updates(self) -> int:
+        """Client updates refused or withdrawn over the run."""
         return sum(self.updates.values())
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
+        """The summary's ``rejected_updates``, ``rejected_metrics`` and ``rejected_messages`` blocks."""
         return {
             "rejected_updates": {"total": self.total_updates, "by_reason": dict(sorted(self.updates.items()))},
             "rejected_metrics": {"total": sum(self.metrics.values()), "by_reason": dict(sorted(self.metrics.items()))},
@@ -166,26 +173,37 @@ class ClientBatch(Protocol):
     """A payload that carries one entry per client (updates, metric sums)."""
 
     @property
-    def client_ids(self) -> np.ndarray: ...
+    def client_ids(self) -> np.ndarray:
+        """int64 ``[n]``: the client of each entry."""
+        ...
 
 
 class Refusal(Protocol):
     """Why some clients of a payload (``positions`` in it; None: the whole message) are refused."""
 
     @property
-    def reason(self) -> str: ...
+    def reason(self) -> str:
+        """A short key, counted in the summary (``implausible_magnitude``, ...)."""
+        ...
 
     @property
-    def detail(self) -> str: ...
+    def detail(self) -> str:
+        """One line for the log."""
+        ...
 
     @property
-    def positions(self) -> np.ndarray | None: ...
+    def positions(self) -> np.ndarray | None:
+        """The refused entries of the payload, or None for the whole message."""
+        ...
 
 
 class UpdateCheck(Protocol):
     """Validates an incoming update (or metric sums) against the current model, per client."""
 
-    def refusals(self, update: Any, model: Any, registered: ClientRoster) -> Sequence[Refusal]: ...
+    def refusals(self, update: Any, model: Any, registered: ClientRoster) -> Sequence[Refusal]:
+        """Why entries of ``update`` (or metric sums) cannot be believed against ``model`` and the clients
+        ``registered``; empty when all pass."""
+        ...
 
     def model_problem(self, model: Any) -> str | None:
         """Why a new version may not replace the model (values that are not finite), or None."""
@@ -193,11 +211,19 @@ class UpdateCheck(Protocol):
 
 
 class Aggregator(Protocol):
-    def aggregate(self, model: Any, updates: list[Any]) -> Any: ...
+    """The server's aggregation rule (FedAvg with a server optimizer, DP-FedAvg, SCAFFOLD's, a plug-in's)."""
+
+    def aggregate(self, model: Any, updates: list[Any]) -> Any:
+        """The next version of ``model`` from a round's ``updates``."""
+        ...
 
 
 class MetricCombiner(Protocol):
-    def combine(self, sums: list[Any]) -> dict[str, float]: ...
+    """Turns every client's metric sums into the round's figures."""
+
+    def combine(self, sums: list[Any]) -> dict[str, float]:
+        """The round's figures (``test_rmse``, ``hr@10``, ``test_accuracy``, ...) from the clients' sums."""
+        ...
 
     def implausible(self, sums: Any) -> tuple[str | None, np.ndarray]:
         """Why the whole of ``sums`` cannot be combined (names or shapes; None: it can), and bool ``[n]``: the
@@ -207,6 +233,8 @@ class MetricCombiner(Protocol):
 
 
 class Checkpointer(Protocol):
+    """Saves the server's progress after a round."""
+
     def save(self, server: Any) -> None:
         """Save what resuming after ``server``'s current round needs (``server.state_dict()``)."""
 
@@ -214,22 +242,34 @@ class Checkpointer(Protocol):
 class ClientTrainer(Protocol):
     """What a client host asks of its task: train or evaluate the given clients on a received model."""
 
-    def num_examples(self, client_ids: np.ndarray) -> np.ndarray: ...
+    def num_examples(self, client_ids: np.ndarray) -> np.ndarray:
+        """int64 ``[len(client_ids)]``: each client's training examples."""
+        ...
 
-    def train(self, client_ids: np.ndarray, model: Any, round_index: int) -> Any: ...
+    def train(self, client_ids: np.ndarray, model: Any, round_index: int) -> Any:
+        """The clients' updates for round ``round_index`` from ``model``."""
+        ...
 
-    def evaluate(self, client_ids: np.ndarray, model: Any) -> Any: ...
+    def evaluate(self, client_ids: np.ndarray, model: Any) -> Any:
+        """The clients' metric sums on ``model``."""
+        ...
 
 
 class SecureCodec(Protocol):
     """Secure aggregation's view of updates: ring vectors of a fixed length, and the recovered sum decoded
     into what the aggregator takes."""
 
-    def dim(self, model: Any) -> int: ...
+    def dim(self, model: Any) -> int:
+        """Words (uint64) of each client's vector for ``model``."""
+        ...
 
-    def encode(self, updates: Any, model: Any, round_index: int) -> np.ndarray: ...
+    def encode(self, updates: Any, model: Any, round_index: int) -> np.ndarray:
+        """Each client's vector ``[n, dim]`` uint64 for round ``round_index``."""
+        ...
 
-    def decode(self, total: np.ndarray, model: Any) -> Any: ...
+    def decode(self, total: np.ndarray, model: Any) -> Any:
+        """The aggregator's input from the unmasked sum ``[dim]`` uint64."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -244,9 +284,16 @@ class RoundRecord:
 
 
 class RoundObserver(Protocol):
-    def on_round(self, record: RoundRecord) -> None: ...
+    """Told of every evaluated round (the recorder: history, progress)."""
+
+    def on_round(self, record: RoundRecord) -> None:
+        """One evaluated round."""
+        ...
 
 
 class NullObserver:
+    """Observes nothing."""
+
     def on_round(self, record: RoundRecord) -> None:
+        """Nothing."""
         return None

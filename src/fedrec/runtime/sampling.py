@@ -27,6 +27,7 @@ class ClientSampler:
         return min(1.0, self.size(num_clients) / num_clients) if self.fraction is None else self.fraction
 
     def size(self, num_candidates: int) -> int:
+        """How many clients a round invites among ``num_candidates`` (the expected number, under Poisson sampling)."""
         if self.count is not None:
             return min(self.count, num_candidates)
         if self.fraction is not None:

@@ -46,6 +46,9 @@ class _Pending:
 
 
 class SecureClientHost(ClientHost):
+    """A client host that answers TRAIN with secure aggregation's stages instead of an update: its update leaves only
+    masked. ``dropout``: in simulation, the share of each cohort that vanishes after masking."""
+
     def __init__(
         self,
         client_ids: np.ndarray,
@@ -99,6 +102,7 @@ class SecureClientHost(ClientHost):
 
     @handles(MessageKind.SECAGG_ROSTER, emits=[MessageKind.SECAGG_SHARES, MessageKind.OFFLINE])
     def on_roster(self, message: Message) -> Iterator[Message]:
+        """Every client's keys arrived: share this client's secrets, sealed for each peer."""
         roster = message.payload
         cost = self.costs.share(len(roster.client_ids), roster.threshold)
         parts, compute = yield from self._each(message, lambda p: p.client.share(roster), cost)
@@ -108,6 +112,7 @@ class SecureClientHost(ClientHost):
 
     @handles(MessageKind.SECAGG_ROUTED, emits=[MessageKind.SECAGG_MASKED, MessageKind.OFFLINE])
     def on_routed(self, message: Message) -> Iterator[Message]:
+        """The shares sealed for this client arrived: send the masked vector (and report shares that did not open)."""
         for cid in self._current(message).tolist():
             if self._drops(cid, message.round):
                 yield from self._gone([cid], message)
@@ -133,6 +138,7 @@ class SecureClientHost(ClientHost):
 
     @handles(MessageKind.SECAGG_SURVIVORS, emits=[MessageKind.SECAGG_REVEAL, MessageKind.OFFLINE])
     def on_survivors(self, message: Message) -> Iterator[Message]:
+        """Told who survived: reveal the shares that unmask the sum."""
         cost = self.costs.reveal(len(message.payload.client_ids))
         parts, compute = yield from self._each(message, lambda p: p.client.reveal(message.payload), cost, done=True)
         if parts:

@@ -138,6 +138,7 @@ class Server(Worker):
 
     @handles(MessageKind.JOIN, emits=EMITS)
     def on_join(self, message: Message) -> Iterator[Message]:
+        """Register the clients a JOIN speaks for (checked first); the first round opens once ``num_clients`` joined."""
         if self.finished:
             return
         problem = self._join_problem(message)
@@ -186,6 +187,7 @@ class Server(Worker):
 
     @handles(MessageKind.LEAVE, emits=EMITS)
     def on_leave(self, message: Message) -> Iterator[Message]:
+        """Clients whose connection ended are dropped for good; with none left a cluster waits ``rejoin_wait_s``."""
         gone = np.fromiter(set(message.senders()), dtype=np.int64)
         gone = gone[self.clients.known(gone)]
         if not len(gone):
@@ -213,6 +215,7 @@ class Server(Worker):
 
     @handles(MessageKind.OFFLINE, emits=EMITS)
     def on_offline(self, message: Message) -> Iterator[Message]:
+        """Clients that went offline (simulation) are out of what they were doing."""
         gone = self._awaited(np.asarray(message.senders(), dtype=np.int64), message.round)
         if not len(gone):
             return
@@ -221,6 +224,8 @@ class Server(Worker):
 
     @handles(MessageKind.DEADLINE, emits=EMITS)
     def on_deadline(self, message: Message) -> Iterator[Message]:
+        """A timer the server set: a reply timeout, the rejoin wait, the evaluation's deadline, or the round
+        policy's."""
         if self.finished:
             return
         if isinstance(message.payload, ReplyTimeout):
@@ -285,6 +290,7 @@ class Server(Worker):
 
     @handles(MessageKind.METRICS, emits=EMITS)
     def on_metrics(self, message: Message) -> Iterator[Message]:
+        """Metric sums of clients the open evaluation waits for, checked per client."""
         if not self.evaluations.is_open or self.finished:
             return
         ids = np.asarray(message.senders(), dtype=np.int64)
@@ -364,18 +370,24 @@ class Server(Worker):
     # -- what the round policies use (``RoundControl``) -------------------------------------------------
 
     def trainable_count(self) -> int:
+        """Registered clients with data to train on."""
         return len(self.clients.trainable())
 
     def training_count(self) -> int:
+        """Clients invited and not yet answered."""
         return len(self.busy)
 
     def report_late(self, count: int) -> None:
+        """Count ``count`` replies that came too late."""
         self.stats.late += count
 
     def report_refused(self, reason: str, count: int) -> None:
+        """Count ``count`` clients' replies refused for ``reason``."""
         self.rejections.updates[reason] += count
 
     def deadline(self, now: float, delay: float, step: str = "") -> Message:
+        """A DEADLINE for round ``round + 1`` in ``delay`` seconds; ``step``: the policy's name for the step it
+        closes."""
         return Message(MessageKind.DEADLINE, SERVER, SERVER, self.round + 1, Deadline(Timer.ROUND, step), now + delay)
 
     def candidates(self, now: float) -> np.ndarray:
@@ -398,6 +410,7 @@ class Server(Worker):
         return Message(MessageKind.TRAIN, SERVER, tuple(ids.tolist()), self.round + 1, self.model, now)
 
     def arrived(self, ids: np.ndarray) -> None:
+        """``ids`` no longer train (answered or given up on)."""
         keep = ~np.isin(self.busy, ids)
         self.busy, self.busy_rounds = self.busy[keep], self.busy_rounds[keep]
 
@@ -553,6 +566,7 @@ class Server(Worker):
 
     @property
     def evaluating(self) -> bool:
+        """An evaluation is open."""
         return self.evaluations.is_open
 
     @property
@@ -562,6 +576,7 @@ class Server(Worker):
 
     @property
     def metrics_round(self) -> int | None:
+        """The version ``last_metrics`` belong to (None before any evaluation closed)."""
         return self.evaluations.metrics_round
 
     def _screen(self, message: Message, counter: Counter[str]) -> tuple[Message | None, np.ndarray]:

@@ -25,6 +25,7 @@ class ServerPlan:
     max_examples: int | None = None  # what a JOIN may claim for one client (None: no bound)
 
     def evaluates(self, round_index: int) -> bool:
+        """Whether version ``round_index`` is evaluated (every ``eval_every``, and the last)."""
         return round_index % self.eval_every == 0 or round_index == self.rounds
 
 
@@ -42,6 +43,7 @@ class RunStats:
     staleness_max: int = 0
 
     def as_dict(self) -> dict[str, float]:
+        """The summary's ``participation`` block."""
         mean = self.staleness_sum / self.aggregated if self.aggregated else 0.0
         return {
             "invited": self.invited,
@@ -66,14 +68,17 @@ class Replies:
     deadline_passed: bool = False
 
     def add(self, payload: ClientBatch) -> None:
+        """Replies of the clients in ``payload``."""
         self.answered |= set(np.asarray(payload.client_ids).tolist())
         self.payloads.append(payload)
 
     def drop(self, ids: set[int]) -> None:
+        """``ids`` will not answer (those that did keep their replies)."""
         self.expected -= ids - self.answered
 
     @property
     def outstanding(self) -> int:
+        """Expected replies not yet in."""
         return len(self.expected - self.answered)
 
     def state_dict(self) -> dict[str, Any]:
@@ -82,9 +87,11 @@ class Replies:
 
     @staticmethod
     def from_state(state: dict[str, Any]) -> Replies:
+        """Replies as ``state_dict`` saved them."""
         return Replies(set(state["expected"]), set(state["answered"]), list(state["payloads"]), int(state["quorum"]),
                        bool(state["deadline_passed"]))  # fmt: skip
 
     @property
     def can_close(self) -> bool:
+        """Every expected reply is in, or the deadline passed with a quorum."""
         return self.outstanding == 0 or (self.deadline_passed and len(self.answered) >= self.quorum)

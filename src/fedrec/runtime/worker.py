@@ -63,6 +63,8 @@ class Worker:
         return frozenset()
 
     def handle(self, message: Message) -> list[Message]:
+        """Run the handler of ``message``'s kind; its replies. Raises ``ProtocolError`` for a kind without a handler,
+        or a reply of a kind the handler (or the worker's parts) did not declare."""
         spec = self.handlers.get(message.kind)
         if spec is None:
             raise ProtocolError(f"{type(self).__name__} has no handler for {message.kind.name}")

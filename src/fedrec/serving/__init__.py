@@ -1,0 +1,1 @@
+"""Recommendations from a trained run (reads a run folder; never imports the experiment layer)."""

@@ -45,6 +45,9 @@ Interaction = tuple[int, float | None]  # (item id, rating); a ranking run's int
 
 
 class Recommender:
+    """Top-k recommendations from a finished (or checkpointed) rating or ranking run: the run's item tables, and each
+    user's private embedding as the run's clients saved it."""
+
     def __init__(self, config: RunConfig, items: dict[str, Tensor], users: dict[str, Tensor], data: object) -> None:
         self.config = config
         self.items = items
@@ -56,6 +59,8 @@ class Recommender:
 
     @classmethod
     def load(cls, run_dir: Path) -> Recommender:
+        """The recommender of the run in ``run_dir``; raises ``RunFolderError`` (one line) for a folder that is not a
+        served run's, or whose checkpoint does not fit its config."""
         config_path = run_dir / "config.yaml"
         if not config_path.is_file():
             raise FedrecError(
@@ -75,9 +80,13 @@ class Recommender:
 
     @property
     def explicit(self) -> bool:
+        """Whether the run predicts ratings (rating task) rather than scores (ranking)."""
         return self.config.task == "rating"
 
     def recommend(self, user_id: int, k: int = 10, exclude_seen: bool = True) -> list[Recommendation]:
+        """The ``k`` items with the highest predicted rating (or score) for ``user_id`` (the dataset's own id), without
+        the items the user rated in training if ``exclude_seen``. Raises ``RunFolderError`` for an unknown
+        user."""
         index = self._user_index(user_id)
         row = int(np.searchsorted(self.client_ids, index + 1))
         if row >= len(self.client_ids) or self.client_ids[row] != index + 1:

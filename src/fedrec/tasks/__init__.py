@@ -1,0 +1,2 @@
+"""One package per problem (rating, ranking, classification, node classification): its task, cohort kernels and
+sequential reference."""

@@ -47,6 +47,8 @@ class TlsFiles:
         return data
 
     def server_credentials(self, require_client_cert: bool) -> grpc.ServerCredentials:
+        """The server's TLS credentials; with ``require_client_cert``, clients must present a certificate the CA
+        signed."""
         pair = (self.read("server.key"), self.read("server.pem"))
         if _public_key("server.key", pair[0]) != _public_key("server.pem", pair[1]):
             raise ValueError(
@@ -58,6 +60,7 @@ class TlsFiles:
         )
 
     def channel_credentials(self) -> grpc.ChannelCredentials:
+        """A client's TLS credentials (the CA, and its own certificate if it has one)."""
         has_client_cert = (self.folder / "client.pem").is_file() and (self.folder / "client.key").is_file()
         return grpc.ssl_channel_credentials(
             root_certificates=self.read("ca.pem"),

@@ -37,6 +37,7 @@ class CodecError(ValueError):
 
 
 def encode(message: Message, meta: dict[str, str] | None = None) -> bytes:
+    """The wire bytes of ``message``: a protobuf envelope with raw tensor bytes (dtype, shape); never pickle."""
     envelope = wire.Envelope(
         protocol_version=PROTOCOL_VERSION,
         kind=message.kind.value,
@@ -54,6 +55,8 @@ def encode(message: Message, meta: dict[str, str] | None = None) -> bytes:
 
 
 def decode(data: bytes) -> tuple[Message, dict[str, str]]:
+    """The message (and the envelope's meta) of wire bytes; raises ``CodecError`` for anything that is not a valid
+    fedrec envelope."""
     try:
         envelope = wire.Envelope.FromString(data)
     except DecodeError as exc:
@@ -77,6 +80,7 @@ def _address(ids: list[int]) -> int | tuple[int, ...]:
 
 
 def encode_payload(payload: Any) -> tuple[str, dict[str, Tensor], dict[str, str]]:
+    """A payload as ``(type name, tensors, meta)``; raises ``TypeError`` for a payload with no wire encoding."""
     if payload is None:
         return ("none", {}, {})
     if isinstance(payload, Deadline):
@@ -112,6 +116,7 @@ def encode_payload(payload: Any) -> tuple[str, dict[str, Tensor], dict[str, str]
 
 
 def decode_payload(kind: str, tensors: dict[str, Tensor], meta: dict[str, str]) -> Any:
+    """A payload from ``encode_payload``'s parts; raises ``CodecError`` for an unknown type or missing tensors."""
     if kind == "none":
         return _legacy_deadline(meta["note"]) if "note" in meta else None
     if kind == "deadline":

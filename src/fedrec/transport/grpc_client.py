@@ -41,12 +41,18 @@ class Unrecoverable(Exception):
 
 
 class HostLike(Protocol):
+    """What the client transport drives: a host that joins and handles messages."""
+
     client_ids: np.ndarray
     finished: bool
 
-    def join(self, now: float = 0.0) -> Message: ...
+    def join(self, now: float = 0.0) -> Message:
+        """The JOIN of the hosted clients."""
+        ...
 
-    def handle(self, message: Message) -> list[Message]: ...
+    def handle(self, message: Message) -> list[Message]:
+        """Handle one message from the server; the replies."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,9 @@ class Backoff:
 
 
 class GrpcClientTransport:
+    """A client process's side of a cluster: one gRPC stream to the server, reconnecting with backoff; raises
+    ``Refused`` when the server refuses the process and ``Unrecoverable`` when retrying cannot help."""
+
     def __init__(
         self,
         address: str,

@@ -23,9 +23,11 @@ class WireOptions:
 
     @property
     def grpc_compression(self) -> grpc.Compression:
+        """gzip if compression is on, else none."""
         return grpc.Compression.Gzip if self.compression else grpc.Compression.NoCompression
 
     def channel_options(self) -> list[tuple[str, int]]:
+        """gRPC options: message size limits both ways, keep-alive pings."""
         return [
             ("grpc.max_receive_message_length", self.max_message_bytes),
             ("grpc.max_send_message_length", self.max_message_bytes),
@@ -39,6 +41,7 @@ class WireOptions:
 
 
 def control(kind: str, ids: np.ndarray | None = None, meta: dict[str, str] | None = None) -> bytes:
+    """A control envelope (hello, welcome, refused) naming ``ids`` with ``meta``."""
     envelope = wire.Envelope(protocol_version=PROTOCOL_VERSION, kind=kind, payload_type="none")
     if ids is not None:
         envelope.sender.extend(ids.tolist())
@@ -63,6 +66,7 @@ def parse_client_ids(text: str) -> np.ndarray:
 
 
 def parse_address(text: str) -> str:
+    """``HOST:PORT`` checked; raises ``FedrecError`` naming the expected form."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit():
         raise ValueError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:50051)")

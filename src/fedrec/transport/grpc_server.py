@@ -107,6 +107,7 @@ class GrpcServerTransport:
         return time.monotonic() - self._started
 
     def now(self) -> float:
+        """Wall-clock seconds since the transport was made (the server's clock)."""
         return self.elapsed_s()
 
     def run(self) -> None:
@@ -337,4 +338,5 @@ class GrpcServerTransport:
                 session.outbox.put(None)
 
     def stop(self) -> None:
+        """End serving (from another thread)."""
         self.inbox.put(None)

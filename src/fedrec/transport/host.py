@@ -14,4 +14,6 @@ class Host(Protocol):
 
     client_ids: np.ndarray
 
-    def handle(self, message: Message) -> list[Message]: ...
+    def handle(self, message: Message) -> list[Message]:
+        """Handle one message addressed to some of the hosted clients; the replies."""
+        ...

@@ -25,11 +25,14 @@ from fedrec.transport.host import Host
 
 
 class VirtualTimeQueue:
+    """Messages in flight, by ``(time, seq)``."""
+
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Message]] = []
         self._next_seq = 0
 
     def push(self, message: Message) -> Message:
+        """Queue ``message``, stamped with the next sequence number; the stamped message."""
         stamped = message.stamped(message.time, self._next_seq)
         self._next_seq += 1
         heapq.heappush(self._heap, (stamped.time, stamped.seq, stamped))
@@ -45,9 +48,11 @@ class VirtualTimeQueue:
         self._next_seq = int(state["next_seq"])
 
     def pop(self) -> Message:
+        """The earliest message."""
         return heapq.heappop(self._heap)[2]
 
     def next_time(self) -> float:
+        """When the earliest message is due (inf when none is queued)."""
         return self._heap[0][0] if self._heap else math.inf
 
     def __len__(self) -> int:
@@ -76,6 +81,7 @@ class InProcessTransport:
         return self.now
 
     def send(self, message: Message) -> None:
+        """Queue a message for delivery at its time."""
         self.queue.push(message)
 
     def run(self, between: Callable[[], None] | None = None) -> None:

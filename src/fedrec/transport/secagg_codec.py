@@ -25,10 +25,13 @@ _OWN_LENGTH = {"commitment": "commitment", "accuser": "reports", "accused": "rep
 
 
 class SecAggCodecError(ValueError):
+    """Secure aggregation's payload bytes are malformed."""
+
     pass
 
 
 def encode_secagg(payload: Any) -> tuple[str, dict[str, Tensor], dict[str, str]] | None:
+    """A secure aggregation payload as ``(type name, tensors, meta)`` for the codec, or None for any other payload."""
     name = _NAMES.get(type(payload))
     if name is None:
         return None

@@ -34,6 +34,7 @@ class ClientSplit:
 
     @property
     def num_clients(self) -> int:
+        """Clients the split made."""
         return len(self.train_parts)
 
 
@@ -83,6 +84,9 @@ def _keep_parts(data: Labelled, parts: list[np.ndarray], client_ids: np.ndarray)
 
 
 class ClassificationSpec(TaskSpec):
+    """The classification task (Fashion-MNIST, UCI Adult): IID, Dirichlet, shard or natural splits among clients;
+    logistic regression, an MLP or a CNN."""
+
     personal_layers = True
     baselines = True
     datasets = ("fashion-mnist", "uci-adult")

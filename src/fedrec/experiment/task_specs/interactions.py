@@ -10,6 +10,7 @@ INTERACTION_DATASETS = tuple(PARSERS)
 
 
 def num_users(data: RatingSplit | LeaveOneOut) -> int:
+    """Users of a ratings split or a leave-one-out split."""
     return data.train.num_users
 
 

@@ -30,6 +30,7 @@ class GraphSplit:
 
     @property
     def num_clients(self) -> int:
+        """Clients (subgraphs) the split made."""
         return len(self.graphs)
 
 
@@ -71,6 +72,9 @@ def _empty_graph(like: ClientGraph) -> ClientGraph:
 
 
 class NodeClassificationSpec(TaskSpec):
+    """Node classification on Cora and CiteSeer: the graph split among clients by Louvain communities or at random;
+    GCN, GraphSAGE or GAT."""
+
     baselines = True
     datasets = GRAPHS
     modes: ClassVar[frozenset[str]] = frozenset({"federated", "centralized", "local"})

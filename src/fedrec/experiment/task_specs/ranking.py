@@ -51,6 +51,9 @@ def cold_start_users(config: RunConfig, num_users: int) -> np.ndarray:
 
 
 class RankingSpec(TaskSpec):
+    """The ranking task on implicit feedback (MovieLens, Last.fm): leave-one-out, sampled negatives, BPR or BCE; MF or
+    NCF (GMF, MLP, NeuMF)."""
+
     finetunes = True
     baselines = True
     datasets = INTERACTION_DATASETS

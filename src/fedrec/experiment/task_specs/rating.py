@@ -28,6 +28,9 @@ def load_split(config: RunConfig) -> RatingSplit:
 
 
 class RatingSpec(TaskSpec):
+    """The rating task on explicit ratings (MovieLens): each user's ratings held out at random; biased MF, one client
+    per user."""
+
     finetunes = True
     private_uploads = True
     baselines = True

@@ -33,20 +33,27 @@ class SecAggCosts:
     copy_s: float = 1e-6  # handling one share of a reveal (assumed, not measured: no cryptography in it)
 
     def advertise(self) -> float:
+        """Seconds a client takes to make its two key pairs."""
         return 2 * self.key_pair_s
 
     def share(self, n: int, t: int) -> float:
+        """Seconds a client takes to Shamir-share two secrets among ``n`` (threshold ``t``) and seal them for its ``n -
+        1`` peers."""
         peers = max(0, n - 1)
         return 2 * n * t * self.share_term_s + peers * (self.agreement_s + self.seal_s)
 
     def mask(self, n: int, d: int) -> float:
+        """Seconds a client takes to open its shares, agree a seed with each of ``n - 1`` peers and mask ``d`` words."""
         peers = max(0, n - 1)
         return peers * (self.seal_s + self.agreement_s) + n * d * self.prg_word_s
 
     def reveal(self, n: int) -> float:
+        """Seconds a client takes to reveal its ``n - 1`` shares."""
         return max(0, n - 1) * self.copy_s
 
     def unmask(self, survivors: int, dropped: int, t: int, d: int) -> float:
+        """Seconds the server takes to reconstruct (``t`` shares each) the secrets of ``survivors`` and ``dropped``
+        clients and remove their masks from ``d`` words."""
         reconstruct = (survivors + dropped) * t * t * self.share_term_s
         pairs = dropped * survivors
         return reconstruct + pairs * self.agreement_s + (survivors + pairs) * d * self.prg_word_s

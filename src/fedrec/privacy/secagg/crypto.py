@@ -33,22 +33,27 @@ _PROBE = X25519PrivateKey.generate()  # an ephemeral key that only tests others'
 
 
 def random_seed() -> bytes:
+    """32 bytes from the OS's random source."""
     return secrets.token_bytes(KEY_BYTES)
 
 
 def new_private_key() -> X25519PrivateKey:
+    """A fresh X25519 private key."""
     return X25519PrivateKey.generate()
 
 
 def public_bytes(key: X25519PrivateKey) -> bytes:
+    """The 32-byte raw public key of ``key``."""
     return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def private_bytes(key: X25519PrivateKey) -> bytes:
+    """The 32-byte raw private key (kept on the device)."""
     return key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
 
 
 def private_from_bytes(raw: bytes) -> X25519PrivateKey:
+    """An X25519 private key from its 32 raw bytes."""
     return X25519PrivateKey.from_private_bytes(raw)
 
 
@@ -88,11 +93,14 @@ def prg(seed: bytes, words: int) -> np.ndarray:
 
 
 def seal(key: bytes, plaintext: bytes, associated: bytes) -> bytes:
+    """AES-256-GCM of ``plaintext`` under ``key`` with ``associated`` data bound to it; a fresh 12-byte nonce first."""
     nonce = os.urandom(12)
     return nonce + AESGCM(key).encrypt(nonce, plaintext, associated)
 
 
 def unseal(key: bytes, sealed: bytes, associated: bytes) -> bytes:
+    """The plaintext of ``seal``'s output; raises ``cryptography.exceptions.InvalidTag`` if it was altered or the key
+    or associated data differ."""
     return AESGCM(key).decrypt(sealed[:12], sealed[12:], associated)
 
 
@@ -135,5 +143,6 @@ def lagrange_without(weights: list[int], xs: list[int], drop: int) -> list[int]:
 
 
 def recover_secret(shares: list[bytes], weights: list[int], size: int = KEY_BYTES) -> bytes:
+    """The secret of ``size`` bytes from Shamir shares with their Lagrange ``weights`` (over GF(2^521 - 1))."""
     value = sum(w * int.from_bytes(s, "big") for w, s in zip(weights, shares, strict=True)) % PRIME
     return value.to_bytes(size, "big")

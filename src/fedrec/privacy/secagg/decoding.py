@@ -66,6 +66,7 @@ def berlekamp_welch(xs: list[int], ys: list[int], k: int) -> list[int] | None:
 
 
 def evaluate(coefficients: list[int], x: int) -> int:
+    """The polynomial with ``coefficients`` (constant first) at ``x``, over GF(2^521 - 1)."""
     value = 0
     for c in reversed(coefficients):
         value = (value * x + c) % PRIME

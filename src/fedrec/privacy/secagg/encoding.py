@@ -31,12 +31,15 @@ _LIMIT = float(2**62) / _SCALE  # larger values cannot be summed without wrappin
 
 
 def quantize(values: torch.Tensor) -> np.ndarray:
+    """Values as fixed point with 24 fractional bits in the ring Z_2^64 (uint64, two's complement), clamped so a sum of
+    many cannot wrap."""
     clamped = values.double().nan_to_num(0.0).clamp(-_LIMIT / 1024, _LIMIT / 1024)
     fixed: np.ndarray = torch.round(clamped * _SCALE).to(torch.int64).numpy().view(np.uint64)
     return fixed
 
 
 def dequantize(total: np.ndarray) -> torch.Tensor:
+    """A ring sum (uint64) back to float64 values."""
     return torch.from_numpy(total.view(np.int64).astype(np.float64) / _SCALE)
 
 
@@ -49,9 +52,12 @@ class SecureEncoding:
     secure: bool = False  # noise from the OS (real devices), not from the run's seed
 
     def names(self, model: GlobalModel) -> list[str]:
+        """The parameters a vector covers, in order."""
         return sorted(model.params)
 
     def dim(self, model: GlobalModel) -> int:
+        """Words of each client's vector: every parameter in full, plus (FedAvg) each table row's weight and the
+        example count."""
         size = sum(t.numel() for t in model.params.values())
         if self.weighted:
             size += self._rows(model) + 1

@@ -82,6 +82,7 @@ class PublicKeys(_Arrays):
     threshold: int = 0  # in the roster: how many shares recover a secret
 
     def select(self, positions: np.ndarray) -> PublicKeys:
+        """The keys of the clients at ``positions``."""
         commitment = self.commitment[positions] if len(self.commitment) else self.commitment
         ids, cipher, mask = self.client_ids[positions], self.cipher[positions], self.mask[positions]
         return PublicKeys(ids, cipher, mask, commitment, self.threshold)
@@ -97,6 +98,7 @@ class SealedShares(_BySender):
     sealed: np.ndarray  # uint8 [L, SEALED_BYTES]
 
     def addressed_to(self, ids: np.ndarray) -> SealedShares:
+        """Only the shares sealed for ``ids`` (what the server routes to each client)."""
         return take(self, np.isin(self.receiver, ids))
 
 
@@ -112,6 +114,7 @@ class MaskedInputs(_Arrays):
     accused: np.ndarray = field(default_factory=_ids)  # int64 [r]
 
     def select(self, positions: np.ndarray) -> MaskedInputs:
+        """The vectors of the clients at ``positions``."""
         ids = self.client_ids[positions]
         kept = np.isin(self.accuser, ids)
         return MaskedInputs(ids, self.vectors[positions], self.accuser[kept], self.accused[kept])

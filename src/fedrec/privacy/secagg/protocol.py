@@ -63,6 +63,7 @@ class SecAggClient:
     revealed: bool = False
 
     def advertise(self) -> tuple[bytes, bytes]:
+        """The client's two public keys (for sealing, for masks), 32 bytes each."""
         return crypto.public_bytes(self.cipher_key), crypto.public_bytes(self.mask_key)
 
     def commitment(self) -> bytes:
@@ -147,6 +148,7 @@ class SecAggClient:
         return masked
 
     def reveal(self, survivors: Survivors) -> RevealedShares:
+        """The shares that unmask the sum: of each survivor's self-mask seed and of each dropped client's mask key."""
         alive = set(np.asarray(survivors.client_ids).tolist())
         excluded = set(np.asarray(survivors.excluded).tolist())
         if len(alive) < self.threshold:

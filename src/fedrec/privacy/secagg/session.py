@@ -38,6 +38,8 @@ from fedrec.privacy.secagg.recovery import Check, Recovery, fits
 
 
 class Stage(enum.Enum):
+    """The server's stages of a secure round, in order."""
+
     KEYS = 0
     SHARES = 1
     MASKED = 2
@@ -77,6 +79,7 @@ class SecAggSession:
         return self.expected <= self.answered
 
     def drop(self, ids: set[int]) -> None:
+        """``ids`` are out of the current stage (left, refused or late)."""
         self.expected -= ids - self.answered
 
     def add(self, payload: object) -> None:
@@ -93,6 +96,8 @@ class SecAggSession:
             raise SecAggError(f"a {type(payload).__name__} does not belong to the {self.stage.name} stage")
 
     def add_keys(self, keys: PublicKeys) -> None:
+        """Take clients' public keys; raises ``SecAggError`` for keys of the wrong size, invalid X25519 keys or a stage
+        they do not belong to."""
         if keys.cipher.shape != (len(keys.client_ids), 32) or keys.mask.shape != keys.cipher.shape:
             raise SecAggError("public keys must be 32 bytes each, one pair per client")
         if not all(crypto.valid_public(_key(k)) for k in np.concatenate([keys.cipher, keys.mask])):
@@ -123,6 +128,8 @@ class SecAggSession:
         self.shares.append(shares)
 
     def add_masked(self, masked: MaskedInputs) -> None:
+        """Take clients' masked vectors ``[k, dim]`` uint64 and their reports of shares that did not open; raises
+        ``SecAggError`` otherwise."""
         if masked.vectors.shape != (len(masked.client_ids), self.dim) or masked.vectors.dtype != np.uint64:
             raise SecAggError(f"a masked input must be {self.dim} uint64, got {masked.vectors.shape[1:]}")
         self._check_reports(masked)
@@ -148,6 +155,8 @@ class SecAggSession:
                                   f"while the round can still reach its threshold")  # fmt: skip
 
     def add_revealed(self, revealed: RevealedShares) -> None:
+        """Take clients' revealed shares; raises ``SecAggError`` for shares of the wrong size or of secrets the stage
+        did not ask for."""
         if revealed.share.shape != (len(revealed.owner), crypto.SHARE_BYTES) or revealed.share.dtype != np.uint8:
             raise SecAggError(f"revealed shares must be {crypto.SHARE_BYTES} bytes each")
         if not np.isin(revealed.secret, (REVEAL_MASK_KEY, REVEAL_SELF_SEED, REVEAL_PAIR_SEED)).all():
@@ -160,6 +169,7 @@ class SecAggSession:
     # -- stage transitions: each returns what the server sends next ----------------------------------
 
     def publish_roster(self) -> PublicKeys:
+        """Every client's public keys, sorted by id, with the threshold (the commitments stay with the server)."""
         keys: PublicKeys = concat(self._gathered(Stage.KEYS))
         no_commitments = np.empty((0, COMMITMENT_BYTES), dtype=np.uint8)  # the server keeps them
         roster = replace(take(keys, np.argsort(keys.client_ids)), threshold=self.threshold, commitment=no_commitments)

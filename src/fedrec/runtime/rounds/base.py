@@ -38,7 +38,9 @@ class RoundControl(Protocol):
         ...
 
     @property
-    def sampler(self) -> ClientSampler: ...
+    def sampler(self) -> ClientSampler:
+        """Who a round invites among the candidates."""
+        ...
 
     @property
     def evaluating(self) -> bool:
@@ -174,7 +176,7 @@ def in_arrival_order(message: Message) -> tuple[np.ndarray, np.ndarray]:
     return order, times[order]
 
 
-class PlainPolicy:
+class PlainPolicy(RoundPolicy):
     """Defaults for a policy that speaks no message kinds of its own and keeps no state of its own."""
 
     receives: frozenset[MessageKind] = frozenset()

@@ -61,7 +61,7 @@ from fedrec.privacy.secagg.protocol import SecAggError
 from fedrec.privacy.secagg.session import SecAggSession, Stage
 from fedrec.runtime.message import SECURE_REPLIES, SERVER, Message, MessageKind
 from fedrec.runtime.protocols import CheckpointRefused, SecureCodec
-from fedrec.runtime.rounds.base import RoundControl, pass_round, ready_candidates
+from fedrec.runtime.rounds.base import PlainPolicy, RoundControl, pass_round, ready_candidates
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ SENDS = frozenset({MessageKind.SECAGG_ROSTER, MessageKind.SECAGG_ROUTED, Message
 
 
 @dataclass
-class SecureRounds:
+class SecureRounds(PlainPolicy):
     """``codec`` turns updates into ring vectors and the unmasked sum into what the aggregator takes;
     ``threshold``: the share of a round's cohort whose sum may be unmasked; ``deadline_s``: seconds after which
     each stage closes with whoever answered; ``costs``: the server's unmasking work in virtual seconds."""

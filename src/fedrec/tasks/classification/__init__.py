@@ -1,0 +1,1 @@
+"""Federated classification of images and tables."""

@@ -31,11 +31,16 @@ from fedrec.engine.plan import CohortPlan, epoch_steps, plan_cohort
 from fedrec.engine.types import Execution, LocalTraining
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.rng import shuffle_keys
+from fedrec.tasks.base import Task
 
 Term = Callable[[dict[str, Tensor]], Tensor]  # an extra loss on the stacked weights being trained
 
 
-class ClassificationTask:
+class ClassificationTask(Task):
+    """Classification clients (images, tables) one host holds: each trains a copy of the classifier on its own examples
+    (a cohort in one batched ``torch.func`` call, or one at a time), keeps its personal layers, and evaluates on
+    its own test share."""
+
     def __init__(
         self,
         train: Labelled,

@@ -1,0 +1,1 @@
+"""Federated node classification on graphs split among clients."""

@@ -25,9 +25,13 @@ from fedrec.engine.objective import (
 from fedrec.engine.types import LocalTraining
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
 from fedrec.rng import mix
+from fedrec.tasks.base import Task
 
 
-class NodeClassificationTask:
+class NodeClassificationTask(Task):
+    """Graph clients one host holds: each holds a subgraph (its nodes, their edges and features) and trains a GNN on
+    its own training nodes; only weight deltas leave it."""
+
     def __init__(
         self,
         graphs: list[ClientGraph],

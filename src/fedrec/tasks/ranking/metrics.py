@@ -24,6 +24,7 @@ def rank_of_first(scores: Tensor) -> Tensor:
 
 
 def hit(rank: Tensor, k: int) -> Tensor:
+    """1.0 where the held-out item ranks within the top ``k`` (``rank`` 0-based), else 0.0."""
     return (rank < k).double()
 
 

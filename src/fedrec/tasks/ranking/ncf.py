@@ -160,6 +160,7 @@ def train_ncf_sequentially(
     keys: np.ndarray,
     personal: dict[str, Tensor] | None = None,
 ) -> CohortResult:
+    """The per-client reference of ``train_ncf_cohort``: each client alone, with autograd and ``torch.optim``."""
     num_items = model.params["item_emb"].shape[0]
     refs = example_items(data, spec, round_index, num_items, keys)
     ends = np.cumsum(data.counts)

@@ -36,6 +36,8 @@ def train_ranking_sequentially(
     round_index: int,
     positive_keys: np.ndarray,
 ) -> CohortResult:
+    """The per-client reference of ``train_ranking_cohort``: each client alone, with autograd and ``torch.optim``,
+    drawing the same negatives."""
     num_items = model.params["item_emb"].shape[0]
     refs = example_items(data, spec, round_index, num_items, positive_keys)
     ends = np.cumsum(data.counts)

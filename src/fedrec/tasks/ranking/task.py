@@ -21,6 +21,7 @@ from fedrec.engine.types import CohortData, Execution, MFShape
 from fedrec.models.mf import init_user_side
 from fedrec.models.ncf import NCF_KINDS, init_ncf, ncf_scores
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
+from fedrec.tasks.base import Task
 from fedrec.tasks.ranking.cohort import RANKING_TABLES, RankingTraining, train_ranking_cohort
 from fedrec.tasks.ranking.metrics import hit, ndcg, rank_of, rank_of_first
 from fedrec.tasks.ranking.ncf import train_ncf_cohort, train_ncf_sequentially
@@ -33,7 +34,11 @@ RECONSTRUCTION_EPOCHS = 5
 FINETUNE_ROUND = 1 << 40  # a round number no training round uses: fine-tuning draws its own negatives
 
 
-class RankingTask(HostedClients):
+class RankingTask(HostedClients, Task):
+    """Implicit-feedback clients one host holds (one per user): each trains MF or NCF on its interactions with sampled
+    negatives (BPR or BCE), keeps its user embedding, and is evaluated leave-one-out (HR@10 and NDCG@10 against
+    sampled negatives; Recall@20 and NDCG@20 against all unseen items)."""
+
     row_sparse = frozenset(RANKING_TABLES)
 
     def __init__(
@@ -254,6 +259,7 @@ class RankingMetrics:
     """Means over users of each client's HR, NDCG and recall (and their fine-tuned versions, if any)."""
 
     def combine(self, sums: list[MetricSums]) -> dict[str, float]:
+        """The round's ranking figures, means over the users evaluated."""
         shared = set.intersection(*(set(s.sums) for s in sums))
         names = [k for k in sums[0].sums if k in shared and not k.endswith("count")]
         totals = {k: sum(s.total(k) for s in sums) for k in [*names, "count", "cold_count"] if k in shared}

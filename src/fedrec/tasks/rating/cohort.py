@@ -38,6 +38,9 @@ def train_mf_cohort(
     local: LocalTraining,
     round_index: int,
 ) -> CohortResult:
+    """One round of local training of biased MF for a cohort: each client from the received item side and its own user
+    state (``user_emb [C, d]``, ``user_bias [C]``), minibatch steps with its own optimizer, shuffled its own
+    way; the clients' updates and new private state."""
     num_items = model.params["item_emb"].shape[0]
     plan = plan_cohort(data.client_ids, data.counts, data.items[:, None], num_items, local.batch_size)
     user_side = {"user_emb": user_emb, "user_bias": user_bias}

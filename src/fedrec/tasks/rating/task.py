@@ -20,6 +20,7 @@ from fedrec.engine.shards import ClientShards, HostedClients
 from fedrec.engine.types import Execution, LocalTraining, MFShape
 from fedrec.models.mf import init_item_side, init_user_side, predict
 from fedrec.payloads import ClientUpdates, GlobalModel, MetricSums
+from fedrec.tasks.base import Task
 from fedrec.tasks.rating.cohort import train_mf_cohort
 from fedrec.tasks.rating.pseudo_items import with_pseudo_items
 from fedrec.tasks.rating.sequential import train_mf_sequentially
@@ -27,7 +28,7 @@ from fedrec.tasks.rating.sequential import train_mf_sequentially
 FINETUNE_ROUND = 1 << 40  # a round number no training round uses: fine-tuning shuffles its own way
 
 
-class RatingTask(HostedClients):
+class RatingTask(HostedClients, Task):
     """Training and evaluation for the clients of one host."""
 
     row_sparse = frozenset({"item_emb", "item_bias"})
@@ -156,6 +157,7 @@ class RatingMetrics:
         self.span, self.most = span, most
 
     def combine(self, sums: list[MetricSums]) -> dict[str, float]:
+        """Test RMSE and MAE over every held-out rating (and the fine-tuned copies' where there are)."""
         count = sum(s.total("count") for s in sums)
         sse = sum(s.total("sse") for s in sums)
         sae = sum(s.total("sae") for s in sums)

@@ -36,7 +36,7 @@ class Backend(Protocol):
 BackendFactory = Callable[[Sequence[Host]], Backend]  # what ``fedrec.registry.BACKENDS`` holds
 
 
-class InProcessBackend:
+class InProcessBackend(Backend):
     """Calls each host's handlers directly, in this process (the default)."""
 
     def __init__(self, hosts: Sequence[Host]) -> None:
