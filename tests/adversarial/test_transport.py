@@ -44,7 +44,7 @@ def served(monkeypatch):  # type: ignore[no-untyped-def]
     address = f"127.0.0.1:{free_port()}"
     options = WireOptions(max_message_bytes=2**20, status_every_s=60)
     transport = GrpcServerTransport(worker, address, lambda meta, ids: None, {}, options)
-    thread = threading.Thread(target=transport.serve, daemon=True)
+    thread = threading.Thread(target=transport.run, daemon=True)
     thread.start()
     time.sleep(0.5)
     yield transport, worker, address
