@@ -74,10 +74,13 @@ def _empty_rows() -> RowDeltas:
 @dataclass(frozen=True)
 class StackedRows:
     """Whose each row of a cohort's stacked copy of a weight is: ``clients`` int64 ``[rows]``; ``items`` int64
-    ``[rows]``, the table row each copies (None for a weight every client holds whole, one row per client)."""
+    ``[rows]``, the table row each copies (None for a weight every client holds whole, one row per client);
+    ``controlled`` bool ``[rows]``, the rows a client term with per-client state may correct and keep state for
+    (None: all; the ranking task's sampled negatives are not, being new rows each round)."""
 
     clients: np.ndarray
     items: np.ndarray | None = None
+    controlled: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -94,12 +94,12 @@ def test_fedprox_on_the_ranking_task_cohort_equals_sequential_over_two_rounds(
     assert not _same(cohort, plain, atol=1e-6), "the term changes the training"
 
 
-def test_the_config_runs_fedprox_on_the_recommenders_and_scaffold_on_rating() -> None:
+def test_the_config_runs_fedprox_and_scaffold_on_both_recommenders() -> None:
     assert load_config(overrides=["federation.algorithm=fedprox"]).federation.algorithm.kind == "fedprox"
     assert load_config(overrides=["task=ranking", "federation.algorithm=fedprox"]).task == "ranking"
     assert load_config(overrides=["federation.algorithm=scaffold", "train.optimizer=sgd"]).task == "rating"
-    with pytest.raises(ConfigError, match="scaffold is not supported by task ranking so far"):
-        load_config(overrides=["task=ranking", "federation.algorithm=scaffold", "train.optimizer=sgd"])
+    scaffold = ["task=ranking", "federation.algorithm=scaffold", "train.optimizer=sgd"]
+    assert load_config(overrides=scaffold).federation.algorithm.kind == "scaffold"
     with pytest.raises(ConfigError, match="SCAFFOLD's control update assumes plain local SGD"):
         load_config(overrides=["federation.algorithm=scaffold"])  # the rating task trains with Adam by default
 
@@ -153,6 +153,12 @@ def test_scaffold_on_the_ranking_task_cohort_equals_sequential_over_two_rounds( 
         results.append((model, task.private_state()))
     (cohort, state_c), (sequential, state_s) = results
     assert {"control.item_emb", "control.item_bias"} < set(cohort.params)
+    keys = state_c["objective.rows.item_emb.keys"].numpy()  # a client keeps c_i only for items it interacted with
+    rows = int(state_c["objective.rows.item_emb.rows"])
+    clients, items = RANKING_CLIENTS[keys // rows], keys % rows
+    train = ml100k_loo.train
+    held = set(zip((train.users + 1).tolist(), train.items.tolist(), strict=True))
+    assert len(keys) > 0 and all((int(c), int(i)) in held for c, i in zip(clients, items, strict=True))
     assert _same(cohort, sequential, atol=1e-10)
     assert all(float(v.abs().sum()) > 0 for k, v in cohort.params.items() if k.startswith("control.")), "controls moved"
     assert set(state_c) == set(state_s)

@@ -146,7 +146,7 @@ class ScaffoldClient(LocalObjective):
                 self._keys[name] = positions * server.shape[0] + rows.items
                 own = table.get(self._keys[name])
                 self._server[name] = server[torch.from_numpy(rows.items)]
-            self._corrections[name] = self._server[name] - own
+            self._corrections[name] = (self._server[name] - own) * self._mask(rows, own)
 
     def finish_rows(
         self, start: dict[str, Tensor], end: dict[str, Tensor], steps: dict[str, Tensor]
@@ -156,18 +156,27 @@ class ScaffoldClient(LocalObjective):
         out = {}
         for name, rows in self._layout.items():
             k = steps[name].clamp(min=1).to(start[name].dtype).reshape(-1, *([1] * (start[name].dim() - 1)))
-            change = (start[name] - end[name]) / (k * self.lr) - self._server[name]
+            change = ((start[name] - end[name]) / (k * self.lr) - self._server[name]) * self._mask(rows, start[name])
             if rows.items is None:
                 own, index = self.controls[name], torch.from_numpy(self._keys[name])
                 own[index] = own[index] + change
             else:
-                self.row_controls[name].add(self._keys[name], change)
+                kept = np.ones(len(rows.items), dtype=bool) if rows.controlled is None else rows.controlled
+                self.row_controls[name].add(self._keys[name][kept], change[torch.from_numpy(kept)])
             out[CONTROL + name] = change
         self._layout, self._server, self._keys, self._corrections = {}, {}, {}, {}
         return out
 
     def _rows(self, clients: np.ndarray) -> Tensor:
         return torch.from_numpy(np.searchsorted(self.client_ids, clients))
+
+    @staticmethod
+    def _mask(rows: StackedRows, like: Tensor) -> Tensor | float:
+        """1 on the rows the term controls, 0 on the others, shaped to multiply ``like`` row by row."""
+        if rows.controlled is None:
+            return 1.0
+        mask = torch.from_numpy(rows.controlled).to(like.dtype)
+        return mask.reshape(-1, *([1] * (like.dim() - 1)))
 
     def _own(self, name: str, like: Tensor) -> Tensor:
         if name not in self.controls:

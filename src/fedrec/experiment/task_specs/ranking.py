@@ -61,7 +61,7 @@ class RankingSpec(TaskSpec):
     # SCAFFOLD's kernels run here (tests agree cohort with sequential), but negatives drawn anew each round make
     # a row's client control an estimate given that the row was drawn, and grow every client's control table:
     # refused until the controls cover the positives only
-    client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox"})
+    client_algorithms: ClassVar[frozenset[str]] = frozenset({"fedavg", "fedprox", "scaffold"})
     served = True
 
     def problem(self, config: RunConfig) -> str | None:

@@ -9,7 +9,7 @@ averaged over its negatives, plus ``l2`` times the squared norms of the paramete
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -27,8 +27,8 @@ from fedrec.engine.plan import (
     start_params,
 )
 from fedrec.engine.types import CohortData, CohortResult, LocalTraining
-from fedrec.payloads import GlobalModel
-from fedrec.tasks.ranking.negatives import draw_negatives
+from fedrec.payloads import GlobalModel, StackedRows
+from fedrec.tasks.ranking.negatives import draw_negatives, is_positive
 
 RANKING_TABLES = ("item_emb", "item_bias")
 Loss = Literal["bpr", "bce"]
@@ -57,6 +57,20 @@ def example_items(
     return np.concatenate(columns, axis=1)
 
 
+def positives_controlled(
+    layout: dict[str, StackedRows], num_items: int, positive_keys: np.ndarray
+) -> dict[str, StackedRows]:
+    """``layout`` with each table row marked controlled where it is one of its client's positives: a client term
+    with per-client state (SCAFFOLD's ``c_i``) keeps state for the items a user interacted with, which it trains
+    every round, and not for sampled negatives, which are new rows each round."""
+    marked = {}
+    for name, rows in layout.items():
+        if rows.items is not None:
+            rows = replace(rows, controlled=is_positive(rows.clients * num_items + rows.items, positive_keys))
+        marked[name] = rows
+    return marked
+
+
 def train_ranking_cohort(
     data: CohortData,
     user_emb: Tensor,
@@ -79,7 +93,8 @@ def train_ranking_cohort(
     optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(owners))
     owner, rows = torch.from_numpy(plan.owner), torch.from_numpy(plan.example_rows)
     anchors = {} if freeze_items else {name: start[name] for name in RANKING_TABLES}  # received rows
-    local.objective.begin_rows({} if freeze_items else stacked_layout(plan, RANKING_TABLES), model)
+    layout = positives_controlled(stacked_layout(plan, RANKING_TABLES), num_items, positive_keys)
+    local.objective.begin_rows({} if freeze_items else layout, model)
     k = spec.num_negatives
     for epoch in range(local.epochs):
         negative_cols = slice(1 + epoch * k, 1 + (epoch + 1) * k)

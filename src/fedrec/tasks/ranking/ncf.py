@@ -27,7 +27,7 @@ from fedrec.engine.types import CohortData, CohortResult
 from fedrec.models.ncf import ncf_scores
 from fedrec.payloads import ClientUpdates, GlobalModel, RowDeltas, StackedRows
 from fedrec.rng import shuffle_keys
-from fedrec.tasks.ranking.cohort import RANKING_TABLES, RankingTraining, example_items
+from fedrec.tasks.ranking.cohort import RANKING_TABLES, RankingTraining, example_items, positives_controlled
 
 
 def shared_weights(model: GlobalModel) -> list[str]:
@@ -79,7 +79,8 @@ def train_ncf_cohort(
         n: torch.from_numpy(plan.row_owner) for n in RANKING_TABLES
     }
     optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(owners))
-    local.objective.begin_rows(stacked_layout(plan, RANKING_TABLES, tuple(shared)), model)
+    layout = positives_controlled(stacked_layout(plan, RANKING_TABLES, tuple(shared)), num_items, keys)
+    local.objective.begin_rows(layout, model)
     owner_np, rows = plan.owner, torch.from_numpy(plan.example_rows)
     for epoch in range(local.epochs):
         for step, chosen in enumerate(epoch_steps(plan, local.seed, round_index, epoch, local.batch_size)):
@@ -197,7 +198,7 @@ def _train_one(
     settings, k = spec.local.optimizer, spec.num_negatives
     anchors = GlobalModel({n: model.params[n][index].clone() for n in RANKING_TABLES} | {
         n: model.params[n].unsqueeze(0).clone() for n in shared})  # fmt: skip
-    table_rows = StackedRows(np.full(len(row_item), client), row_item)
+    table_rows = StackedRows(np.full(len(row_item), client), row_item, np.isin(row_item, refs[:, 0]))
     layout = {n: table_rows for n in RANKING_TABLES} | {n: StackedRows(np.array([client])) for n in shared}
     spec.local.objective.begin_rows(layout, model)
     federated: dict[str, Tensor] = {"item_emb": emb, "item_bias": bias, **{n: weights[n] for n in shared}}

@@ -64,7 +64,7 @@ def _train_one(
     k, positions = spec.num_negatives, np.arange(len(refs))
     anchors = GlobalModel({"item_emb": emb.detach().clone(), "item_bias": bias.detach().clone()})
     clients, weights = np.array([client]), dict[str, Tensor](item_emb=emb, item_bias=bias)
-    table_rows = StackedRows(np.full(len(row_item), client), row_item)
+    table_rows = StackedRows(np.full(len(row_item), client), row_item, np.isin(row_item, refs[:, 0]))
     spec.local.objective.begin_rows({"item_emb": table_rows, "item_bias": table_rows}, model)
     steps = 0
     for epoch in range(spec.local.epochs):
