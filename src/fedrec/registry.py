@@ -1,8 +1,9 @@
 """Registries: the named components a config chooses from, which code outside the package can add to.
 
-Each seam of fedrec (a task, a server aggregator, an execution backend) has one registry here. A config names
-a component by its registered name (``task: rating``, ``federation.aggregator: fedavg``,
-``federation.backend: inprocess``); the composition root looks the name up instead of keeping ``if`` chains.
+Each seam of fedrec (a task, a server aggregator, an execution backend, a round policy) has one registry here.
+A config names a component by its registered name (``task: rating``, ``federation.aggregator: fedavg``,
+``federation.backend: inprocess``, ``federation.policy: {kind: NAME}``); the composition root looks the name up
+instead of keeping ``if`` chains.
 
 The built-in components are registered lazily, as ``"module:attribute"`` strings imported on first use (the
 same idea as Python's entry points), so naming a component never pays for importing the others (graph
@@ -23,6 +24,7 @@ from fedrec.errors import ConfigError
 
 if TYPE_CHECKING:
     from fedrec.algorithms.registry import AggregatorSpec
+    from fedrec.runtime.rounds.base import PolicySpec
     from fedrec.transport.backends import BackendFactory
 
 T = TypeVar("T")
@@ -122,6 +124,7 @@ TASKS: Registry[TaskDeclaration] = Registry(
 )
 AGGREGATORS: Registry[AggregatorSpec] = Registry("aggregator", {"fedavg": "fedrec.algorithms.registry:FEDAVG"})
 BACKENDS: Registry[BackendFactory] = Registry("backend", {"inprocess": "fedrec.transport.backends:InProcessBackend"})
+POLICIES: Registry[PolicySpec] = Registry("round policy")  # plug-ins; sync and fedbuff are the config's own kinds
 
 
 LOADED_PLUGINS: set[str] = set()  # the modules ``load_plugins`` imported in this process

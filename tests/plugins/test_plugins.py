@@ -1,4 +1,4 @@
-"""Three extensions written outside the package (this folder), each registered through the public registry
+"""Four extensions written outside the package (this folder), each registered through the public registry
 API and run end to end: none of them edits a file under ``src/``."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from fedrec.config import load_config
+from fedrec.errors import ConfigError
 from fedrec.experiment.build import load_task_data
 from fedrec.experiment.runner import execute
 from fedrec.experiment.simulation import run_simulation
@@ -125,6 +126,25 @@ def test_a_backend_from_outside_the_package_runs_the_hosts_and_changes_no_number
     assert CLOSED[0] == 1  # the simulation releases its backend
     assert counted.summary["metrics"] == plain.summary["metrics"]
     assert counted.summary["bytes_up"] == plain.summary["bytes_up"] > 0
+
+
+def test_a_round_policy_from_outside_the_package_invites_its_groups_in_turn(tmp_path: Path) -> None:
+    """Cyclic participation in three groups: each round invites one group (the clients whose id is the round
+    modulo 3), so three rounds invite every client once; the model learns as FedAvg's does."""
+    overrides = ["plugins=[cyclic_rounds]", "rounds=3", "federation.policy={kind: cyclic, options: {groups: 3}}"]
+    run = execute(load_config(Path("examples/ml100k_fedmf.yaml"), overrides), tmp_path / "cyclic", quiet=True)
+    groups = [int(np.sum(np.arange(1, 944) % 3 == r % 3)) for r in (1, 2, 3)]  # 314, 314, 315
+    assert [line["participants"] for line in run.history] == groups
+    assert run.summary["participation"]["invited"] == run.summary["participation"]["aggregated"] == 943
+    rmse = [line["test_rmse"] for line in run.history]
+    assert rmse[0] > rmse[1] > rmse[2], rmse  # each group's turn moves the model on
+    with pytest.raises(ConfigError, match=r"federation.policy: options.groups: Input should be greater than or equal"):
+        load_config(overrides=["plugins=[cyclic_rounds]", "federation.policy={kind: cyclic, options: {groups: 0}}"])
+
+
+def test_an_unregistered_round_policy_names_the_fix() -> None:
+    with pytest.raises(ConfigError, match="unknown round policy 'rotating'; choose sync, fedbuff or a registered one"):
+        load_config(overrides=["federation.policy=rotating"])
 
 
 @pytest.fixture(autouse=True)

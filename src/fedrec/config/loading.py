@@ -20,6 +20,7 @@ from fedrec.config.schema import RunConfig
 from fedrec.errors import ConfigError
 from fedrec.registry import load_plugins
 
+PLUGIN_TAG = "plugin"  # the union member of a tagged section that takes a plug-in's registered kind
 SHORTCUTS = {"rounds": "federation.rounds", "epochs": "train.epochs", "lr": "train.lr"}
 
 
@@ -38,7 +39,11 @@ def _variants(annotation: Any) -> dict[str, type[BaseModel]]:
         return {}
     found: dict[str, type[BaseModel]] = {}
     for member in typing.get_args(annotation):
+        while typing.get_origin(member) is typing.Annotated:  # a member tagged for a callable discriminator
+            member = typing.get_args(member)[0]
         if isinstance(member, type) and issubclass(member, BaseModel) and "kind" in member.model_fields:
+            if member.model_fields["kind"].annotation in (str, "str"):  # any registered kind: a plug-in's
+                found[PLUGIN_TAG] = member
             for kind in typing.get_args(member.model_fields["kind"].annotation):
                 found[str(kind)] = member
     return found
@@ -160,7 +165,7 @@ def _explain(exc: ValidationError) -> str:
     section, _, key = where.rpartition(".")
     if error["type"] == "extra_forbidden" and kind is not None and variant is not None:
         own = ", ".join(k for k in variant.model_fields if k != "kind") or "none but kind"
-        takers = [k for k, v in _tagged_at(section).items() if key in v.model_fields]
+        takers = [k for k, v in _tagged_at(section).items() if key in v.model_fields and k != PLUGIN_TAG]
         elsewhere = f"; {key} is a key of kind {' and '.join(takers)}" if takers else ""
         return f"{where} does not apply to {section} kind {kind} (its keys: {own}){elsewhere}"
     if error["type"] == "missing":
@@ -191,7 +196,10 @@ def _locate(loc: tuple[int | str, ...]) -> tuple[str, str | None, type[BaseModel
             model = None
             continue
         variants = _variants(field.annotation)
-        if variants and parts and str(parts[0]) in variants:
+        if variants and parts and str(parts[0]) == PLUGIN_TAG:  # a plug-in's section (its kind is registered)
+            parts.pop(0)
+            model = variants.get(PLUGIN_TAG)
+        elif variants and parts and str(parts[0]) in variants:
             kind = str(parts.pop(0))
             model = variant = variants[kind]
         else:

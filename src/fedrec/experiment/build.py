@@ -6,6 +6,7 @@ The task-specific parts come from the task's ``TaskSpec`` (``fedrec.registry.TAS
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from fedrec.algorithms.scaffold import ScaffoldServer, with_controls
 from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSettings
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig, SyncPolicy, TraceDevices, UniformDevices
-from fedrec.config.federation import ServerOptimizerConfig
+from fedrec.config.federation import PluginPolicy, ServerOptimizerConfig
 from fedrec.errors import ConfigError
 from fedrec.experiment.build_privacy import dp_aggregator
 from fedrec.experiment.client_training import local_training, mf_shape, objective, optimizer_settings
@@ -24,7 +25,7 @@ from fedrec.experiment.task_spec import TaskSpec
 from fedrec.experiment.task_specs.classification import ClientSplit
 from fedrec.payloads import GlobalModel
 from fedrec.privacy.accountant import PrivacyLedger
-from fedrec.registry import AGGREGATORS, TASKS
+from fedrec.registry import AGGREGATORS, POLICIES, TASKS
 from fedrec.runtime.devices import DeviceProfiles, Heterogeneity, TraceError, draw_profiles, read_trace
 from fedrec.runtime.protocols import Aggregator, MetricCombiner
 from fedrec.runtime.rounds.base import RoundPolicy
@@ -129,13 +130,24 @@ def device_profiles(config: RunConfig, client_ids: np.ndarray) -> DeviceProfiles
     return draw_profiles(client_ids, spread, config.seed, epochs)
 
 
+@dataclass(frozen=True)
+class _PolicyContext:
+    num_clients: int
+    clients_per_round: int
+    seed: int
+
+
 def round_policy(config: RunConfig, num_clients: int) -> RoundPolicy:
-    """The configured round policy: synchronous rounds or FedBuff (with FedAU weights if ``participation_cap``)."""
+    """The configured round policy: synchronous rounds, FedBuff or a plug-in's (with FedAU weights if
+    ``participation_cap``)."""
     f, chosen = config.federation, config.federation.policy
     weights = ParticipationWeights(f.participation_cap)
     if isinstance(chosen, SyncPolicy):
         return SyncRounds(chosen.deadline_s, chosen.quorum, chosen.over_selection, weights)
     sampler = ClientSampler(config.seed, f.clients_per_round, f.client_fraction)
+    if isinstance(chosen, PluginPolicy):
+        context = _PolicyContext(num_clients, sampler.size(num_clients), config.seed)
+        return POLICIES.get(chosen.kind).build(chosen.read_options(), context, weights)
     concurrency = chosen.concurrency or sampler.size(num_clients)
     buffer = min(chosen.buffer_size, concurrency)
     return BufferedAsync(concurrency, buffer, chosen.max_staleness, chosen.staleness_exponent, weights)

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from fedrec.runtime.message import Message, MessageKind
+from fedrec.runtime.rounds.participation import ParticipationWeights
 from fedrec.runtime.sampling import ClientSampler
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
 
@@ -188,3 +192,38 @@ class PlainPolicy(RoundPolicy):
 
     def awaiting(self) -> set[int] | None:
         return None
+
+
+class PolicyContext(Protocol):
+    """What building a round policy may read: the run's population and its participation weights."""
+
+    @property
+    def num_clients(self) -> int:
+        """Clients in the run."""
+        ...
+
+    @property
+    def clients_per_round(self) -> int:
+        """How many clients a round invites (of ``num_clients``, as the configured sampling says)."""
+        ...
+
+    @property
+    def seed(self) -> int:
+        """The run's seed."""
+        ...
+
+
+class PolicySpec(Protocol):
+    """A round policy a config names by its registered kind (``federation.policy: {kind: NAME, options: {...}}``),
+    registered in ``fedrec.registry.POLICIES``. ``options``: the pydantic model of its options (None: it takes
+    none); ``build`` makes the policy from the validated options, the run's context and its participation
+    weights (FedAU, ``federation.participation_cap``)."""
+
+    @property
+    def options(self) -> type[BaseModel] | None:
+        """The model its ``options`` are validated against, or None."""
+        ...
+
+    def build(self, options: Any, context: PolicyContext, participation: ParticipationWeights) -> RoundPolicy:
+        """The policy of one run."""
+        ...
