@@ -160,7 +160,7 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
         (["privacy.dp=local", "privacy.dp.noise_multiplier=1", "privacy.dp.epsilon_budget=2"],
          "privacy.dp.epsilon_budget does not apply to privacy.dp kind local"),  # once silently ignored
         (["federation.policy=async"], "federation.policy: unknown round policy 'async'; choose sync, fedbuff or a "
-         "registered one (none)"),
+         "registered one"),
         (["devices.kind=trace"], "devices.trace must be set for devices kind trace"),
         (["federation.buffer_size=5"], "config key 'federation.buffer_size' has moved: set "
          "federation.policy.buffer_size"),
