@@ -142,6 +142,17 @@ def test_a_round_policy_from_outside_the_package_invites_its_groups_in_turn(tmp_
         load_config(overrides=["plugins=[cyclic_rounds]", "federation.policy={kind: cyclic, options: {groups: 0}}"])
 
 
+def test_a_device_model_from_outside_the_package_sets_the_clock_and_changes_no_number(tmp_path: Path) -> None:
+    """Budget phones slow every synchronous round down to their pace; the model is the same as on uniform
+    devices (the policy waits for everyone)."""
+    fast = ["rounds=2", "devices.kind=uniform", "devices.examples_per_s=20000"]
+    tiered = ["plugins=[tiered_devices]", "rounds=2", "devices={kind: tiered, options: {fast: 20000, slow: 200}}"]
+    plain = execute(load_config(Path("examples/ml100k_fedmf.yaml"), fast), tmp_path / "uniform", quiet=True)
+    tiers = execute(load_config(Path("examples/ml100k_fedmf.yaml"), tiered), tmp_path / "tiered", quiet=True)
+    assert tiers.summary["metrics"] == plain.summary["metrics"]
+    assert tiers.summary["virtual_time_s"] > 10 * plain.summary["virtual_time_s"] > 0
+
+
 def test_an_unregistered_round_policy_names_the_fix() -> None:
     with pytest.raises(ConfigError, match="unknown round policy 'rotating'; choose sync, fedbuff or a registered one"):
         load_config(overrides=["federation.policy=rotating"])

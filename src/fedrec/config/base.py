@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fedrec.registry import Registry
 
 # a wait on the wall clock: positive and at most ten million seconds (116 days; timers overflow far beyond)
 Seconds = Annotated[float, Field(gt=0, le=1e7)]
@@ -29,3 +31,50 @@ def kind_default(default: str) -> Callable[[Any], Any]:
         return value
 
     return tagged
+
+
+class PluginSection(Section):
+    """A tagged section's kind that a plug-in registered (``registry``), beside the ``builtin`` kinds: its
+    ``options`` are validated by the registered spec's pydantic ``options`` model (None: it takes none)."""
+
+    registry: ClassVar[Registry[Any]]
+    what: ClassVar[str]  # e.g. "round policy"
+    builtin: ClassVar[tuple[str, ...]]
+
+    kind: str
+    options: dict[str, Any] = Field(default_factory=dict, description="the plug-in's own settings")
+
+    @model_validator(mode="after")
+    def _registered(self) -> PluginSection:
+        if self.kind not in self.registry:
+            registered = ", ".join(self.registry.names()) or "none"
+            raise ValueError(
+                f"unknown {self.what} {self.kind!r}; choose {', '.join(self.builtin)} or a registered one "
+                f"({registered}); a plug-in's module is loaded by listing it under plugins"
+            )
+        self.read_options()
+        return self
+
+    def read_options(self) -> Any:
+        """The validated options (None for a plug-in that takes none); raises ``ValueError`` naming the key."""
+        model = self.registry.get(self.kind).options
+        if model is None:
+            if self.options:
+                raise ValueError(f"options {sorted(self.options)} are not read by {self.what} {self.kind}")
+            return None
+        try:
+            return model.model_validate(self.options)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"])
+            raise ValueError(f"options.{where}: {error['msg']}") from None
+
+
+def builtin_or_plugin(builtin: tuple[str, ...]) -> Callable[[Any], str]:
+    """The discriminator of a tagged section open to plug-ins: a built-in kind's own tag, else ``plugin``."""
+
+    def tag(value: Any) -> str:
+        kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+        return str(kind) if kind in builtin else "plugin"
+
+    return tag

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, PositiveFloat
+from pydantic import BeforeValidator, Discriminator, Field, PositiveFloat, Tag
 
-from fedrec.config.base import Section, kind_default
+from fedrec.config.base import PluginSection, Section, builtin_or_plugin, kind_default
+from fedrec.registry import DEVICES
 
 
 class UniformDevices(Section):
@@ -52,8 +53,24 @@ class TraceDevices(Section):
         return False
 
 
+class PluginDevices(PluginSection):
+    """A device model a plug-in registered (``fedrec.registry.DEVICES``), with its own ``options``."""
+
+    registry = DEVICES
+    what = "device model"
+    builtin = ("uniform", "lognormal", "trace")
+
+    @property
+    def always_online(self) -> bool:
+        """A plug-in's devices may go offline (the server then asks who is online)."""
+        return False
+
+
 DevicesConfig = Annotated[
-    UniformDevices | LognormalDevices | TraceDevices,
-    Field(discriminator="kind"),
+    Annotated[UniformDevices, Tag("uniform")]
+    | Annotated[LognormalDevices, Tag("lognormal")]
+    | Annotated[TraceDevices, Tag("trace")]
+    | Annotated[PluginDevices, Tag("plugin")],
+    Discriminator(builtin_or_plugin(PluginDevices.builtin)),
     BeforeValidator(kind_default("uniform")),
 ]

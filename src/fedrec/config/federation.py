@@ -16,12 +16,11 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     Tag,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from fedrec.config.base import Seconds, Section, kind_default
+from fedrec.config.base import PluginSection, Seconds, Section, builtin_or_plugin, kind_default
 from fedrec.registry import POLICIES
 
 
@@ -50,49 +49,19 @@ class FedBuffPolicy(Section):
         return self
 
 
-class PluginPolicy(Section):
+class PluginPolicy(PluginSection):
     """A round policy a plug-in registered (``fedrec.registry.POLICIES``), with its own ``options``."""
 
-    kind: str
-    options: dict[str, Any] = Field(default_factory=dict, description="the policy's own settings")
-
-    @model_validator(mode="after")
-    def _registered(self) -> PluginPolicy:
-        if self.kind not in POLICIES:
-            registered = ", ".join(POLICIES.names()) or "none"
-            raise ValueError(
-                f"unknown round policy {self.kind!r}; choose sync, fedbuff or a registered one ({registered}); "
-                "a plug-in's module is loaded by listing it under plugins"
-            )
-        self.read_options()
-        return self
-
-    def read_options(self) -> Any:
-        """The validated options (None for a policy that takes none); raises ``ValueError`` naming the key."""
-        model = POLICIES.get(self.kind).options
-        if model is None:
-            if self.options:
-                raise ValueError(f"options {sorted(self.options)} are not read by round policy {self.kind}")
-            return None
-        try:
-            return model.model_validate(self.options)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(p) for p in error["loc"])
-            raise ValueError(f"options.{where}: {error['msg']}") from None
-
-
-def _policy_kind(value: Any) -> str:
-    """The union member of a policy section: its kind if built in, else a plug-in's."""
-    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
-    return kind if kind in ("sync", "fedbuff") else "plugin"
+    registry = POLICIES
+    what = "round policy"
+    builtin = ("sync", "fedbuff")
 
 
 RoundPolicyConfig = Annotated[
     Annotated[SyncPolicy, Tag("sync")]
     | Annotated[FedBuffPolicy, Tag("fedbuff")]
     | Annotated[PluginPolicy, Tag("plugin")],
-    Discriminator(_policy_kind),
+    Discriminator(builtin_or_plugin(PluginPolicy.builtin)),
     BeforeValidator(kind_default("sync")),
 ]
 

@@ -17,6 +17,7 @@ from fedrec.algorithms.scaffold import ScaffoldServer, with_controls
 from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSettings
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig, SyncPolicy, TraceDevices, UniformDevices
+from fedrec.config.devices import PluginDevices
 from fedrec.config.federation import PluginPolicy, ServerOptimizerConfig
 from fedrec.errors import ConfigError
 from fedrec.experiment.build_privacy import dp_aggregator
@@ -25,7 +26,7 @@ from fedrec.experiment.task_spec import TaskSpec
 from fedrec.experiment.task_specs.classification import ClientSplit
 from fedrec.payloads import GlobalModel
 from fedrec.privacy.accountant import PrivacyLedger
-from fedrec.registry import AGGREGATORS, POLICIES, TASKS
+from fedrec.registry import AGGREGATORS, DEVICES, POLICIES, TASKS
 from fedrec.runtime.devices import DeviceProfiles, Heterogeneity, TraceError, draw_profiles, read_trace
 from fedrec.runtime.protocols import Aggregator, MetricCombiner
 from fedrec.runtime.rounds.base import RoundPolicy
@@ -111,6 +112,8 @@ def algorithm_name(config: RunConfig) -> str:
 def device_profiles(config: RunConfig, client_ids: np.ndarray) -> DeviceProfiles:
     """Every client's device in virtual time, as the ``devices`` section says."""
     d, epochs = config.devices, config.train.epochs
+    if isinstance(d, PluginDevices):
+        return DEVICES.get(d.kind).build(d.read_options(), np.sort(client_ids), config.seed, epochs)
     if isinstance(d, TraceDevices):
         try:
             return read_trace(Path(d.trace).expanduser(), client_ids, epochs)

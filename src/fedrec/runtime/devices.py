@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -153,3 +154,17 @@ def read_trace(path: Path, ids: np.ndarray, epochs: int = 1) -> DeviceProfiles:
     speed, down, up = values
     online, offline, phase = schedule
     return DeviceProfiles(wanted, speed, down, up, online, offline, phase, epochs)
+
+
+class DeviceSpec(Protocol):
+    """A device model a config names by its registered kind (``devices: {kind: NAME, options: {...}}``),
+    registered in ``fedrec.registry.DEVICES``. ``options``: the pydantic model of its options (None: none)."""
+
+    @property
+    def options(self) -> Any:
+        """The model its ``options`` are validated against, or None."""
+        ...
+
+    def build(self, options: Any, client_ids: np.ndarray, seed: int, epochs: int) -> DeviceProfiles:
+        """Every client's device (``client_ids`` sorted int64), drawn from ``seed``; ``epochs`` of local training."""
+        ...
