@@ -153,6 +153,20 @@ def test_a_device_model_from_outside_the_package_sets_the_clock_and_changes_no_n
     assert tiers.summary["virtual_time_s"] > 10 * plain.summary["virtual_time_s"] > 0
 
 
+def test_a_server_optimizer_from_outside_the_package_is_fedavg_at_beta_zero_and_moves_on_with_momentum(
+    tmp_path: Path,
+) -> None:
+    base = ["plugins=[nesterov_server]", "rounds=3"]
+    plain = execute(load_config(Path("examples/ml100k_fedmf.yaml"), ["rounds=3"]), tmp_path / "fedavg", quiet=True)
+    still = ["federation.server_optimizer={kind: nesterov, options: {lr: 1.0, beta: 0.0}}"]
+    moving = ["federation.server_optimizer={kind: nesterov, options: {lr: 1.0, beta: 0.5}}"]
+    zero = execute(load_config(Path("examples/ml100k_fedmf.yaml"), [*base, *still]), tmp_path / "b0", quiet=True)
+    nesterov = execute(load_config(Path("examples/ml100k_fedmf.yaml"), [*base, *moving]), tmp_path / "b5", quiet=True)
+    assert zero.summary["metrics"] == plain.summary["metrics"]
+    assert zero.summary["algorithm"] == "fednesterov"
+    assert nesterov.summary["metrics"] != plain.summary["metrics"] and nesterov.summary["metrics"]["test_rmse"] < 1.1
+
+
 def test_an_unregistered_round_policy_names_the_fix() -> None:
     with pytest.raises(ConfigError, match="unknown round policy 'rotating'; choose sync, fedbuff or a registered one"):
         load_config(overrides=["federation.policy=rotating"])

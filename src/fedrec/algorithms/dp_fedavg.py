@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from fedrec.algorithms.server_opt import ServerOptimizer
+from fedrec.algorithms.server_opt import ServerOptimizer, ServerStep
 from fedrec.payloads import ClientUpdates, GlobalModel, scatter_rows
 from fedrec.privacy.clipping import clip_updates
 from fedrec.privacy.sums import NoisySum
@@ -37,7 +37,7 @@ class DPFedAvg:
     clip_norm: float
     noise_multiplier: float
     expected_clients: float  # q * N
-    server_opt: ServerOptimizer = field(default_factory=ServerOptimizer)
+    server_opt: ServerStep = field(default_factory=ServerOptimizer)
     seed: int = 0
     rounds: int = 0
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSettings
+from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSettings, ServerStep
 from fedrec.payloads import ClientUpdates, GlobalModel, scatter_rows
 from fedrec.privacy.sums import SecureMean
 
@@ -51,7 +51,7 @@ class FedAvg:
     """FedAvg with a server optimizer (``server_opt``; plain steps of ``server_lr`` by default). Its state is the
     server optimizer's (moments, step count)."""
 
-    def __init__(self, server_lr: float = 1.0, server_opt: ServerOptimizer | None = None) -> None:
+    def __init__(self, server_lr: float = 1.0, server_opt: ServerStep | None = None) -> None:
         self.server_opt = server_opt or ServerOptimizer(ServerOptimizerSettings("sgd", server_lr))
 
     def state_dict(self) -> dict[str, Any]:

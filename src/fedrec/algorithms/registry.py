@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ValidationError
 
 from fedrec.algorithms.fedavg import FedAvg
-from fedrec.algorithms.server_opt import ServerOptimizer
+from fedrec.algorithms.server_opt import ServerStep
 from fedrec.errors import ConfigError
 
 
@@ -35,7 +35,7 @@ class AggregatorSpec:
     """``build(options, server_opt)`` makes the aggregator; ``options`` is the model of its settings (None:
     it takes none); ``needs_individual_updates``: it reads each client's update, not only their sum."""
 
-    build: Callable[[Any, ServerOptimizer], Aggregator]
+    build: Callable[[Any, ServerStep], Aggregator]
     options: type[BaseModel] | None = None
     needs_individual_updates: bool = False
 

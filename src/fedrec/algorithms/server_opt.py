@@ -15,12 +15,43 @@ nobody rated does not drift on stale momentum.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import torch
 from torch import Tensor
 
 ServerKind = Literal["sgd", "momentum", "adam", "yogi", "adagrad"]
+
+
+class ServerStep(Protocol):
+    """What an aggregator does with each weight's mean client delta: a server optimizer (FedOpt)."""
+
+    def step(self, name: str, value: Tensor, delta: Tensor, touched: Tensor | None = None) -> Tensor:
+        """The new value of parameter ``name`` (``value``, any shape) given the clients' mean ``delta`` (same
+        shape); for a row-sparse table only the rows ``touched`` (bool ``[rows]``) move."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs (moments, step counts)."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume from ``state_dict()``."""
+        ...
+
+
+class ServerStepSpec(Protocol):
+    """A server optimizer a config names by its registered kind (``federation.server_optimizer: {kind: NAME,
+    options: {...}}``), registered in ``fedrec.registry.SERVER_OPTIMIZERS``."""
+
+    @property
+    def options(self) -> Any:
+        """The pydantic model its ``options`` are validated against, or None."""
+        ...
+
+    def build(self, options: Any) -> ServerStep:
+        """The server optimizer of one run."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -34,7 +65,7 @@ class ServerOptimizerSettings:
 
 
 @dataclass
-class ServerOptimizer:
+class ServerOptimizer(ServerStep):
     settings: ServerOptimizerSettings = ServerOptimizerSettings()
     first: dict[str, Tensor] = field(default_factory=dict)
     second: dict[str, Tensor] = field(default_factory=dict)

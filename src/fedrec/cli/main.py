@@ -334,14 +334,16 @@ def _check(parse: Callable[[str], T], text: str) -> T:
 def components(
     plugin: Annotated[list[str] | None, typer.Option("--plugin", help="also load this module, as plugins does")] = None,
 ) -> None:
-    """The tasks, aggregators, round policies, device models and backends a config can name (with plug-ins')."""
-    from fedrec.registry import AGGREGATORS, BACKENDS, DEVICES, POLICIES, TASKS, load_plugins
+    """The tasks, aggregators, server optimizers, round policies, devices and backends a config can name."""
+    from fedrec.registry import AGGREGATORS, BACKENDS, DEVICES, POLICIES, SERVER_OPTIMIZERS, TASKS, load_plugins
 
     load_plugins(plugin or [])
     for key, registry in (("task", TASKS), ("federation.aggregator", AGGREGATORS), ("federation.backend", BACKENDS)):
         out.print(f"{key}: {', '.join(registry.names())}", soft_wrap=True)
     out.print(f"federation.policy: {', '.join(['sync', 'fedbuff', *POLICIES.names()])}", soft_wrap=True)
     out.print(f"devices: {', '.join(['uniform', 'lognormal', 'trace', *DEVICES.names()])}", soft_wrap=True)
+    optimizers = ["sgd", "momentum", "adam", "yogi", "adagrad", *SERVER_OPTIMIZERS.names()]
+    out.print(f"federation.server_optimizer: {', '.join(optimizers)}", soft_wrap=True)
 
 
 @data_app.command("list")

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from fedrec.config.base import PluginSection, Seconds, Section, builtin_or_plugin, kind_default
-from fedrec.registry import POLICIES
+from fedrec.registry import POLICIES, SERVER_OPTIMIZERS
 
 
 class SyncPolicy(Section):
@@ -91,6 +91,18 @@ class AdaptiveServerStep(Section):
     tau: PositiveFloat = Field(1e-3, description="adaptivity: added to the root of the second moment")
 
 
+class AdamServerStep(AdaptiveServerStep):
+    """FedAdam."""
+
+    kind: Literal["adam"]
+
+
+class YogiServerStep(AdaptiveServerStep):
+    """FedYogi."""
+
+    kind: Literal["yogi"]
+
+
 class AdagradServerStep(Section):
     """FedAdagrad (Reddi et al. 2021)."""
 
@@ -99,9 +111,22 @@ class AdagradServerStep(Section):
     tau: PositiveFloat = Field(1e-3, description="adaptivity: added to the root of the second moment")
 
 
+class PluginServerStep(PluginSection):
+    """A server optimizer a plug-in registered (``fedrec.registry.SERVER_OPTIMIZERS``), with its own ``options``."""
+
+    registry = SERVER_OPTIMIZERS
+    what = "server optimizer"
+    builtin = ("sgd", "momentum", "adam", "yogi", "adagrad")
+
+
 ServerOptimizerConfig = Annotated[
-    PlainServerStep | MomentumServerStep | AdaptiveServerStep | AdagradServerStep,
-    Field(discriminator="kind"),
+    Annotated[PlainServerStep, Tag("sgd")]
+    | Annotated[MomentumServerStep, Tag("momentum")]
+    | Annotated[AdamServerStep, Tag("adam")]
+    | Annotated[YogiServerStep, Tag("yogi")]
+    | Annotated[AdagradServerStep, Tag("adagrad")]
+    | Annotated[PluginServerStep, Tag("plugin")],
+    Discriminator(builtin_or_plugin(PluginServerStep.builtin)),
     BeforeValidator(kind_default("sgd")),
 ]
 

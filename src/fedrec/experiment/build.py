@@ -14,11 +14,11 @@ import numpy as np
 
 from fedrec.algorithms.registry import AggregatorSpec
 from fedrec.algorithms.scaffold import ScaffoldServer, with_controls
-from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSettings
+from fedrec.algorithms.server_opt import ServerOptimizer, ServerOptimizerSettings, ServerStep
 from fedrec.algorithms.validation import UpdateCheck
 from fedrec.config import RunConfig, SyncPolicy, TraceDevices, UniformDevices
 from fedrec.config.devices import PluginDevices
-from fedrec.config.federation import PluginPolicy, ServerOptimizerConfig
+from fedrec.config.federation import PluginPolicy, PluginServerStep, ServerOptimizerConfig
 from fedrec.errors import ConfigError
 from fedrec.experiment.build_privacy import dp_aggregator
 from fedrec.experiment.client_training import local_training, mf_shape, objective, optimizer_settings
@@ -26,7 +26,7 @@ from fedrec.experiment.task_spec import TaskSpec
 from fedrec.experiment.task_specs.classification import ClientSplit
 from fedrec.payloads import GlobalModel
 from fedrec.privacy.accountant import PrivacyLedger
-from fedrec.registry import AGGREGATORS, DEVICES, POLICIES, TASKS
+from fedrec.registry import AGGREGATORS, DEVICES, POLICIES, SERVER_OPTIMIZERS, TASKS
 from fedrec.runtime.devices import DeviceProfiles, Heterogeneity, TraceError, draw_profiles, read_trace
 from fedrec.runtime.protocols import Aggregator, MetricCombiner
 from fedrec.runtime.rounds.base import RoundPolicy
@@ -85,18 +85,21 @@ def aggregator(config: RunConfig, num_clients: int, spent: PrivacyLedger | None 
     """The registered ``federation.aggregator`` with the configured server optimizer (FedOpt); SCAFFOLD also
     moves its controls; user-level DP clips, sums and noises before the server optimizer (DP-FedAvg)."""
     f = config.federation
-    settings = server_optimizer_settings(f.server_optimizer)
+    server_opt = server_step(f.server_optimizer)
     if spent is not None:
-        return dp_aggregator(config, spent, num_clients, ServerOptimizer(settings))
+        return dp_aggregator(config, spent, num_clients, server_opt)
     spec: AggregatorSpec = AGGREGATORS.get(f.aggregator)
-    built = spec.build(spec.read_options(f.aggregator_options), ServerOptimizer(settings))
+    built = spec.build(spec.read_options(f.aggregator_options), server_opt)
     return ScaffoldServer(built, num_clients) if f.algorithm.kind == "scaffold" else built
 
 
-def server_optimizer_settings(chosen: ServerOptimizerConfig) -> ServerOptimizerSettings:
-    """FedOpt's settings from the ``federation.server_optimizer`` section (keys a kind lacks take no part)."""
+def server_step(chosen: ServerOptimizerConfig) -> ServerStep:
+    """The server optimizer the ``federation.server_optimizer`` section names: built in, or a plug-in's."""
+    if isinstance(chosen, PluginServerStep):
+        return SERVER_OPTIMIZERS.get(chosen.kind).build(chosen.read_options())
     values = chosen.model_dump()
-    return ServerOptimizerSettings(**{k: v for k, v in values.items() if k in ("kind", "lr", "beta1", "beta2", "tau")})
+    settings = {k: v for k, v in values.items() if k in ("kind", "lr", "beta1", "beta2", "tau")}
+    return ServerOptimizer(ServerOptimizerSettings(**settings))
 
 
 def algorithm_name(config: RunConfig) -> str:

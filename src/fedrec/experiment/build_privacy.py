@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from fedrec.algorithms.dp_fedavg import DPFedAvg
-from fedrec.algorithms.server_opt import ServerOptimizer
+from fedrec.algorithms.server_opt import ServerStep
 from fedrec.config import LocalDP, NoDP, RunConfig, UserDP
 from fedrec.privacy.accountant import PrivacyLedger, calibrate_noise, default_delta, delta_warning, local_dp_report
 from fedrec.privacy.secagg.encoding import SecureEncoding
@@ -55,7 +55,7 @@ def ledger(config: RunConfig, num_clients: int) -> PrivacyLedger | None:
     return PrivacyLedger(z, rate, d, p.clip_norm, p.accountant, p.epsilon_budget)
 
 
-def dp_aggregator(config: RunConfig, spent: PrivacyLedger, num_clients: int, server_opt: ServerOptimizer) -> DPFedAvg:
+def dp_aggregator(config: RunConfig, spent: PrivacyLedger, num_clients: int, server_opt: ServerStep) -> DPFedAvg:
     """DP-FedAvg over the expected cohort ``q N``, noised as ``spent`` (the ledger) accounts, then the server
     optimizer."""
     expected = spent.sampling_rate * num_clients
