@@ -1,7 +1,7 @@
 """Registries: the named components a config chooses from, which code outside the package can add to.
 
-Each seam of fedrec (a task, a server aggregator or optimizer, an execution backend, a round policy, a device
-model) has one registry here.
+Each seam of fedrec (a task, a server aggregator or optimizer, a client term, an execution backend, a round
+policy, a device model) has one registry here.
 A config names a component by its registered name (``task: rating``, ``federation.aggregator: fedavg``,
 ``federation.backend: inprocess``, ``federation.policy: {kind: NAME}``); the composition root looks the name up
 instead of keeping ``if`` chains.
@@ -26,6 +26,7 @@ from fedrec.errors import ConfigError
 if TYPE_CHECKING:
     from fedrec.algorithms.registry import AggregatorSpec
     from fedrec.algorithms.server_opt import ServerStepSpec
+    from fedrec.engine.objective import ClientTermSpec
     from fedrec.runtime.devices import DeviceSpec
     from fedrec.runtime.rounds.base import PolicySpec
     from fedrec.transport.backends import BackendFactory
@@ -130,6 +131,7 @@ BACKENDS: Registry[BackendFactory] = Registry("backend", {"inprocess": "fedrec.t
 POLICIES: Registry[PolicySpec] = Registry("round policy")  # plug-ins; sync and fedbuff are the config's own kinds
 DEVICES: Registry[DeviceSpec] = Registry("device model")  # plug-ins; uniform, lognormal, trace are the config's
 SERVER_OPTIMIZERS: Registry[ServerStepSpec] = Registry("server optimizer")  # plug-ins beside the five built in
+CLIENT_TERMS: Registry[ClientTermSpec] = Registry("client term")  # plug-ins beside fedavg, fedprox, scaffold
 
 
 LOADED_PLUGINS: set[str] = set()  # the modules ``load_plugins`` imported in this process

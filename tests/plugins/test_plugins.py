@@ -167,6 +167,24 @@ def test_a_server_optimizer_from_outside_the_package_is_fedavg_at_beta_zero_and_
     assert nesterov.summary["metrics"] != plain.summary["metrics"] and nesterov.summary["metrics"]["test_rmse"] < 1.1
 
 
+@pytest.mark.parametrize("example", ["ml100k_fedmf.yaml", "adult_natural.yaml"])
+def test_a_client_term_from_outside_the_package_is_fedprox_without_scales_on_both_training_paths(
+    example: str, tmp_path: Path
+) -> None:
+    """The rating task applies a term through ``add_gradients`` (hand-derived kernels), classification through
+    ``penalty`` (autograd): without scales the plug-in gives FedProx's numbers on both; with scales it does not."""
+    base = ["rounds=2", "train.epochs=2"]
+    prox = execute(load_config(Path("examples") / example, [*base, "federation.algorithm={kind: fedprox, mu: 0.5}"]),
+                   tmp_path / "prox", quiet=True)  # fmt: skip
+    plugin = ["plugins=[scaled_prox]", "federation.algorithm={kind: scaled_prox, options: {mu: 0.5}}"]
+    same = execute(load_config(Path("examples") / example, [*base, *plugin]), tmp_path / "same", quiet=True)
+    assert same.summary["metrics"] == prox.summary["metrics"] and same.summary["algorithm"] == "scaled_prox"
+    name = "item_emb" if example.startswith("ml100k") else "1.weight"
+    scaled = [*plugin[:1], f"federation.algorithm={{kind: scaled_prox, options: {{mu: 0.5, scales: {{{name}: 20}}}}}}"]
+    other = execute(load_config(Path("examples") / example, [*base, *scaled]), tmp_path / "scaled", quiet=True)
+    assert other.summary["metrics"] != prox.summary["metrics"]
+
+
 def test_an_unregistered_round_policy_names_the_fix() -> None:
     with pytest.raises(ConfigError, match="unknown round policy 'rotating'; choose sync, fedbuff or a registered one"):
         load_config(overrides=["federation.policy=rotating"])

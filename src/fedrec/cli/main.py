@@ -335,7 +335,16 @@ def components(
     plugin: Annotated[list[str] | None, typer.Option("--plugin", help="also load this module, as plugins does")] = None,
 ) -> None:
     """The tasks, aggregators, server optimizers, round policies, devices and backends a config can name."""
-    from fedrec.registry import AGGREGATORS, BACKENDS, DEVICES, POLICIES, SERVER_OPTIMIZERS, TASKS, load_plugins
+    from fedrec.registry import (
+        AGGREGATORS,
+        BACKENDS,
+        CLIENT_TERMS,
+        DEVICES,
+        POLICIES,
+        SERVER_OPTIMIZERS,
+        TASKS,
+        load_plugins,
+    )
 
     load_plugins(plugin or [])
     for key, registry in (("task", TASKS), ("federation.aggregator", AGGREGATORS), ("federation.backend", BACKENDS)):
@@ -344,6 +353,8 @@ def components(
     out.print(f"devices: {', '.join(['uniform', 'lognormal', 'trace', *DEVICES.names()])}", soft_wrap=True)
     optimizers = ["sgd", "momentum", "adam", "yogi", "adagrad", *SERVER_OPTIMIZERS.names()]
     out.print(f"federation.server_optimizer: {', '.join(optimizers)}", soft_wrap=True)
+    out.print(f"federation.algorithm: {', '.join(['fedavg', 'fedprox', 'scaffold', *CLIENT_TERMS.names()])}",
+              soft_wrap=True)  # fmt: skip
 
 
 @data_app.command("list")

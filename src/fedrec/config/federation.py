@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from fedrec.config.base import PluginSection, Seconds, Section, builtin_or_plugin, kind_default
-from fedrec.registry import POLICIES, SERVER_OPTIMIZERS
+from fedrec.registry import CLIENT_TERMS, POLICIES, SERVER_OPTIMIZERS
 
 
 class SyncPolicy(Section):
@@ -150,9 +150,20 @@ class ScaffoldClients(Section):
     kind: Literal["scaffold"]
 
 
+class PluginClientTerm(PluginSection):
+    """A client term a plug-in registered (``fedrec.registry.CLIENT_TERMS``; FedProx's contract: a loss term)."""
+
+    registry = CLIENT_TERMS
+    what = "client term"
+    builtin = ("fedavg", "fedprox", "scaffold")
+
+
 ClientAlgorithmConfig = Annotated[
-    FedAvgClients | FedProxClients | ScaffoldClients,
-    Field(discriminator="kind"),
+    Annotated[FedAvgClients, Tag("fedavg")]
+    | Annotated[FedProxClients, Tag("fedprox")]
+    | Annotated[ScaffoldClients, Tag("scaffold")]
+    | Annotated[PluginClientTerm, Tag("plugin")],
+    Discriminator(builtin_or_plugin(PluginClientTerm.builtin)),
     BeforeValidator(kind_default("fedavg")),
 ]
 

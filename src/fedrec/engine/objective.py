@@ -8,7 +8,7 @@ the sequential path), so a term written once holds in both execution paths. Impl
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -55,6 +55,22 @@ class LocalObjective(Protocol):
         steps: np.ndarray,
     ) -> dict[str, Tensor]:
         """Dense uploads beside the weight deltas, ``[clients, *shape]`` each, once the clients took ``steps``."""
+        ...
+
+
+class ClientTermSpec(Protocol):
+    """A client term a config names by its registered kind (``federation.algorithm: {kind: NAME, options:
+    {...}}``), registered in ``fedrec.registry.CLIENT_TERMS``. It follows FedProx's contract: a term in each
+    client's local loss (``penalty``, and ``add_gradients`` for the recommenders' hand-derived kernels) with no
+    state of its own and no uploads, so it runs on every task that runs FedProx."""
+
+    @property
+    def options(self) -> Any:
+        """The pydantic model its ``options`` are validated against, or None."""
+        ...
+
+    def build(self, options: Any, client_ids: np.ndarray) -> LocalObjective:
+        """The term of the clients ``client_ids`` (one host's)."""
         ...
 
 

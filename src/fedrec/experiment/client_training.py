@@ -7,10 +7,12 @@ import numpy as np
 from fedrec.algorithms.fedprox import FedProx
 from fedrec.algorithms.scaffold import ScaffoldClient
 from fedrec.config import FedAvgClients, FedProxClients, RunConfig, TrainingConfig
+from fedrec.config.federation import PluginClientTerm
 from fedrec.engine.objective import LocalObjective, PlainObjective
 from fedrec.engine.optim import OptimizerSettings
 from fedrec.engine.types import LocalTraining, MFShape
 from fedrec.errors import ConfigError
+from fedrec.registry import CLIENT_TERMS
 
 
 def optimizer_settings(train: TrainingConfig) -> OptimizerSettings:
@@ -40,6 +42,8 @@ def objective(config: RunConfig, client_ids: np.ndarray) -> LocalObjective:
         return PlainObjective()
     if isinstance(algorithm, FedProxClients):
         return FedProx(algorithm.mu)
+    if isinstance(algorithm, PluginClientTerm):
+        return CLIENT_TERMS.get(algorithm.kind).build(algorithm.read_options(), np.sort(client_ids))
     return ScaffoldClient(client_ids, config.train.lr)
 
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from fedrec.registry import CLIENT_TERMS
+
 if TYPE_CHECKING:
     from fedrec.config import RunConfig
     from fedrec.runtime.protocols import MetricCombiner
@@ -56,7 +58,9 @@ class TaskSpec(ABC):
         if config.mode != "federated" and not self.baselines:
             return f"mode {config.mode} needs a baseline that knows task {name}'s data; run it with mode federated"
         algorithm = config.federation.algorithm.kind
-        if algorithm not in self.client_algorithms:
+        if algorithm in CLIENT_TERMS and "fedprox" not in self.client_algorithms:  # a plug-in's loss term
+            return f"federation.algorithm {algorithm} is a client loss term, which task {name} does not apply so far"
+        if algorithm not in self.client_algorithms and algorithm not in CLIENT_TERMS:
             return (
                 f"federation.algorithm {algorithm} is not supported by task {name} so far: "
                 f"choose one of {', '.join(sorted(self.client_algorithms))}"
