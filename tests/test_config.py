@@ -9,7 +9,9 @@ from fedrec.config import (
     FedBuffPolicy,
     FedProxClients,
     LognormalDevices,
+    NoDP,
     SecureAggregation,
+    SyncPolicy,
     dump_config,
     load_config,
     valid_keys,
@@ -144,8 +146,8 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["devices.up_bytes_per_s=1000"], "devices.up_bytes_per_s does not apply to devices kind uniform (its keys: "
-         "examples_per_s, down_bytes_per_s); up_bytes_per_s is a key of kind lognormal"),
+        (["devices.speed_spread=3"], "devices.speed_spread does not apply to devices kind uniform (its keys: "
+         "examples_per_s, down_bytes_per_s, up_bytes_per_s); speed_spread is a key of kind lognormal"),
         (["devices.kind=uniform", "devices.availability=0.5"], "devices.availability does not apply to devices kind "
          "uniform"),
         (["federation.policy.buffer_size=5"], "federation.policy.buffer_size does not apply to federation.policy kind "
@@ -205,3 +207,38 @@ def test_a_saved_config_of_every_kind_round_trips(tmp_path: Path) -> None:
 def test_every_example_config_loads() -> None:
     for path in sorted((Path(__file__).parents[1] / "examples").glob("*.yaml")):
         assert load_config(path).seed >= 0, path
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["privacy.dp=user", "privacy.noise_multiplier=1"], "config key 'privacy.noise_multiplier' has moved: set "
+         "privacy.dp.noise_multiplier"),
+        (["privacy.dp=local", "privacy.noise_multiplier=1"], "config key 'privacy.noise_multiplier' has moved"),
+        (["privacy.dp=true"], "privacy.dp: give a kind (none, user, local) or a mapping {kind: ..., <its keys>}"),
+        (["federation.policy=null"], "federation.policy: give a kind (sync, fedbuff or a registered one)"),
+        (["privacy.secure_aggregation=maybe"], "privacy.secure_aggregation: give true, false or {threshold: ..."),
+        (["data=ml-1m"], "invalid value for data"),
+        (["plugins=coord_median"], "plugins must be a list of module names: plugins=[coord_median]"),
+    ],
+)  # fmt: skip
+def test_the_cause_is_named_first(overrides: list[str], message: str) -> None:
+    """A moved key is named before what it causes (a DP section missing its noise), and a value that is no
+    section names the forms a section takes."""
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        load_config(overrides=overrides)
+
+
+def test_another_kind_starts_from_its_own_defaults_and_keys_turn_an_optional_section_on() -> None:
+    dp = REPO / "examples" / "ml100k_dp.yaml"
+    assert load_config(dp, ["privacy.dp=none"]).privacy.dp == NoDP()  # not the file's clip_norm on kind none
+    assert load_config(dp, ["federation.server_optimizer=sgd"]).federation.server_optimizer.lr == 1.0  # not adam's
+    assert load_config(dp, ["privacy.dp=user"]).privacy.dp.noise_multiplier == 1.0  # same kind: the file's keys
+    fedbuff = load_config(REPO / "examples" / "ml100k_fedbuff.yaml", ["federation.policy=sync"])
+    assert fedbuff.federation.policy == SyncPolicy()
+    on = load_config(dp, ["privacy.secure_aggregation.threshold=0.6"]).privacy.secure_aggregation  # file: false
+    assert on == SecureAggregation(threshold=0.6)
+    adagrad = ["federation.server_optimizer=adagrad", "federation.server_optimizer.beta1=0.0"]
+    assert load_config(overrides=adagrad).federation.server_optimizer.model_dump()["beta1"] == 0.0
+    centralized = load_config(overrides=["mode=centralized", "federation.algorithm=scaffold"])  # reads neither
+    assert centralized.mode == "centralized"

@@ -10,8 +10,9 @@ The built-in components are registered lazily, as ``"module:attribute"`` strings
 same idea as Python's entry points), so naming a component never pays for importing the others (graph
 learning pulls in PyTorch Geometric). An extension registers an object directly::
 
+    from fedrec.algorithms.registry import AggregatorSpec
     from fedrec.registry import AGGREGATORS
-    AGGREGATORS.register("trimmed_mean", TrimmedMeanSpec())
+    AGGREGATORS.register("trimmed_mean", AggregatorSpec(build, TrimOptions, needs_individual_updates=True))
 
 and a config loads the extension's module by listing it under ``plugins``.
 """
@@ -144,6 +145,8 @@ def load_plugins(modules: Any) -> None:
     while it loaded (the fix: the module itself)."""
     if modules is None:
         return
+    if isinstance(modules, str) and modules:
+        raise ConfigError(f"plugins must be a list of module names: plugins=[{modules}], not plugins={modules}")
     if not isinstance(modules, list | tuple) or not all(isinstance(m, str) and m for m in modules):
         raise ConfigError(f"plugins must be a list of module names, got {modules!r}")
     for module in modules:
@@ -165,22 +168,27 @@ def plugin_failure(error: BaseException) -> ConfigError | None:
     loaded), or None when it came from elsewhere (a bug of fedrec's, which keeps its traceback)."""
     if not isinstance(error, Exception) or isinstance(error, ConfigError) or not LOADED_PLUGINS:
         return None
-    trace, culprit = error.__traceback__, None
+    trace, culprit, frame = error.__traceback__, None, None
     while trace is not None:
         module = str(trace.tb_frame.f_globals.get("__name__", ""))
         if any(module == name or module.startswith(name + ".") for name in LOADED_PLUGINS):
-            culprit = module
+            culprit, frame = module, trace  # the innermost frame of the plug-in's own code
         trace = trace.tb_next
     if culprit is None:
         return None
-    return ConfigError(f"the plug-in {culprit!r} raised {_where(error)}; fix the plug-in")
+    return ConfigError(f"the plug-in {culprit!r} raised {_where(error, frame)}; fix the plug-in")
 
 
-def _where(error: BaseException) -> str:
-    """``Type: message (file:line)`` of the innermost frame."""
-    trace = error.__traceback__
-    while trace is not None and trace.tb_next is not None:
+def _where(error: BaseException, frame: Any = None) -> str:
+    """``Type: message (file:line)``: where a syntax error is, else the given traceback entry's line (by default
+    the innermost)."""
+    trace = frame if frame is not None else error.__traceback__
+    while frame is None and trace is not None and trace.tb_next is not None:
         trace = trace.tb_next
     place = f" ({trace.tb_frame.f_code.co_filename}:{trace.tb_lineno})" if trace is not None else ""
-    message = str(error).splitlines()[0] if str(error) else ""
+    if isinstance(error, SyntaxError) and error.filename:
+        place = f" ({error.filename}:{error.lineno})"
+        message = error.msg
+    else:
+        message = str(error).splitlines()[0] if str(error) else ""
     return f"{type(error).__name__}: {message}{place}"

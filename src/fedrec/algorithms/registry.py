@@ -52,7 +52,8 @@ class AggregatorSpec:
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(p) for p in error["loc"])
-            raise ConfigError(f"federation.aggregator_options.{where}: {error['msg']}") from None
+            got = f" (got {error['input']!r})" if error["type"] != "missing" else ""
+            raise ConfigError(f"federation.aggregator_options.{where}: {error['msg']}{got}") from None
 
     def problem(self, name: str, secure_aggregation: bool, user_dp: bool) -> str | None:
         """Why the aggregator registered as ``name`` cannot run with the run's privacy settings, or None."""

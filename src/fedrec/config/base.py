@@ -19,15 +19,18 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no setting takes inf or nan
 
 
-def kind_default(default: str) -> Callable[[Any], Any]:
+def kind_default(default: str, kinds: str) -> Callable[[Any], Any]:
     """A tagged section's input as the union takes it: ``"fedbuff"`` is ``{kind: fedbuff}``, and a mapping that
-    names no kind is of the ``default`` kind (``--set federation.policy.quorum=0.5`` on a sync run)."""
+    names no kind is of the ``default`` kind (``--set federation.policy.quorum=0.5`` on a sync run). Anything
+    else is refused naming the ``kinds`` there are (raises ``ValueError``)."""
 
     def tagged(value: Any) -> Any:
         if isinstance(value, str):
             return {"kind": value}
         if isinstance(value, dict) and "kind" not in value:
             return {"kind": default, **value}
+        if not isinstance(value, dict | BaseModel):
+            raise ValueError(f"give a kind ({kinds}) or a mapping {{kind: ..., <its keys>}}, not {value!r}")
         return value
 
     return tagged
@@ -67,7 +70,8 @@ class PluginSection(Section):
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(p) for p in error["loc"])
-            raise ValueError(f"options.{where}: {error['msg']}") from None
+            got = f" (got {error['input']!r})" if error["type"] != "missing" else ""
+            raise ValueError(f"options.{where}: {error['msg']}{got}") from None
 
 
 def builtin_or_plugin(builtin: tuple[str, ...]) -> Callable[[Any], str]:

@@ -11,11 +11,13 @@ from fedrec.registry import DEVICES
 
 
 class UniformDevices(Section):
-    """Every device alike: ``examples_per_s`` training examples a second, ``down_bytes_per_s`` to receive."""
+    """Every device alike: ``examples_per_s`` training examples a second, ``down_bytes_per_s`` to receive and
+    ``up_bytes_per_s`` to send, always online."""
 
     kind: Literal["uniform"] = "uniform"
     examples_per_s: PositiveFloat = Field(20_000.0, description="training examples a device computes a second")
     down_bytes_per_s: PositiveFloat = 2_000_000.0
+    up_bytes_per_s: PositiveFloat = 2_000_000.0
 
     @property
     def always_online(self) -> bool:
@@ -72,5 +74,5 @@ DevicesConfig = Annotated[
     | Annotated[TraceDevices, Tag("trace")]
     | Annotated[PluginDevices, Tag("plugin")],
     Discriminator(builtin_or_plugin(PluginDevices.builtin)),
-    BeforeValidator(kind_default("uniform")),
+    BeforeValidator(kind_default("uniform", "uniform, lognormal, trace or a registered one")),
 ]

@@ -62,7 +62,7 @@ RoundPolicyConfig = Annotated[
     | Annotated[FedBuffPolicy, Tag("fedbuff")]
     | Annotated[PluginPolicy, Tag("plugin")],
     Discriminator(builtin_or_plugin(PluginPolicy.builtin)),
-    BeforeValidator(kind_default("sync")),
+    BeforeValidator(kind_default("sync", "sync, fedbuff or a registered one")),
 ]
 
 
@@ -104,10 +104,11 @@ class YogiServerStep(AdaptiveServerStep):
 
 
 class AdagradServerStep(Section):
-    """FedAdagrad (Reddi et al. 2021)."""
+    """FedAdagrad (Reddi et al. 2021), with first-moment decay ``beta1`` as in the paper."""
 
     kind: Literal["adagrad"]
     lr: PositiveFloat = 1.0
+    beta1: float = Field(0.9, ge=0.0, lt=1.0, description="first-moment decay")
     tau: PositiveFloat = Field(1e-3, description="adaptivity: added to the root of the second moment")
 
 
@@ -127,7 +128,7 @@ ServerOptimizerConfig = Annotated[
     | Annotated[AdagradServerStep, Tag("adagrad")]
     | Annotated[PluginServerStep, Tag("plugin")],
     Discriminator(builtin_or_plugin(PluginServerStep.builtin)),
-    BeforeValidator(kind_default("sgd")),
+    BeforeValidator(kind_default("sgd", "sgd, momentum, adam, yogi, adagrad or a registered one")),
 ]
 
 
@@ -164,7 +165,7 @@ ClientAlgorithmConfig = Annotated[
     | Annotated[ScaffoldClients, Tag("scaffold")]
     | Annotated[PluginClientTerm, Tag("plugin")],
     Discriminator(builtin_or_plugin(PluginClientTerm.builtin)),
-    BeforeValidator(kind_default("fedavg")),
+    BeforeValidator(kind_default("fedavg", "fedavg, fedprox, scaffold or a registered one")),
 ]
 
 

@@ -86,20 +86,27 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def _assign(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``dotted`` in ``tree``. A tagged section given by its kind takes the keys that follow; a kind set over
+    a section of another kind replaces it (the new kind starts from its own defaults), over keys of no kind or
+    of the same kind keeps them; an optional section that is off (``false``, null) is turned on by its keys."""
     *parents, leaf = dotted.split(".")
     node = tree
-    for part in parents:
+    for depth, part in enumerate(parents):
         child = node.setdefault(part, {})
-        if isinstance(child, str):  # a tagged section given by its kind: its keys follow
+        if isinstance(child, str) and _tagged_at(".".join(parents[: depth + 1])):
             child = node[part] = {"kind": child}
-        elif child is True:  # a section switched on with its defaults (privacy.secure_aggregation)
+        elif child is True or child is False or child is None:  # privacy.secure_aggregation: on, by its keys
             child = node[part] = {}
         if not isinstance(child, dict):
             raise ConfigError(f"{dotted}: {part} is a value, not a section; valid keys: {', '.join(valid_keys())}")
         node = child
-    if isinstance(value, str) and isinstance(node.get(leaf), dict):  # a kind over a tagged section's keys
-        node[leaf]["kind"] = value
-    elif value is True and isinstance(node.get(leaf), dict):  # switched on, with the keys already given
+    existing = node.get(leaf)
+    if isinstance(value, str) and isinstance(existing, dict) and _tagged_at(dotted):
+        if existing.get("kind", value) != value:
+            node[leaf] = {"kind": value}  # another kind: its own defaults, not the keys of the one it replaces
+        else:
+            existing["kind"] = value
+    elif value is True and isinstance(existing, dict):  # switched on, with the keys already given
         pass
     else:
         node[leaf] = value
@@ -158,7 +165,12 @@ MOVED = {
 
 
 def _explain(exc: ValidationError) -> str:
-    error = exc.errors()[0]
+    """One line for the most telling of ``exc``'s errors: a key that moved, then an unknown key (a typo is the
+    cause of what follows from it), then the first."""
+    errors = exc.errors()
+    moved = [e for e in errors if e["type"] == "extra_forbidden" and _locate(e["loc"])[0] in MOVED]
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    error = (moved or unknown or errors)[0]
     where, kind, variant = _locate(error["loc"])
     if error["type"] == "extra_forbidden" and where in MOVED:
         return f"config key {where!r} has moved: set {MOVED[where]} (its section chooses a kind; see examples/)"

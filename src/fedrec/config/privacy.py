@@ -48,7 +48,9 @@ class LocalDP(Section):
     accountant: Accountant = "rdp"
 
 
-DPConfig = Annotated[UserDP | LocalDP | NoDP, Field(discriminator="kind"), BeforeValidator(kind_default("none"))]
+DPConfig = Annotated[
+    UserDP | LocalDP | NoDP, Field(discriminator="kind"), BeforeValidator(kind_default("none", "none, user, local"))
+]
 
 
 class SecureAggregation(Section):
@@ -76,10 +78,15 @@ class PrivacyConfig(Section):
     @field_validator("secure_aggregation", mode="before")
     @classmethod
     def _switch(cls, value: Any) -> Any:
-        """``true`` turns it on with its defaults; ``false`` (or null) leaves it off."""
+        """``true`` turns it on with its defaults, and so does a mapping of its keys; ``false`` (or null) leaves it
+        off. Raises ``ValueError`` for anything else."""
         if value is True:
             return {}
-        return None if value is False else value
+        if value is False or value is None:
+            return None
+        if not isinstance(value, dict | SecureAggregation):
+            raise ValueError(f"give true, false or {{threshold: ..., dropout: ...}}, not {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _combine(self) -> PrivacyConfig:

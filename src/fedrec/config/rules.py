@@ -95,7 +95,9 @@ def unread_setting(config: TaskSettings) -> str | None:
 def _run_kind(config: TaskSettings) -> str:
     if config.task in CLASSIFYING:
         return f"a {config.task} run with split.kind {config.split.kind}"
-    return f"a {config.task} run with model.kind {config.model.kind}"
+    if config.task in RECOMMENDING:
+        return f"a {config.task} run with model.kind {config.model.kind}"
+    return f"a {config.task} run"
 
 
 def classifier_mismatch(config: TaskSettings) -> str | None:

@@ -104,7 +104,7 @@ class RunConfig(Section):
             return f"federation.local_layers and ditto_lambda are not supported by task {self.task} so far"
         if self.train.finetune_epochs and not spec.finetunes:
             return f"train.finetune_epochs (personalization) is not supported by task {self.task} so far"
-        scaffold = self.federation.algorithm.kind == "scaffold"
+        scaffold = self.federation.algorithm.kind == "scaffold" and self.mode == "federated"
         if scaffold and (self.train.optimizer != "sgd" or self.train.momentum):
             return "SCAFFOLD's control update assumes plain local SGD: set train.optimizer sgd, momentum 0"
         return None

@@ -123,7 +123,7 @@ def device_profiles(config: RunConfig, client_ids: np.ndarray) -> DeviceProfiles
         except TraceError as error:
             raise ConfigError(str(error)) from None
     if isinstance(d, UniformDevices):
-        return DeviceProfiles.uniform(client_ids, d.examples_per_s, d.down_bytes_per_s, epochs)
+        return DeviceProfiles.uniform(client_ids, d.examples_per_s, d.down_bytes_per_s, epochs, d.up_bytes_per_s)
     spread = Heterogeneity(
         d.examples_per_s,
         d.speed_spread,

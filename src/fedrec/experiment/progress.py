@@ -1,4 +1,4 @@
-"""A live view of a run: round, test metric and elapsed time (rich), or nothing when quiet."""
+"""A live view of a run: round, test metric and elapsed time (rich), or nothing when quiet or not on a terminal."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ class ProgressView:
     """A terminal progress bar (rich) over the run's rounds, with the last evaluation's figures."""
 
     def __init__(self, total_rounds: int, label: str, enabled: bool = True) -> None:
-        self.enabled = enabled
+        console = Console(stderr=True)
+        self.enabled = enabled and console.is_terminal  # a bar in a log file or pipe is noise before an error
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[metric]}"),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
-            disable=not enabled,
+            console=console,
+            disable=not self.enabled,
         )
         self._task = self._progress.add_task(label, total=total_rounds, metric="")
 

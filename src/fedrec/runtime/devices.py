@@ -69,15 +69,18 @@ class DeviceProfiles:
 
     @staticmethod
     def uniform(
-        ids: np.ndarray, examples_per_s: float = EXAMPLES_PER_S, bytes_per_s: float = BYTES_PER_S, epochs: int = 1
+        ids: np.ndarray,
+        examples_per_s: float = EXAMPLES_PER_S,
+        bytes_per_s: float = BYTES_PER_S,
+        epochs: int = 1,
+        up_bytes_per_s: float | None = None,
     ) -> DeviceProfiles:
-        """Every device alike: ``examples_per_s`` training examples a second, ``bytes_per_s`` each way, always
-        online."""
+        """Every device alike: ``examples_per_s`` training examples a second, ``bytes_per_s`` down (and up, unless
+        ``up_bytes_per_s`` is given), always online."""
         ids = np.sort(np.asarray(ids, dtype=np.int64))
         full, zero = np.full(len(ids), 1.0), np.zeros(len(ids))
-        return DeviceProfiles(
-            ids, full * examples_per_s, full * bytes_per_s, full * bytes_per_s, full, zero, zero, epochs
-        )
+        up = bytes_per_s if up_bytes_per_s is None else up_bytes_per_s
+        return DeviceProfiles(ids, full * examples_per_s, full * bytes_per_s, full * up, full, zero, zero, epochs)
 
 
 def lognormal(median: float, spread: float, size: int, rng: np.random.Generator) -> np.ndarray:
