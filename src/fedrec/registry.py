@@ -105,6 +105,11 @@ class TaskDeclaration(Protocol):
         ...
 
     @property
+    def served(self) -> bool:
+        """Whether ``fedrec recommend`` serves its runs (they hold MF's user and item tables)."""
+        ...
+
+    @property
     def finetunes(self) -> bool:
         """Whether each client can fine-tune a personal copy before evaluating."""
         ...

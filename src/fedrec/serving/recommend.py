@@ -30,7 +30,6 @@ from fedrec.serving.device import fit_new_user, score_items, top_unseen
 
 ITEM_SIDE = ("item_emb", "item_bias", "global_bias")
 USER_SIDE = ("user_emb", "user_bias")
-SERVED_TASKS = ("rating", "ranking")
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class Recommender:
                 f"{run_dir} is not a fedrec run folder (no config.yaml); pass the folder `fedrec run` printed"
             )
         config = load_config(config_path)
-        if config.task not in SERVED_TASKS:
+        if not TASKS.get(config.task).served:  # the task declares it: its runs hold MF's user and item tables
             raise RunFolderError(
                 f"{run_dir} is a {config.task} run: it has no users or items to recommend; "
                 "fedrec recommend serves runs of task rating or ranking"
