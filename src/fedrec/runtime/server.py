@@ -20,8 +20,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -33,10 +32,8 @@ from fedrec.runtime.protocols import (
     Checkpointer,
     ClientRoster,
     Deadline,
-    JoinInfo,
     MetricCombiner,
     NullObserver,
-    Refusal,
     Rejections,
     ReplyTimeout,
     RoundObserver,
@@ -47,6 +44,7 @@ from fedrec.runtime.protocols import (
 from fedrec.runtime.rounds.base import RoundPolicy
 from fedrec.runtime.rounds.sync import SyncRounds
 from fedrec.runtime.sampling import ClientSampler
+from fedrec.runtime.screening import join_problem, refusals, screened
 from fedrec.runtime.steps import RunStats, ServerPlan
 from fedrec.runtime.worker import ProtocolError, Worker, handles
 
@@ -57,15 +55,6 @@ EMITS = [MessageKind.TRAIN, MessageKind.EVALUATE, MessageKind.FINISH, MessageKin
 
 Online = Callable[[np.ndarray, float], np.ndarray]
 Budget = Callable[[int], "str | None"]  # why version r may not be made (a privacy budget spent), or None
-
-
-@dataclass(frozen=True)
-class _Whole:
-    """A refusal of a whole message."""
-
-    reason: str
-    detail: str
-    positions: np.ndarray | None = None
 
 
 def _state_of(part: object) -> dict[str, Any]:
@@ -141,7 +130,7 @@ class Server(Worker):
         """Register the clients a JOIN speaks for (checked first); the first round opens once ``num_clients`` joined."""
         if self.finished:
             return
-        problem = self._join_problem(message)
+        problem = join_problem(message, self.plan.max_examples)
         if problem is not None:
             self.rejections.messages[problem[0]] += 1
             log.warning("refused a JOIN from clients %s: %s", list(message.senders()[:5]), problem[1])
@@ -162,23 +151,6 @@ class Server(Worker):
                 yield from self._open_evaluation(message.time)  # its close opens the next round
             else:
                 yield from self.policy.on_ready(self, message.time)
-
-    def _join_problem(self, message: Message) -> tuple[str, str] | None:
-        info = message.payload
-        if not isinstance(info, JoinInfo):
-            return "wrong_payload", f"a JOIN carries JoinInfo, not {type(info).__name__}"
-        ids, counts = np.asarray(info.client_ids), np.asarray(info.num_examples)
-        senders = np.sort(np.asarray(message.senders(), dtype=np.int64))
-        if ids.shape != senders.shape or not np.array_equal(np.sort(ids), senders):
-            return "impersonation", "the JOIN names other clients than its senders"
-        if counts.shape != ids.shape or counts.dtype.kind not in "iu":
-            return "malformed", "a JOIN gives one integer example count per client"
-        if len(counts) and counts.min() < 0:
-            return "bad_count", "example counts must not be negative"
-        if self.plan.max_examples is not None and len(counts) and counts.max() > self.plan.max_examples:
-            most = self.plan.max_examples
-            return "bad_count", f"{int(counts.max())} examples claimed for one client; the data has {most}"
-        return None
 
     def _evaluation_lost(self) -> bool:
         """Whether the current version was due an evaluation that never closed (the server stopped, or every
@@ -580,28 +552,9 @@ class Server(Worker):
         return self.evaluations.metrics_round
 
     def _screen(self, message: Message, counter: Counter[str]) -> tuple[Message | None, np.ndarray]:
-        """The part of ``message`` whose clients pass the checks, and the ids of those refused (counted in
-        ``counter`` per reason, each client once)."""
-        senders = np.asarray(message.senders(), dtype=np.int64)
-        refusals = self._refusals(message)
-        if not refusals:
-            return message, np.empty(0, dtype=np.int64)
-        whole = next((r for r in refusals if r.positions is None), None)
-        if whole is not None:
-            counter[whole.reason] += len(senders)
-            log.warning("refused a %s from clients %s: %s", message.kind.name, senders[:5].tolist(), whole.detail)
-            return None, senders
-        bad = np.zeros(len(senders), dtype=bool)
-        for refusal in refusals:
-            assert refusal.positions is not None
-            fresh = refusal.positions[~bad[refusal.positions]]
-            bad[fresh] = True
-            if len(fresh):
-                counter[refusal.reason] += len(fresh)
-                log.warning("refused the %s of %d clients (%s): %s", message.kind.name, len(fresh),
-                            senders[fresh][:5].tolist(), refusal.detail)  # fmt: skip
-        keep = np.flatnonzero(~bad)
-        return (message.part(keep) if len(keep) else None), senders[bad]
+        """The part of ``message`` whose clients pass the checks, and the ids of those refused."""
+        found = refusals(message, self.check, self.model, self.clients, self.metrics)
+        return screened(message, found, counter)
 
     def _awaited(self, ids: np.ndarray, round_index: int) -> np.ndarray:
         """The clients of ``ids`` that something waits for: training for ``round_index``, or evaluating it."""
@@ -642,20 +595,6 @@ class Server(Worker):
         if not asked.any() or not hasattr(message.payload, "select"):
             return None
         return message.part(np.flatnonzero(asked))
-
-    def _refusals(self, message: Message) -> Sequence[Refusal]:
-        claimed = getattr(message.payload, "client_ids", None)
-        if claimed is None or not np.array_equal(np.asarray(claimed), np.asarray(message.senders())):
-            return [_Whole("impersonation", "the payload speaks for other clients than its sender")]
-        found = list(self.check.refusals(message.payload, self.model, self.clients)) if self.check else []
-        if message.kind is not MessageKind.METRICS or any(r.positions is None for r in found):
-            return found
-        whole, bad = self.metrics.implausible(message.payload)
-        if whole is not None:
-            return [_Whole("malformed", whole)]
-        if bad.any():
-            found.append(_Whole("implausible_metrics", "metric sums no evaluation can produce", np.flatnonzero(bad)))
-        return found
 
     def _refuse(self, ids: np.ndarray, now: float) -> Iterator[Message]:
         """Clients whose update was refused: out of the current step, still registered and evaluated."""
