@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fedrec.engine.objective import LocalObjective
-from fedrec.payloads import GlobalModel, StackedRows
+from fedrec.engine.objective import PlainObjective
+from fedrec.payloads import GlobalModel
 
 
-class FedProx(LocalObjective):
+class FedProx(PlainObjective):  # no state and no uploads: only the loss term and its gradient differ
     """FedProx's client term (Li et al., "Federated Optimization in Heterogeneous Networks", MLSys 2020): ``(mu / 2) |w
     - w_g|^2`` over the federated weights a client trains, w_g the model it received. Uploads nothing beside the
     delta."""
@@ -40,21 +40,3 @@ class FedProx(LocalObjective):
         for name, anchor in anchors.items():
             n = active[name]
             grads[name][:n] += self.mu * (params[name][:n].detach() - anchor[:n])
-
-    def begin_rows(self, layout: dict[str, StackedRows], model: GlobalModel) -> None:
-        return None
-
-    def finish_rows(
-        self, start: dict[str, Tensor], end: dict[str, Tensor], steps: dict[str, Tensor]
-    ) -> dict[str, Tensor]:
-        return {}
-
-    def uploads(
-        self,
-        clients: np.ndarray,
-        model: GlobalModel,
-        start: dict[str, Tensor],
-        end: dict[str, Tensor],
-        steps: np.ndarray,
-    ) -> dict[str, Tensor]:
-        return {}

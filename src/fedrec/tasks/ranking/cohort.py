@@ -18,6 +18,7 @@ from torch import Tensor
 
 from fedrec.engine.optim import CohortOptimizer
 from fedrec.engine.plan import (
+    CohortPlan,
     client_updates,
     epoch_steps,
     local_steps,
@@ -28,7 +29,7 @@ from fedrec.engine.plan import (
 )
 from fedrec.engine.types import CohortData, CohortResult, LocalTraining
 from fedrec.payloads import GlobalModel, StackedRows
-from fedrec.tasks.ranking.negatives import draw_negatives, is_positive
+from fedrec.tasks.ranking.negatives import draw_negatives
 
 RANKING_TABLES = ("item_emb", "item_bias")
 Loss = Literal["bpr", "bce"]
@@ -57,18 +58,16 @@ def example_items(
     return np.concatenate(columns, axis=1)
 
 
-def positives_controlled(
-    layout: dict[str, StackedRows], num_items: int, positive_keys: np.ndarray
-) -> dict[str, StackedRows]:
-    """``layout`` with each table row marked controlled where it is one of its client's positives: a client term
-    with per-client state (SCAFFOLD's ``c_i``) keeps state for the items a user interacted with, which it trains
-    every round, and not for sampled negatives, which are new rows each round."""
-    marked = {}
-    for name, rows in layout.items():
-        if rows.items is not None:
-            rows = replace(rows, controlled=is_positive(rows.clients * num_items + rows.items, positive_keys))
-        marked[name] = rows
-    return marked
+def positives_controlled(layout: dict[str, StackedRows], plan: CohortPlan) -> dict[str, StackedRows]:
+    """``layout`` with each table row marked controlled where it is one of its client's positives (a row some
+    example references in its first column): a client term with per-client state (SCAFFOLD's ``c_i``) keeps
+    state for the items a user interacted with, which it trains every round, and not for sampled negatives,
+    which are new rows each round."""
+    positive = np.zeros(len(plan.row_item), dtype=bool)
+    positive[plan.example_rows[:, 0]] = True
+    return {
+        name: replace(rows, controlled=positive) if rows.items is not None else rows for name, rows in layout.items()
+    }
 
 
 def train_ranking_cohort(
@@ -93,7 +92,7 @@ def train_ranking_cohort(
     optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(owners))
     owner, rows = torch.from_numpy(plan.owner), torch.from_numpy(plan.example_rows)
     anchors = {} if freeze_items else {name: start[name] for name in RANKING_TABLES}  # received rows
-    layout = positives_controlled(stacked_layout(plan, RANKING_TABLES), num_items, positive_keys)
+    layout = positives_controlled(stacked_layout(plan, RANKING_TABLES), plan)
     local.objective.begin_rows({} if freeze_items else layout, model)
     k = spec.num_negatives
     for epoch in range(local.epochs):

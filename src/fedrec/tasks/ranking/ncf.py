@@ -79,7 +79,7 @@ def train_ncf_cohort(
         n: torch.from_numpy(plan.row_owner) for n in RANKING_TABLES
     }
     optimizer = CohortOptimizer(local.optimizer, params, owners, decayed=set(owners))
-    layout = positives_controlled(stacked_layout(plan, RANKING_TABLES, tuple(shared)), num_items, keys)
+    layout = positives_controlled(stacked_layout(plan, RANKING_TABLES, tuple(shared)), plan)
     local.objective.begin_rows(layout, model)
     owner_np, rows = plan.owner, torch.from_numpy(plan.example_rows)
     for epoch in range(local.epochs):
