@@ -185,6 +185,20 @@ def test_a_client_term_from_outside_the_package_is_fedprox_without_scales_on_bot
     assert other.summary["metrics"] != prox.summary["metrics"]
 
 
+def test_a_plug_in_kind_set_by_its_dotted_key_replaces_the_file_s_section_and_its_options_are_named() -> None:
+    example = Path("examples/ml100k_fedmf.yaml")  # its server_optimizer section is {kind: sgd, lr: 1.0}
+    switched = load_config(example, ["plugins=[nesterov_server]", "federation.server_optimizer.kind=nesterov"])
+    assert switched.federation.server_optimizer.kind == "nesterov"
+    stray = ["plugins=[tiered_devices]", "devices.kind=tiered", "devices.examples_per_s=3"]
+    with pytest.raises(ConfigError, match=r"^devices.examples_per_s does not apply to a plug-in's devices kind: its "
+                       r"settings go under devices.options"):  # fmt: skip
+        load_config(overrides=stray)
+    typo = ["plugins=[nesterov_server]", "federation.server_optimizer={kind: nesterov, options: {decy: 1}}"]
+    with pytest.raises(ConfigError, match="options.decy: Extra inputs are not permitted; server optimizer nesterov "
+                       "takes lr, beta"):  # fmt: skip
+        load_config(overrides=typo)
+
+
 def test_an_unregistered_round_policy_names_the_fix() -> None:
     with pytest.raises(ConfigError, match="unknown round policy 'rotating'; choose sync, fedbuff or a registered one"):
         load_config(overrides=["federation.policy=rotating"])

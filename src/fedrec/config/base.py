@@ -71,6 +71,8 @@ class PluginSection(Section):
             error = exc.errors()[0]
             where = ".".join(str(p) for p in error["loc"])
             got = f" (got {error['input']!r})" if error["type"] != "missing" else ""
+            if error["type"] == "extra_forbidden":
+                got = f"; {self.what} {self.kind} takes {', '.join(model.model_fields) or 'no options'}"
             raise ValueError(f"options.{where}: {error['msg']}{got}") from None
 
 

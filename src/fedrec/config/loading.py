@@ -101,7 +101,11 @@ def _assign(tree: dict[str, Any], dotted: str, value: Any) -> None:
             raise ConfigError(f"{dotted}: {part} is a value, not a section; valid keys: {', '.join(valid_keys())}")
         node = child
     existing = node.get(leaf)
-    if isinstance(value, str) and isinstance(existing, dict) and _tagged_at(dotted):
+    section = ".".join(parents)
+    if leaf == "kind" and isinstance(value, str) and _tagged_at(section) and node.get("kind", value) != value:
+        node.clear()  # ``section.kind=other``: as ``section=other``, the new kind starts from its own defaults
+        node["kind"] = value
+    elif isinstance(value, str) and isinstance(existing, dict) and _tagged_at(dotted):
         if existing.get("kind", value) != value:
             node[leaf] = {"kind": value}  # another kind: its own defaults, not the keys of the one it replaces
         else:
@@ -175,6 +179,9 @@ def _explain(exc: ValidationError) -> str:
     if error["type"] == "extra_forbidden" and where in MOVED:
         return f"config key {where!r} has moved: set {MOVED[where]} (its section chooses a kind; see examples/)"
     section, _, key = where.rpartition(".")
+    if error["type"] == "extra_forbidden" and kind == PLUGIN_TAG:
+        return (f"{where} does not apply to a plug-in's {section} kind: its settings go under {section}.options "
+                f"(--set '{section}={{kind: NAME, options: {{...}}}}' sets the whole section)")  # fmt: skip
     if error["type"] == "extra_forbidden" and kind is not None and variant is not None:
         own = ", ".join(k for k in variant.model_fields if k != "kind") or "none but kind"
         takers = [k for k, v in _tagged_at(section).items() if key in v.model_fields and k != PLUGIN_TAG]
@@ -209,8 +216,8 @@ def _locate(loc: tuple[int | str, ...]) -> tuple[str, str | None, type[BaseModel
             continue
         variants = _variants(field.annotation)
         if variants and parts and str(parts[0]) == PLUGIN_TAG:  # a plug-in's section (its kind is registered)
-            parts.pop(0)
-            model = variants.get(PLUGIN_TAG)
+            kind = str(parts.pop(0))
+            model = variant = variants.get(PLUGIN_TAG)
         elif variants and parts and str(parts[0]) in variants:
             kind = str(parts.pop(0))
             model = variant = variants[kind]
